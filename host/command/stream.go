@@ -1,0 +1,72 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/eidlink/eidlink/host/nativemsg"
+	"github.com/eidlink/eidlink/host/protocol"
+)
+
+// ServeStream serves one browser port over native-messaging framing (the
+// host's stdin and stdout): it writes the version message, then serves
+// commands until the browser closes the port, sends "quit", or sends a
+// frame that cannot be read (answered with an error first). Events from
+// events, if not nil, are forwarded as they come.
+func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer, events <-chan protocol.EventMessage) error {
+	var mu sync.Mutex
+	out := func(v any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return nativemsg.WriteJSON(w, v)
+	}
+	if err := out(protocol.VersionMessage{Version: cfg.Version}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := make(chan []byte)
+	go func() {
+		defer close(in)
+		fr := nativemsg.NewReader(r, 0)
+		for {
+			msg, err := fr.Read()
+			switch {
+			case err == nil:
+				select {
+				case in <- msg:
+				case <-ctx.Done():
+					return
+				}
+			case errors.Is(err, nativemsg.ErrEmpty):
+				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMalformedMessage, "empty message")})
+			case errors.Is(err, nativemsg.ErrTooLarge):
+				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMessageTooLarge, "message over %d bytes refused; closing", nativemsg.MaxIncoming)})
+				return
+			case err == io.EOF:
+				return
+			default:
+				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMalformedMessage, "unreadable message: %v; closing", err)})
+				return
+			}
+		}
+	}()
+	if events != nil {
+		go func() {
+			for {
+				select {
+				case ev := <-events:
+					if out(ev) != nil {
+						cancel()
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	return Serve(ctx, cfg, in, out)
+}

@@ -1,0 +1,77 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable error code sent to the extension. Append only.
+type Code string
+
+// Web eID native application codes.
+const (
+	CodeInvalidArgument Code = "ERR_WEBEID_NATIVE_INVALID_ARGUMENT"
+	CodeFatal           Code = "ERR_WEBEID_NATIVE_FATAL"
+	CodeUserCancelled   Code = "ERR_WEBEID_USER_CANCELLED"
+	CodeUserTimeout     Code = "ERR_WEBEID_USER_TIMEOUT"
+	CodeUnknown         Code = "ERR_WEBEID_UNKNOWN_ERROR"
+)
+
+// eidlink codes, for conditions Web eID has no code for.
+const (
+	CodeMessageTooLarge  Code = "ERR_EIDLINK_MESSAGE_TOO_LARGE"
+	CodeMalformedMessage Code = "ERR_EIDLINK_MALFORMED_MESSAGE"
+	CodeUnknownCommand   Code = "ERR_EIDLINK_UNKNOWN_COMMAND"
+	CodeUnexpectedPIN    Code = "ERR_EIDLINK_UNEXPECTED_PIN" // "pin"/"cancel" with no PIN request pending
+	CodeNoModule         Code = "ERR_EIDLINK_NO_MODULE"      // no PKCS#11 module (middleware) found
+	CodeNoReader         Code = "ERR_EIDLINK_NO_READER"
+	CodeNoCard           Code = "ERR_EIDLINK_NO_CARD"
+	CodeCardRemoved      Code = "ERR_EIDLINK_CARD_REMOVED"
+	CodeNoCertificate    Code = "ERR_EIDLINK_NO_CERTIFICATE"
+	CodePINIncorrect     Code = "ERR_EIDLINK_PIN_INCORRECT"
+	CodePINBlocked       Code = "ERR_EIDLINK_PIN_BLOCKED"
+	CodePINFormat        Code = "ERR_EIDLINK_PIN_FORMAT" // length or characters the card cannot accept; no try used
+	CodeCardError        Code = "ERR_EIDLINK_CARD_ERROR"
+	CodeServiceRestarted Code = "ERR_EIDLINK_SERVICE_RESTARTED" // retryable
+	CodeBusy             Code = "ERR_EIDLINK_BUSY"
+)
+
+// Error is an error with a stable code. Message is English, for logs and
+// developers; the extension shows its own translation chosen by Code.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	// TriesLeft is set for PIN errors when the card reports it (-1: unknown).
+	TriesLeft *int `json:"triesLeft,omitempty"`
+	// Retryable tells the extension the same command may succeed if sent again.
+	Retryable bool `json:"retryable,omitempty"`
+	// Err is the underlying cause, never serialised.
+	Err error `json:"-"`
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with code c and a formatted message.
+func Errorf(c Code, format string, args ...any) *Error {
+	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsError converts any error into an *Error, keeping the code of the first
+// *Error in its chain and mapping everything else to CodeUnknown.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{Code: CodeUnknown, Message: err.Error(), Err: err}
+}

@@ -1,0 +1,153 @@
+package protocol
+
+import (
+	"crypto"
+	"encoding/json"
+)
+
+// Command names.
+const (
+	CmdAuthenticate          = "authenticate"
+	CmdGetSigningCertificate = "get-signing-certificate"
+	CmdSign                  = "sign"
+	CmdStatus                = "status"
+	CmdQuit                  = "quit"
+	CmdPIN                   = "pin"
+	CmdCancel                = "cancel"
+)
+
+// Request is one message from the extension.
+type Request struct {
+	Command   string          `json:"command"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+}
+
+// VersionMessage is the first message the host writes.
+type VersionMessage struct {
+	Version string `json:"version"`
+}
+
+// AuthenticateArgs are the arguments of "authenticate".
+type AuthenticateArgs struct {
+	ChallengeNonce string `json:"challengeNonce"`
+	Origin         string `json:"origin"`
+	Lang           string `json:"lang,omitempty"`
+}
+
+// GetSigningCertificateArgs are the arguments of "get-signing-certificate".
+type GetSigningCertificateArgs struct {
+	Origin string `json:"origin"`
+	Lang   string `json:"lang,omitempty"`
+}
+
+// SignArgs are the arguments of "sign". Certificate is the base64 DER of the
+// signing certificate obtained before, Hash the base64 digest to sign.
+type SignArgs struct {
+	Certificate  string `json:"certificate"`
+	Hash         string `json:"hash"`
+	HashFunction string `json:"hashFunction"`
+	Origin       string `json:"origin"`
+	Lang         string `json:"lang,omitempty"`
+}
+
+// PINArgs are the arguments of "pin". The PIN travels as a JSON string
+// because that is what the browser sends; the host copies it into a byte
+// slice at once and zeroes that slice after use.
+type PINArgs struct {
+	PIN string `json:"pin"`
+}
+
+// AuthToken is the web-eid:1.0 authentication token, the result of
+// "authenticate".
+type AuthToken struct {
+	UnverifiedCertificate string `json:"unverifiedCertificate"`
+	Algorithm             string `json:"algorithm"`
+	Signature             string `json:"signature"`
+	Format                string `json:"format"`
+	AppVersion            string `json:"appVersion"`
+}
+
+// TokenFormat is the only token format eidlink writes.
+const TokenFormat = "web-eid:1.0"
+
+// SignatureAlgorithm describes one way the card can sign.
+type SignatureAlgorithm struct {
+	CryptoAlgorithm string `json:"cryptoAlgorithm"` // "RSA" or "ECC"
+	HashFunction    string `json:"hashFunction"`    // "SHA-256", ...
+	PaddingScheme   string `json:"paddingScheme"`   // "PKCS1.5" or "NONE"
+}
+
+// SigningCertificateResult is the result of "get-signing-certificate".
+type SigningCertificateResult struct {
+	Certificate                  string               `json:"certificate"`
+	SupportedSignatureAlgorithms []SignatureAlgorithm `json:"supportedSignatureAlgorithms"`
+}
+
+// SignResult is the result of "sign".
+type SignResult struct {
+	Signature          string             `json:"signature"`
+	SignatureAlgorithm SignatureAlgorithm `json:"signatureAlgorithm"`
+}
+
+// PINRequest asks the extension for the card holder's PIN. It carries
+// everything the PIN window shows; it never carries a PIN.
+type PINRequest struct {
+	Origin        string `json:"origin"`
+	Purpose       string `json:"purpose"`  // "authenticate" or "sign"
+	CardKind      string `json:"cardKind"` // "cie", "cns" or "unknown"
+	Holder        string `json:"holder,omitempty"`
+	CodiceFiscale string `json:"codiceFiscale,omitempty"`
+	TokenLabel    string `json:"tokenLabel,omitempty"`
+	// TriesLeft is the number of tries the card has left, -1 when the
+	// card does not say. LastTry is true when one wrong PIN blocks it.
+	TriesLeft int  `json:"triesLeft"`
+	LastTry   bool `json:"lastTry"`
+	MinLength int  `json:"minLength"`
+	MaxLength int  `json:"maxLength"`
+	// PINPart is "full" or "last4": the IPZS CIE module, once the card is
+	// paired, wants only the last 4 of the 8 PIN digits.
+	PINPart string `json:"pinPart"`
+	// Pinpad is true when the PIN is typed on the reader, not sent.
+	Pinpad bool `json:"pinpad"`
+	// Error is set when this request follows a failed try.
+	Error *Error `json:"error,omitempty"`
+}
+
+// PINRequestMessage wraps a PINRequest on the wire.
+type PINRequestMessage struct {
+	PINRequest *PINRequest `json:"pinRequest"`
+}
+
+// ErrorMessage wraps an Error on the wire.
+type ErrorMessage struct {
+	Error *Error `json:"error"`
+}
+
+// EventMessage is pushed by the host without a request (card inserted,
+// removed, reader changes).
+type EventMessage struct {
+	Event string `json:"event"`
+	Data  any    `json:"data,omitempty"`
+}
+
+// Hash functions accepted by "sign", by their Web eID names.
+var HashFunctions = map[string]crypto.Hash{
+	"SHA-224":  crypto.SHA224,
+	"SHA-256":  crypto.SHA256,
+	"SHA-384":  crypto.SHA384,
+	"SHA-512":  crypto.SHA512,
+	"SHA3-224": crypto.SHA3_224,
+	"SHA3-256": crypto.SHA3_256,
+	"SHA3-384": crypto.SHA3_384,
+	"SHA3-512": crypto.SHA3_512,
+}
+
+// HashName is the inverse of HashFunctions.
+func HashName(h crypto.Hash) string {
+	for n, v := range HashFunctions {
+		if v == h {
+			return n
+		}
+	}
+	return ""
+}

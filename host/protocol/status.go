@@ -1,0 +1,70 @@
+package protocol
+
+// Status is the result of "status": what the host sees.
+type Status struct {
+	Version string `json:"version"`
+	// Mode is "in-process" when the host drives the cards itself and
+	// "service" when it relays to the eidlink service.
+	Mode    string         `json:"mode"`
+	Service *ServiceStatus `json:"service,omitempty"`
+	Modules []ModuleStatus `json:"modules"`
+	Tokens  []TokenStatus  `json:"tokens"`
+	Readers []ReaderStatus `json:"readers"`
+	// PCSC is empty when PC/SC works, else why it does not.
+	PCSC string `json:"pcsc,omitempty"`
+}
+
+// ServiceStatus describes the eidlink service as the host sees it.
+type ServiceStatus struct {
+	Running  bool   `json:"running"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Version  string `json:"version,omitempty"`
+}
+
+// ModuleStatus describes one PKCS#11 module eidlink knows about.
+type ModuleStatus struct {
+	Name    string `json:"name"`   // "IPZS CIE", "OpenSC", ...
+	Path    string `json:"path"`   // absolute path of the library
+	Source  string `json:"source"` // "builtin", "env" or "config"
+	Present bool   `json:"present"`
+	Loaded  bool   `json:"loaded"`
+	Library string `json:"library,omitempty"` // the module's own description and version
+	Error   string `json:"error,omitempty"`
+}
+
+// TokenStatus describes one card (PKCS#11 token).
+type TokenStatus struct {
+	Module        string `json:"module"` // module path
+	Slot          uint   `json:"slot"`
+	SlotDesc      string `json:"slotDescription,omitempty"`
+	Label         string `json:"label"`
+	Manufacturer  string `json:"manufacturer,omitempty"`
+	Model         string `json:"model,omitempty"`
+	Serial        string `json:"serial,omitempty"`
+	CardKind      string `json:"cardKind"` // "cie", "cns" or "unknown"
+	Holder        string `json:"holder,omitempty"`
+	CodiceFiscale string `json:"codiceFiscale,omitempty"`
+	HasAuthKey    bool   `json:"hasAuthKey"`
+	HasSignKey    bool   `json:"hasSignKey"`
+	TriesLeft     int    `json:"triesLeft"` // -1: the card does not say
+	PINLocked     bool   `json:"pinLocked"`
+	Pinpad        bool   `json:"pinpad"`
+	MinPINLength  int    `json:"minPinLength"`
+	MaxPINLength  int    `json:"maxPinLength"`
+	PINPart       string `json:"pinPart"` // "full" or "last4"
+}
+
+// ReaderStatus describes one PC/SC reader and the card in it.
+type ReaderStatus struct {
+	Name          string `json:"name"`
+	CardPresent   bool   `json:"cardPresent"`
+	ATR           string `json:"atr,omitempty"` // hex
+	Family        string `json:"family,omitempty"`
+	CardKind      string `json:"cardKind,omitempty"`
+	Contactless   bool   `json:"contactless,omitempty"`
+	Pinpad        bool   `json:"pinpad,omitempty"`
+	Module        string `json:"module,omitempty"` // PKCS#11 module chosen for the card
+	Holder        string `json:"holder,omitempty"`
+	CodiceFiscale string `json:"codiceFiscale,omitempty"`
+	Problem       string `json:"problem,omitempty"` // e.g. the CIE software is missing
+}
