@@ -1,0 +1,124 @@
+package verify
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/eidlink/eidlink/host/authtoken"
+	"github.com/eidlink/eidlink/host/protocol"
+)
+
+// MaxTokenSize is the largest token accepted, in bytes. A token with a
+// 4096-bit RSA certificate is about 3 KiB.
+const MaxTokenSize = 32 << 10
+
+// token is a parsed, not yet verified, web-eid:1.0 token.
+type token struct {
+	cert *x509.Certificate
+	alg  authtoken.Algorithm
+	sig  []byte
+}
+
+func parseToken(data []byte) (*token, error) {
+	if len(data) > MaxTokenSize {
+		return nil, fail(ReasonTokenFormat, "the token is %d bytes, more than the %d accepted", len(data), MaxTokenSize)
+	}
+	var raw protocol.AuthToken
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fail(ReasonTokenFormat, "the token is not a JSON object of strings: %v", err)
+	}
+	for _, f := range []struct{ name, value string }{
+		{"format", raw.Format}, {"algorithm", raw.Algorithm},
+		{"unverifiedCertificate", raw.UnverifiedCertificate}, {"signature", raw.Signature},
+	} {
+		if f.value == "" {
+			return nil, fail(ReasonTokenFormat, "the token has no %s", f.name)
+		}
+	}
+	if raw.Format != protocol.TokenFormat {
+		return nil, fail(ReasonTokenFormat, "the token format is %.40q; only %q is accepted", raw.Format, protocol.TokenFormat)
+	}
+	alg, ok := authtoken.LookupAlgorithm(raw.Algorithm)
+	if !ok {
+		return nil, fail(ReasonAlgorithm, "the token algorithm %.20q is not supported (want RS256/384/512, PS256/384/512 or ES256/384/512)", raw.Algorithm)
+	}
+	der, err := decodeBase64("unverifiedCertificate", raw.UnverifiedCertificate)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := decodeBase64("signature", raw.Signature)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fail(ReasonCertMalformed, "the token's certificate does not parse: %v", err)
+	}
+	return &token{cert: cert, alg: alg, sig: sig}, nil
+}
+
+// decodeBase64 accepts standard base64 with padding and nothing else (the
+// decoder alone would skip line breaks).
+func decodeBase64(field, s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || strings.ContainsAny(s, "\r\n") {
+		return nil, fail(ReasonTokenFormat, "the token's %s is not standard base64 with padding (truncated?)", field)
+	}
+	return b, nil
+}
+
+// LoadCertPool reads trust anchors from files of PEM CERTIFICATE blocks
+// (or one DER certificate each). Every certificate read becomes a trust
+// anchor, so list only CA certificates.
+func LoadCertPool(paths ...string) (*x509.CertPool, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("verify: no trust anchor file given")
+	}
+	pool := x509.NewCertPool()
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("verify: reading trust anchors: %w", err)
+		}
+		certs, err := parseCertificates(data)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %s: %w", p, err)
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+	}
+	return pool, nil
+}
+
+func parseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) > 0 {
+		return certs, nil
+	}
+	c, err := x509.ParseCertificate(data)
+	if err != nil {
+		return nil, errors.New("no certificate found (want PEM CERTIFICATE blocks or one DER certificate)")
+	}
+	return []*x509.Certificate{c}, nil
+}
