@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eidlink/eidlink/host/nativemsg"
+	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/testcard"
+	"github.com/eidlink/eidlink/host/verify"
+)
+
+// These tests spawn the real binary, as a browser does, on a SoftHSM2
+// virtual card.
+
+var hostBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "eidlink-host-test")
+	if err != nil {
+		panic(err)
+	}
+	hostBin = filepath.Join(dir, "eidlink-host")
+	if out, err := exec.Command("go", "build", "-o", hostBin, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type hostProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	r      *nativemsg.Reader
+	stderr bytes.Buffer
+}
+
+func spawn(t *testing.T, card *testcard.Result) *hostProc {
+	h := &hostProc{t: t}
+	h.cmd = exec.Command(hostBin, "chrome-extension://abcdefghijklmnopabcdefghijklmnop/")
+	h.cmd.Env = append(os.Environ(), "EIDLINK_LOG=debug")
+	for _, e := range card.Env {
+		h.cmd.Env = append(h.cmd.Env, e.Name+"="+e.Value)
+	}
+	h.cmd.Stderr = &h.stderr
+	h.stdin, _ = h.cmd.StdinPipe()
+	stdout, _ := h.cmd.StdoutPipe()
+	h.r = nativemsg.NewReader(stdout, nativemsg.MaxOutgoing)
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.cmd.Process.Kill(); h.cmd.Wait() })
+	if v := h.recv(); string(v["version"]) != `"`+protocol.Version+`"` {
+		t.Fatalf("first message %v, want the version", v)
+	}
+	return h
+}
+
+func (h *hostProc) send(msg string) {
+	if err := nativemsg.Write(h.stdin, []byte(msg)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *hostProc) recv() map[string]json.RawMessage {
+	h.t.Helper()
+	b, err := h.r.Read()
+	if err != nil {
+		h.t.Fatalf("reading from the host: %v (stderr: %s)", err, h.stderr.String())
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		h.t.Fatalf("host wrote %q", b)
+	}
+	return m
+}
+
+func (h *hostProc) wait() {
+	h.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- h.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			h.t.Fatalf("host exited with %v; stderr: %s", err, h.stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		h.t.Fatal("host did not exit")
+	}
+	if s := h.stderr.String(); strings.Contains(s, "panic") || strings.Contains(s, "goroutine ") {
+		h.t.Fatalf("host crashed: %s", s)
+	}
+}
+
+func errCode(m map[string]json.RawMessage) protocol.Code {
+	var e protocol.Error
+	json.Unmarshal(m["error"], &e)
+	return e.Code
+}
+
+func newCard(t *testing.T, typ string) *testcard.Result {
+	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: typ, PIN: "24681357"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return card
+}
+
+const (
+	origin = "https://serviziweb2.inps.it"
+	nonce  = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs="
+)
+
+func TestAuthenticateThroughTheBinary(t *testing.T) {
+	for _, typ := range []string{"cie", "cns"} {
+		t.Run(typ, func(t *testing.T) {
+			card := newCard(t, typ)
+			h := spawn(t, card)
+			h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `","lang":"it"}}`)
+			var req protocol.PINRequest
+			json.Unmarshal(h.recv()["pinRequest"], &req)
+			if req.CardKind != typ || req.Holder != "MARIO ROSSI" || req.CodiceFiscale != "RSSMRA80A01H501U" || req.TriesLeft != 3 {
+				t.Fatalf("pinRequest = %+v", req)
+			}
+			h.send(`{"command":"pin","arguments":{"pin":"11112222"}}`)
+			json.Unmarshal(h.recv()["pinRequest"], &req)
+			if req.Error == nil || req.Error.Code != protocol.CodePINIncorrect || req.TriesLeft != 2 {
+				t.Fatalf("after a wrong PIN: %+v", req)
+			}
+			h.send(`{"command":"pin","arguments":{"pin":"24681357"}}`)
+			token, _ := json.Marshal(h.recv())
+			roots, err := verify.LoadCertPool(card.CAFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := verify.New(verify.Config{Roots: roots})
+			id, err := v.Verify(context.Background(), token, origin, nonce)
+			if err != nil {
+				t.Fatalf("token %s does not verify: %v", token, err)
+			}
+			if id.CodiceFiscale != "RSSMRA80A01H501U" || id.CardKind != typ {
+				t.Fatalf("identity = %+v", id)
+			}
+			if _, err := v.Verify(context.Background(), token, "https://www.inps.it", nonce); err == nil {
+				t.Fatal("token verified for another origin")
+			}
+			h.send(`{"command":"quit"}`)
+			h.recv()
+			h.wait()
+			for _, pin := range []string{"24681357", "11112222"} {
+				if strings.Contains(h.stderr.String(), pin) {
+					t.Fatalf("the PIN appears in the host's log: %s", h.stderr.String())
+				}
+			}
+		})
+	}
+}
+
+func TestBadFrames(t *testing.T) {
+	card := newCard(t, "cie")
+	h := spawn(t, card)
+	h.send(`{"command":`)
+	if c := errCode(h.recv()); c != protocol.CodeMalformedMessage {
+		t.Fatalf("malformed JSON: %s", c)
+	}
+	h.send(`{"command":"status"}`)
+	if m := h.recv(); m["tokens"] == nil {
+		t.Fatalf("status after a malformed message: %v", m)
+	}
+	h.stdin.Write(binary.LittleEndian.AppendUint32(nil, 0xfffffff0)) // 4 GiB
+	if c := errCode(h.recv()); c != protocol.CodeMessageTooLarge {
+		t.Fatalf("oversized frame: %s", c)
+	}
+	h.wait()
+}
+
+func TestClosedPortEndsHost(t *testing.T) {
+	h := spawn(t, newCard(t, "cie"))
+	h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `"}}`)
+	h.recv() // the PIN request
+	h.stdin.Close()
+	h.wait()
+}
+
+// BenchmarkColdStart measures the time from spawning the host to its first
+// message, as a browser sees it; median-ms is the median over b.N spawns
+// (run with -benchtime=30x or more).
+func BenchmarkColdStart(b *testing.B) {
+	var times []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		cmd := exec.Command(hostBin)
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := nativemsg.NewReader(stdout, nativemsg.MaxOutgoing).Read(); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+		stdin.Close()
+		cmd.Wait()
+	}
+	b.ReportMetric(median(times).Seconds()*1000, "median-ms")
+}
+
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
+}
