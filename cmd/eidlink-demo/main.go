@@ -1,0 +1,47 @@
+// Command eidlink-demo runs the demo relying party: a local site styled
+// after the MyINPS login page (marked as a demo, not INPS) whose CIE and
+// CNS tabs log in with eidlink.
+//
+//	eidlink-demo --ca card/ca.pem [--addr 127.0.0.1:8443] [--http] [--cert-out FILE]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/eidlink/eidlink/host/demosite"
+)
+
+func main() {
+	var o demosite.Options
+	var cas multi
+	flag.StringVar(&o.Addr, "addr", "127.0.0.1:8443", "listen address")
+	flag.StringVar(&o.Origin, "origin", "", "the site's origin (default: from --addr, host localhost)")
+	flag.Var(&cas, "ca", "PEM file of trusted card CAs (repeatable), e.g. a test card's ca.pem")
+	flag.BoolVar(&o.HTTP, "http", false, "serve plain HTTP (needs the extension's developer mode)")
+	flag.StringVar(&o.CertOut, "cert-out", "", "write the generated TLS certificate (PEM) here")
+	flag.Parse()
+	if len(cas) == 0 {
+		fmt.Fprintln(os.Stderr, "eidlink-demo: --ca is required (the test card's ca.pem, or your CA file)")
+		os.Exit(2)
+	}
+	o.CAs = cas
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	o.Ready = func(origin string) { fmt.Printf("eidlink-demo: serving %s\n", origin) }
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := demosite.Run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "eidlink-demo:", err)
+		os.Exit(1)
+	}
+}
+
+type multi []string
+
+func (m *multi) String() string     { return fmt.Sprint(*m) }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
