@@ -1,0 +1,84 @@
+# eidlink. `make demo` and `make test` work on a fresh Debian 12 machine:
+# they install what they need (as root) through `make deps`.
+
+SHELL      := /bin/bash
+GO         ?= go
+VERSION    ?= 0.1.0
+GOFLAGS    ?= -trimpath
+LDFLAGS    := -s -w -X github.com/eidlink/eidlink/host/protocol.Version=$(VERSION)
+BIN        := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME   ?= 5s
+
+# Debian packages for building and testing: PC/SC with the virtual reader,
+# SoftHSM2 and OpenSC as real PKCS#11 modules, the browsers for e2e.
+DEBS := gcc make curl pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools \
+        softhsm2 opensc chromium firefox-esr
+
+# package:FuzzTarget pairs run briefly by `make test`.
+FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
+        host/command:FuzzServeStream host/verify:FuzzParseToken host/verify:FuzzVerify \
+        host/token:FuzzConfig host/token:FuzzHolder \
+        host/card:FuzzIdentify host/vcard:FuzzProcess
+
+.PHONY: all build deps pcscd test gotest lint fuzz bench demo clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root, or: sudo apt-get install -y" $$missing; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v npm >/dev/null || { echo "make deps: installing nodejs npm"; apt-get install -y -qq nodejs npm; }
+
+# pcscd with the vpcd virtual readers; there is no systemd on our machines.
+pcscd: deps
+	@if ! pgrep -x pcscd >/dev/null; then \
+	  mkdir -p /run/pcscd && pcscd; \
+	fi
+	@for i in $$(seq 100); do [ -S /run/pcscd/pcscd.comm ] && exit 0; sleep 0.1; done; \
+	  echo "pcscd did not start"; exit 1
+
+test: deps pcscd build lint gotest fuzz
+
+lint:
+	@out=$$(gofmt -l host cmd extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+gotest:
+	$(GO) test -count=1 ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+	  echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} >/dev/null; \
+	done
+
+# Benchmarks, printed side by side with the ratios that matter. Timings
+# are measured here, never asserted in tests.
+bench: deps pcscd build
+	@mkdir -p $(BIN); : > $(BIN)/bench.txt
+	@b() { $(GO) test -run '^$$' -bench "$$2" -benchtime "$$3" -benchmem ./$$1 | grep '^Benchmark' | tee -a $(BIN)/bench.txt; }; \
+	b cmd/eidlink-host 'ColdStart$$' 30x; \
+	b host/command 'Authenticate$$' 300x; \
+	b host/token 'RawSign$$' 300x; \
+	b host/verify 'Verify$$|RawRSAVerify$$' 2000x
+	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; for (i = 4; i < NF; i++) if ($$(i+1) == "median-ms") med[$$1] = $$i } \
+	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \
+	  END { print "\neidlink benchmarks (ratios: lower is better)"; \
+	    if (med["BenchmarkColdStart"]) printf "  %-58s %6.2f ms\n", "host cold start to first message (median of 30 spawns)", med["BenchmarkColdStart"]; \
+	    r("BenchmarkAuthenticate", "BenchmarkRawSign", "in-process authenticate / bare PKCS#11 sign (SoftHSM2)"); \
+	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15") }' $(BIN)/bench.txt
+
+demo: deps build
+	@./cmd/eidlink-demo/demo.sh
+
+clean:
+	rm -rf $(BIN) extension/dist
