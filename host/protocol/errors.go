@@ -34,6 +34,9 @@ const (
 	CodeCardError        Code = "ERR_EIDLINK_CARD_ERROR"
 	CodeServiceRestarted Code = "ERR_EIDLINK_SERVICE_RESTARTED" // retryable
 	CodeBusy             Code = "ERR_EIDLINK_BUSY"
+	// CodeOriginNotAllowed is raised by the extension, not the host: the
+	// site is outside the enterprise allow-list (storage.managed).
+	CodeOriginNotAllowed Code = "ERR_EIDLINK_ORIGIN_NOT_ALLOWED"
 )
 
 // Error is an error with a stable code. Message is English, for logs and

@@ -1,0 +1,131 @@
+// Background (Chrome service worker, Firefox background script): routes
+// ports and messages from the extension's own scripts and pages.
+//
+//   port "webeid"  content/page-api.js, one page action per port
+//   port "pin"     pin/pin.html, the PIN window of one action
+//   port "helper"  content/helper.js, host status and events for the badge
+//   message {type: "settings"|"host-status"|"spid-remember"}
+
+import { HOST_NAME, api } from "../shared/api.js";
+import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
+import { t } from "../shared/i18n.js";
+import { parseVersion } from "../shared/semver.js";
+import { loadSettings } from "../shared/settings.js";
+import { NativeAppService } from "./native.js";
+import { createPageActions } from "./page-actions.js";
+import { PinDialog } from "./pin-dialog.js";
+import { StatusWatch } from "./status-watch.js";
+
+const version = api.runtime.getManifest().version;
+const requiredMajor = /** @type {number[]} */ (parseVersion(version))[0];
+
+/** @param {(ev: {event: string}) => void} [onEvent] */
+const newNative = (onEvent) =>
+  new NativeAppService({
+    connect: () => api.runtime.connectNative(HOST_NAME),
+    requiredMajor,
+    lastError: () => api.runtime.lastError?.message,
+    onEvent,
+  });
+
+// Settings are read once and again on every change: Chromium's first
+// storage.managed read takes seconds, so it starts with the background.
+let settings = loadSettings(api);
+api.storage.onChanged.addListener(() => (settings = loadSettings(api)));
+
+/** @type {Map<string, PinDialog>} */
+const dialogs = new Map();
+
+const dialogDeps = {
+  /** @param {string} url */
+  open: async (url) => (await api.windows.create({ url, type: "popup", width: 480, height: 720, focused: true }))?.id,
+  /** @param {number} id */
+  close: (id) => void api.windows.remove(id).catch(() => {}),
+  /** @param {string} path */
+  getURL: (path) => api.runtime.getURL(path),
+};
+
+const handle = createPageActions({
+  settings: () => settings,
+  newNative: () => newNative(),
+  newPinDialog: (lang) => {
+    const d = new PinDialog(dialogDeps, lang);
+    dialogs.set(d.id, d);
+    const close = d.close.bind(d);
+    d.close = () => (dialogs.delete(d.id), close());
+    return d;
+  },
+  extensionVersion: version,
+  uiLanguage: api.i18n.getUILanguage(),
+  now: Date.now,
+});
+
+const watch = new StatusWatch(newNative);
+
+api.runtime.onConnect.addListener((port) => {
+  const sender = port.sender;
+  if (sender?.id !== api.runtime.id) return port.disconnect();
+  if (port.name === "webeid" && sender.tab) {
+    const gone = new AbortController();
+    port.onDisconnect.addListener(() => gone.abort(new CodedError(ErrorCode.USER_CANCELLED, "the page went away")));
+    port.onMessage.addListener(async (/** @type {any} */ msg) => {
+      if (!msg || typeof msg !== "object") return;
+      const reply = await handle(msg, sender, gone.signal);
+      if (!gone.signal.aborted) {
+        port.postMessage(reply);
+        port.disconnect();
+      }
+    });
+  } else if (port.name === "pin" && sender.url?.startsWith(dialogDeps.getURL("pin/pin.html") + "?s=")) {
+    const dialog = dialogs.get(new URL(sender.url).searchParams.get("s") ?? "");
+    if (dialog) dialog.connected(port);
+    else port.disconnect();
+  } else if (port.name === "helper" && sender.tab) {
+    watch.add(port);
+  } else {
+    port.disconnect();
+  }
+});
+
+api.runtime.onMessage.addListener((/** @type {any} */ msg, sender, sendResponse) => {
+  if (sender.id !== api.runtime.id) return false;
+  const reply = (/** @type {Promise<unknown>} */ p) => void p.then(sendResponse, (e) => sendResponse({ error: String(e) }));
+  switch (msg?.type) {
+    case "settings":
+      reply(settings);
+      return true;
+    case "host-status":
+      reply(hostStatus());
+      return true;
+    case "spid-remember":
+      reply(rememberSpid(msg.provider));
+      return true;
+  }
+  return false;
+});
+
+/** hostStatus runs "status" once, for the popup. */
+async function hostStatus() {
+  const native = newNative();
+  try {
+    await native.connect();
+    const status = await native.send({ command: "status" }, 15_000);
+    if (status?.error) throw CodedError.fromNative(status.error);
+    return { status };
+  } catch (e) {
+    return { error: toPageError(e, t) };
+  } finally {
+    native.close();
+  }
+}
+
+/**
+ * rememberSpid stores the SPID provider the user chose, if they opted in.
+ * @param {unknown} provider
+ */
+async function rememberSpid(provider) {
+  const s = await settings;
+  if (!s.spidMemory || s.locked.includes("spidMemory") || typeof provider !== "string" || !/^[a-z0-9-]{1,40}$/.test(provider)) return { saved: false };
+  await api.storage.local.set({ spidProvider: provider });
+  return { saved: true };
+}

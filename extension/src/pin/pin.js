@@ -1,0 +1,172 @@
+// The PIN window. It gets pinRequests from the background over the "pin"
+// port and sends back {type: "pin"} or {type: "cancel"}. The PIN is read
+// from the input, sent, and the input cleared; it is never stored or logged.
+// Closing the window cancels (the background sees the port close).
+
+import { api } from "../shared/api.js";
+import { errorText } from "../shared/errors.js";
+import { localize, setLanguage, t } from "../shared/i18n.js";
+import { numeric, pinLimits, sanitize, validatePin } from "./pin-form.js";
+
+/** @typedef {import("./pin-form.js").PinRequest} PinRequest */
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const input = /** @type {HTMLInputElement} */ ($("pin"));
+const form = /** @type {HTMLFormElement} */ ($("pin-form"));
+
+/** @type {PinRequest|null} */
+let request = null;
+let deadline = 0;
+let ticker = 0;
+
+const port = api.runtime.connect({ name: "pin" });
+port.onMessage.addListener((/** @type {any} */ msg) => {
+  if (msg?.type === "request") show(msg.request, msg.deadline, msg.lang);
+  else if (msg?.type === "timeout") end(t("pinTimeout"));
+  else if (msg?.type === "done") end(t("pinDone"));
+});
+port.onDisconnect.addListener(() => end(t("pinDone")));
+
+/** @param {string} state loading | input | busy | pinpad | ended */
+function setState(state) {
+  document.body.dataset.state = state;
+  const inputOn = state === "input";
+  input.disabled = !inputOn;
+  $("submit").toggleAttribute("disabled", !inputOn);
+  $("cancel").toggleAttribute("disabled", state === "ended");
+  form.hidden = state === "pinpad";
+  $("pinpad").hidden = state !== "pinpad";
+  $("busy").hidden = state !== "busy";
+}
+
+/**
+ * @param {PinRequest} r
+ * @param {number} dl
+ * @param {string} lang
+ */
+function show(r, dl, lang) {
+  setLanguage(lang);
+  localize(document);
+  request = r;
+  deadline = dl;
+  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : "pinHeadingAuth");
+  document.title = $("heading").textContent ?? "";
+  $("origin").textContent = siteName(r.origin);
+  $("origin").title = r.origin;
+  const kind = r.cardKind === "cie" || r.cardKind === "cns" ? r.cardKind : "unknown";
+  $("card-kind").textContent = t("kind_" + kind) + (kind === "unknown" && r.tokenLabel ? ` (${r.tokenLabel})` : "");
+  field("holder", r.holder);
+  field("cf", r.codiceFiscale);
+
+  const left = r.triesLeft;
+  const triesText = left >= 0 ? t("triesLeft", left) : "";
+  $("tries").textContent = triesText;
+  $("pinpad-tries").textContent = triesText;
+  $("last-try-warning").hidden = !(r.lastTry || left === 1);
+  const err = $("error");
+  err.hidden = !r.error;
+  err.textContent = r.error ? requestError(r) : "";
+
+  const { min, max } = pinLimits(r);
+  const last4 = r.pinPart === "last4";
+  $("pin-label").textContent = last4 ? t("pinLabelLast4") : kind === "cie" ? t("pinLabelCie") : min === max ? t("pinLabelExact", min) : t("pinLabelRange", min, max);
+  $("pin-hint").textContent = last4 ? "" : kind === "cie" ? t("pinHintCie") : kind === "cns" ? t("pinHintCns") : "";
+  $("pin-hint").hidden = !$("pin-hint").textContent;
+  $("last4-hint").hidden = !last4;
+  $("last4-hint").textContent = last4 ? t("pinHintLast4") : "";
+  $("first4").hidden = !last4;
+  input.inputMode = numeric(r) ? "numeric" : "text";
+  input.value = "";
+  inputError("");
+
+  if (r.pinpad) {
+    setState("pinpad");
+    $("pinpad-cancel").focus();
+  } else {
+    setState("input");
+    input.focus();
+  }
+  tick();
+  clearInterval(ticker);
+  ticker = window.setInterval(tick, 1000);
+}
+
+/**
+ * @param {string} id
+ * @param {string} [value]
+ */
+function field(id, value) {
+  $(id).textContent = value ?? "";
+  $(id + "-row").hidden = !value;
+}
+
+/** @param {string} origin */
+function siteName(origin) {
+  try {
+    const u = new URL(origin);
+    return u.protocol === "https:" ? u.host : origin;
+  } catch {
+    return origin;
+  }
+}
+
+/** @param {PinRequest} r */
+function requestError(r) {
+  const code = r.error?.code ?? "";
+  if (code === "ERR_EIDLINK_PIN_INCORRECT") return r.pinPart === "last4" ? `${t("pinWrong")} ${t("pinWrongLast4")}` : t("pinWrong");
+  if (code === "ERR_EIDLINK_PIN_FORMAT") return t("pinFormat");
+  return errorText(code, t);
+}
+
+/** @param {string} key message key, "" to clear */
+function inputError(key) {
+  $("input-error").textContent = key ? t(key, ...(request ? Object.values(pinLimits(request)) : [])) : "";
+  input.setAttribute("aria-invalid", key ? "true" : "false");
+}
+
+function tick() {
+  const s = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+  $("countdown").textContent = t("timeLeft", `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`);
+  if (s === 0) clearInterval(ticker);
+}
+
+input.addEventListener("input", () => {
+  if (!request) return;
+  const clean = sanitize(input.value, request);
+  if (clean !== input.value) input.value = clean;
+  const key = validatePin(clean, request);
+  inputError(key === "pinLast4Typed8" || key === "pinTooLong" ? key : "");
+});
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (!request || document.body.dataset.state !== "input") return;
+  const key = validatePin(input.value, request);
+  if (key) {
+    inputError(key);
+    input.focus();
+    return;
+  }
+  port.postMessage({ type: "pin", pin: input.value });
+  input.value = "";
+  $("error").hidden = true;
+  setState("busy");
+});
+
+const cancel = () => {
+  if (document.body.dataset.state === "ended") return;
+  port.postMessage({ type: "cancel" });
+  end(t("pinCancelled"));
+};
+$("cancel").addEventListener("click", cancel);
+$("pinpad-cancel").addEventListener("click", cancel);
+document.addEventListener("keydown", (e) => e.key === "Escape" && cancel());
+
+/** @param {string} text */
+function end(text) {
+  clearInterval(ticker);
+  input.value = "";
+  setState("ended");
+  $("ended").hidden = !text;
+  $("ended").textContent = text;
+}

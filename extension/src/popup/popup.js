@@ -1,0 +1,93 @@
+// Toolbar popup: what the host sees (version, PC/SC, readers, cards, tries
+// left) and a button that copies the status as diagnostics.
+
+import { api } from "../shared/api.js";
+import { errorText } from "../shared/errors.js";
+import { localize, resolveLanguage, setLanguage, t } from "../shared/i18n.js";
+import { summarize, summaryText } from "../shared/status.js";
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** @type {{status?: import("../shared/status.js").HostStatus, error?: {code: string, eidlinkCode?: string, message: string}}} */
+let last = {};
+
+async function load() {
+  document.body.dataset.state = "loading";
+  $("summary-title").textContent = t("popupLoading");
+  last = await api.runtime.sendMessage({ type: "host-status" });
+  render();
+}
+
+function render() {
+  const st = last.status ?? null;
+  const s = summarize(st);
+  const { title, fix } = summaryText(s, t);
+  document.body.dataset.state = s.state;
+  $("summary-title").textContent = title;
+  const code = last.error ? (last.error.eidlinkCode ?? last.error.code) : "";
+  $("summary-fix").textContent = code && code !== "ERR_WEBEID_NATIVE_UNAVAILABLE" ? errorText(code, t) : fix;
+
+  const cards = (st?.tokens ?? []).map((k) =>
+    item(
+      [t("kind_" + (k.cardKind === "cie" || k.cardKind === "cns" ? k.cardKind : "unknown")), k.holder].filter(Boolean).join(" · "),
+      [k.codiceFiscale, k.pinLocked ? t("pinBlockedShort") : k.triesLeft >= 0 ? t("triesLeft", k.triesLeft) : "", k.label].filter(Boolean).join(" · "),
+    ),
+  );
+  list("cards", cards, t("popupNoCards"));
+  const readers = (st?.readers ?? []).map((r) =>
+    item(r.name, [r.cardPresent ? t("popupCardIn", r.cardKind === "cie" || r.cardKind === "cns" ? t("kind_" + r.cardKind) : t("kind_unknown")) : t("popupNoCardIn"), r.problem].filter(Boolean).join(" · ")),
+  );
+  list("readers", readers, t("popupNoReaders"));
+  $("host-version").textContent = st ? `eidlink-host ${st.version} (${st.mode === "service" ? t("popupModeService") : t("popupModeInProcess")})` : t("popupHostMissing");
+  $("pcsc").textContent = !st ? "—" : st.pcsc ? t("popupPcscDown", st.pcsc) : t("popupPcscOk");
+  $("modules").textContent = (st?.modules ?? []).filter((m) => m.loaded).map((m) => m.name).join(", ") || "—";
+}
+
+/**
+ * @param {string} main
+ * @param {string} sub
+ */
+function item(main, sub) {
+  const li = document.createElement("li");
+  li.textContent = main;
+  if (sub) {
+    const s = document.createElement("span");
+    s.className = "sub";
+    s.textContent = sub;
+    li.append(s);
+  }
+  return li;
+}
+
+/**
+ * @param {string} id
+ * @param {HTMLElement[]} items
+ * @param {string} empty
+ */
+function list(id, items, empty) {
+  if (!items.length) {
+    const li = item(empty, "");
+    li.className = "empty";
+    items = [li];
+  }
+  $(id).replaceChildren(...items);
+}
+
+$("copy").addEventListener("click", async () => {
+  const diag = { extension: api.runtime.getManifest().version, userAgent: navigator.userAgent, ...last };
+  try {
+    await navigator.clipboard.writeText(JSON.stringify(diag, null, 2));
+    $("copied").textContent = t("popupCopied");
+  } catch {
+    $("copied").textContent = t("popupCopyFailed");
+  }
+});
+$("refresh").addEventListener("click", () => void load());
+$("options").addEventListener("click", () => void api.runtime.openOptionsPage());
+
+(async () => {
+  const settings = await api.runtime.sendMessage({ type: "settings" });
+  setLanguage(resolveLanguage(settings?.language ?? "auto", navigator.language));
+  localize(document);
+  await load();
+})();
