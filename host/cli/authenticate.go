@@ -109,10 +109,10 @@ func (e *env) askPIN(r *protocol.PINRequest) ([]byte, error) {
 	f, isFile := e.stdin.(*os.File)
 	tty := isFile && term.IsTerminal(int(f.Fd()))
 	if r.Error != nil {
-		e.errorf("%s", r.Error.Message)
 		if !tty {
-			return nil, r.Error
+			return nil, r.Error // reported by the caller; a piped PIN is tried once
 		}
+		e.errorf("%s", r.Error.Message)
 	}
 	what := "PIN"
 	switch {

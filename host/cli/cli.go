@@ -8,6 +8,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/eidlink/eidlink/host/command"
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/reader"
 	"github.com/eidlink/eidlink/host/token"
 )
 
@@ -29,9 +31,14 @@ Usage:
                                                        check a token, print the holder
   eidlink status [--json]                              readers, cards and card software
   eidlink doctor                                       check the installation, say what to fix
+  eidlink install [--user|--system] [--browsers LIST] [--policies] [--dry-run]
+                                                       let the browsers find eidlink and the card
+  eidlink uninstall [--user|--system] [--dry-run]      remove what install wrote
   eidlink testcard init --dir DIR [--type cie|cns] [--pin PIN]
                         [--given-name NAME --surname NAME --cf CODICEFISCALE]
                                                        create a virtual card (SoftHSM2)
+  eidlink service install|uninstall|start|stop|status|run|unit [--system]
+                                                       the card service (run "eidlink service")
   eidlink version
 
 Environment:
@@ -52,7 +59,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"verify":       e.verify,
 		"status":       e.status,
 		"doctor":       e.doctor,
+		"install":      e.install,
+		"uninstall":    e.uninstall,
 		"testcard":     e.testcard,
+		"service":      e.service,
 		"version":      func([]string) error { fmt.Fprintln(stdout, protocol.Version); return nil },
 	}
 	run, ok := cmds[args[0]]
@@ -104,7 +114,11 @@ func (e *env) report(err error) {
 		e.errorf("%v", err)
 		return
 	}
-	e.errorf("%s", pe.Message)
+	if pe.TriesLeft != nil && *pe.TriesLeft > 0 {
+		e.errorf("%s: %d tries left", pe.Message, *pe.TriesLeft)
+	} else {
+		e.errorf("%s", pe.Message)
+	}
 	if h, ok := hints[pe.Code]; ok {
 		e.hint("%s", h)
 	}
@@ -146,12 +160,15 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 // the environment. The returned function releases the PKCS#11 modules.
 func HostConfig() (command.Config, func()) {
 	log := Logger(os.Stderr)
-	p := token.NewProvider(token.Config{Logger: log})
+	p := token.NewProvider(token.Config{Logger: log, Tries: reader.Tries})
 	return command.Config{
 		Provider: p,
 		Version:  protocol.Version,
 		Options:  protocol.Options{AllowLoopbackHTTP: os.Getenv("EIDLINK_DEVELOPER_MODE") == "1"},
-		Log:      log,
+		Status: func(ctx context.Context, st *protocol.Status) {
+			st.Readers, st.PCSC = reader.Scan(ctx, st.Modules, st.Tokens)
+		},
+		Log: log,
 	}, func() { p.Close() }
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/pem"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/vcard"
+	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 )
 
 func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -126,5 +129,72 @@ func TestDoctor(t *testing.T) {
 	code, out, _ = run(t, "", "doctor")
 	if code != 1 || !strings.Contains(out, "FAIL") || !strings.Contains(out, "fix:") {
 		t.Fatalf("doctor without a card: %d %s", code, out)
+	}
+}
+
+// With pcscd and the vpcd reader: status names the family of every virtual
+// card type as soon as pcscd sees the card, and no card once it is pulled.
+func TestStatusNamesEveryFamily(t *testing.T) {
+	t.Setenv("EIDLINK_PKCS11_MODULE", "/nonexistent/none.so")
+	ctx := vcardtest.Context(t)
+	for _, typ := range vcard.TypeNames() {
+		vc := vcardtest.NewCard(t, typ, vcard.Options{})
+		slot := vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+		st := statusJSON(t)
+		r := readerNamed(t, st, vcardtest.Reader0)
+		if !r.CardPresent || r.Family != typ || r.CardKind != strings.SplitN(typ, "-", 2)[0] {
+			t.Errorf("%s: reader %+v", typ, r)
+		}
+		slot.Remove()
+		vcardtest.WaitCard(t, ctx, vcardtest.Reader0, nil)
+		if r := readerNamed(t, statusJSON(t), vcardtest.Reader0); r.CardPresent {
+			t.Errorf("%s: card still reported after removal", typ)
+		}
+	}
+}
+
+func statusJSON(t *testing.T) *protocol.Status {
+	code, out, errOut := run(t, "", "status", "--json")
+	var st protocol.Status
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("status --json: %d %v %s", code, err, errOut)
+	}
+	return &st
+}
+
+func readerNamed(t *testing.T, st *protocol.Status, name string) protocol.ReaderStatus {
+	for _, r := range st.Readers {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no reader %q in %+v (pcsc: %q)", name, st.Readers, st.PCSC)
+	return protocol.ReaderStatus{}
+}
+
+// The product path with no SoftHSM: virtual CNS in the vpcd reader ->
+// pcscd -> OpenSC's own PKCS#11 module -> eidlink authenticate -> verify.
+// Wrong PINs cost exactly one try each and the tries come from the card.
+func TestAuthenticateThroughOpenSC(t *testing.T) {
+	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	ctx := vcardtest.Context(t)
+	id := vcardtest.Identity(t, "cns")
+	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{PIN: []byte("13572468")})
+	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.CA.Raw}), 0o644)
+
+	code, _, errOut := run(t, "00000000\n", "authenticate", "--origin", origin, "--nonce", nonce)
+	if code != 1 || !strings.Contains(errOut, "wrong PIN: 2 tries left") || vc.TriesLeft() != 2 {
+		t.Fatalf("wrong PIN: %d %s (card tries %d)", code, errOut, vc.TriesLeft())
+	}
+	code, token, errOut := run(t, "13572468\n", "authenticate", "--origin", origin, "--nonce", nonce)
+	if code != 0 || !strings.Contains(errOut, "2 tries left") {
+		t.Fatalf("authenticate through OpenSC: %d %s", code, errOut)
+	}
+	code, out, errOut := run(t, token, "verify", "--origin", origin, "--nonce", nonce, "--ca", ca)
+	if code != 0 || !strings.Contains(out, `"cardKind": "cns"`) || vc.TriesLeft() != 3 {
+		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
 }

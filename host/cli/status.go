@@ -48,7 +48,10 @@ func printStatus(w io.Writer, st *protocol.Status) {
 	for _, r := range st.Readers {
 		card := "no card"
 		if r.CardPresent {
-			card = fmt.Sprintf("%s %s %s", r.CardKind, r.Family, r.ATR)
+			card = fmt.Sprintf("%s (%s) %s %s", r.CardKind, r.Family, r.Holder, r.CodiceFiscale)
+			if r.Problem != "" {
+				card += "; " + r.Problem
+			}
 		}
 		fmt.Fprintf(tw, "reader\t%s\t%s\n", r.Name, card)
 	}

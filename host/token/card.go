@@ -33,6 +33,7 @@ type card struct {
 
 	kind, holder, cf string
 	auth, sign       *pair
+	askTries         func(slotDescription string) int // may be nil
 }
 
 var _ command.Card = (*card)(nil)
@@ -80,7 +81,7 @@ func readObjects(m cryptoki, sh pkcs11.SessionHandle, class uint) ([]object, err
 // openToken opens a session on the token in slot and reads its
 // certificates and visible keys. It returns nil, nil for a slot whose
 // token is not initialised.
-func openToken(m *module, slot uint) (_ *card, err error) {
+func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error) {
 	info, err := m.p11.GetTokenInfo(slot)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func openToken(m *module, slot uint) (_ *card, err error) {
 	if info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 		return nil, nil
 	}
-	c := &card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: KindUnknown}
+	c := &card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: KindUnknown, askTries: tries}
 	if si, err := m.p11.GetSlotInfo(slot); err == nil {
 		c.slotDesc = trim(si.SlotDescription)
 	}
@@ -191,9 +192,27 @@ func isIPZS(manufacturer, modulePath string) bool {
 		strings.HasPrefix(base, "libciepki") || strings.HasPrefix(base, "ciepki")
 }
 
+// triesLeft returns the PIN tries left: the card's own counter when
+// Config.Tries can read it (over PC/SC), else what the token flags say.
+// OpenSC's CNS emulation (itacns, 0.23) never learns the counter and leaves
+// it at 0, so every CNS it serves claims CKF_USER_PIN_LOCKED: for those
+// tokens the flags mean "unknown". A PIN that is really blocked is then
+// refused by the card itself (CKR_PIN_LOCKED), which costs nothing.
+func (c *card) triesLeft() (tries int, locked bool) {
+	if c.askTries != nil {
+		if n := c.askTries(c.slotDesc); n >= 0 {
+			return n, n == 0
+		}
+	}
+	if c.kind == KindCNS && strings.HasPrefix(strings.ToLower(filepath.Base(c.module)), "opensc-pkcs11") {
+		return -1, false
+	}
+	return triesLeft(c.info.Flags, c.kind)
+}
+
 // status describes the card from the last token info read.
 func (c *card) status() protocol.TokenStatus {
-	tries, locked := triesLeft(c.info.Flags, c.kind)
+	tries, locked := c.triesLeft()
 	s := protocol.TokenStatus{
 		Module: c.module, Slot: c.slot, SlotDesc: c.slotDesc,
 		Label: trim(c.info.Label), Manufacturer: trim(c.info.ManufacturerID),
@@ -274,7 +293,7 @@ func (c *card) Login(ctx context.Context, pin []byte) error {
 	}
 	if e.Code == protocol.CodePINIncorrect {
 		c.refresh()
-		tries, locked := triesLeft(c.info.Flags, c.kind)
+		tries, locked := c.triesLeft()
 		if locked {
 			e.Code = protocol.CodePINBlocked
 		}

@@ -58,6 +58,10 @@ type Config struct {
 	// DefaultConfigFile.
 	ConfigFile string
 	Logger     *slog.Logger
+	// Tries, when set, asks the card in the reader a slot describes for
+	// its PIN tries left (-1: cannot tell). It is used when the token flags
+	// do not say (reader.Tries reads them over PC/SC).
+	Tries func(slotDescription string) int
 }
 
 // Provider finds cards through PKCS#11 modules. It implements
@@ -174,7 +178,7 @@ func (p *Provider) Open(ctx context.Context) (command.Card, error) {
 			continue
 		}
 		for _, slot := range slots {
-			c, err := openToken(m, slot)
+			c, err := openToken(m, slot, p.cfg.Tries)
 			if err != nil {
 				p.log.Debug("skipping token", "module", m.Path, "slot", slot, "err", err)
 				lastErr = err
@@ -237,7 +241,7 @@ func (p *Provider) Status(ctx context.Context) ([]protocol.ModuleStatus, []proto
 				s.Error = cardError("list slots", err).Message
 			}
 			for _, slot := range slots {
-				c, err := openToken(m, slot)
+				c, err := openToken(m, slot, p.cfg.Tries)
 				if err != nil {
 					s.Error = fmt.Sprintf("slot %d: %v", slot, err)
 					continue

@@ -1,0 +1,170 @@
+// Package reader joins eidlink's two views of a card: PC/SC, which sees
+// readers, ATRs and what the chip says without a PIN, and PKCS#11, which
+// sees the tokens of the installed card software. It names the card in each
+// reader, the module that serves it and, when that module is missing, what
+// to install.
+package reader
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/eidlink/eidlink/host/card"
+	"github.com/eidlink/eidlink/host/pcsc"
+	"github.com/eidlink/eidlink/host/protocol"
+)
+
+// establish opens the PC/SC context; tests replace it.
+var establish = pcsc.Establish
+
+// Scan reports every reader and its card. modules and tokens are what the
+// PKCS#11 side found (token.Provider.Status). The string is empty when
+// PC/SC works, else why it does not and what to do.
+func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) ([]protocol.ReaderStatus, string) {
+	c, err := establish()
+	if err != nil {
+		return nil, problem(err)
+	}
+	defer c.Release()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	states, err := pcsc.Snapshot(ctx, c)
+	if errors.Is(err, pcsc.ErrNoReaders) {
+		return []protocol.ReaderStatus{}, ""
+	}
+	if err != nil {
+		return nil, problem(err)
+	}
+	readers := make([]protocol.ReaderStatus, 0, len(states))
+	for _, s := range states {
+		r := protocol.ReaderStatus{Name: s.Reader, CardPresent: s.Event&pcsc.StatePresent != 0}
+		if r.CardPresent {
+			describe(c, &r, s.ATR, modules, tokens)
+		}
+		readers = append(readers, r)
+	}
+	return readers, ""
+}
+
+func problem(err error) string {
+	switch {
+	case errors.Is(err, pcsc.ErrNoService):
+		return "the smart-card service is not running (Linux: install and start pcscd)"
+	case errors.Is(err, pcsc.ErrNoReaders):
+		return ""
+	}
+	return "PC/SC: " + err.Error()
+}
+
+// describe fills in what the card in r is and who serves it.
+func describe(c pcsc.Context, r *protocol.ReaderStatus, atr []byte, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
+	info := card.Identify(atr)
+	r.ATR, r.Family, r.CardKind, r.Contactless = info.ATRHex(), info.Name, string(info.Kind), info.Contactless
+	if h, err := c.Connect(r.Name); err == nil {
+		r.Pinpad = card.Pinpad(h)
+		if info.Kind != card.Unknown {
+			if pub, err := card.ReadPublic(h, info.Kind); err == nil {
+				r.Holder = strings.TrimSpace(pub.Holder.GivenName + " " + pub.Holder.Surname)
+				r.CodiceFiscale = pub.Holder.CodiceFiscale
+			}
+		}
+		h.Disconnect()
+	}
+	r.Module, r.Problem = chooseModule(info.Kind, r.Name, modules, tokens)
+}
+
+// chooseModule names the PKCS#11 module for a card of kind in reader: the
+// one whose token sits in that reader's slot, else the first installed
+// module that serves the kind (configured modules come first in modules).
+func chooseModule(kind card.Kind, reader string, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) (module, problem string) {
+	for _, t := range tokens {
+		if sameReader(t.SlotDesc, reader) {
+			return t.Module, ""
+		}
+	}
+	for _, m := range modules {
+		if !m.Present || m.Error != "" {
+			continue
+		}
+		ipzs := strings.HasPrefix(m.Name, "IPZS")
+		if kind == card.CIE && ipzs || kind == card.CNS && !ipzs {
+			return m.Path, ""
+		}
+	}
+	switch kind {
+	case card.CIE:
+		return "", "CIE found but the CIE software is not installed: install the CIE middleware (IPZS) from cartaidentita.interno.gov.it, then run eidlink doctor"
+	case card.CNS:
+		return "", "CNS found but no card software for it is installed: install your card's middleware or OpenSC (apt-get install opensc)"
+	}
+	return "", "this card is not a CIE or a CNS"
+}
+
+// sameReader matches a PKCS#11 slot description (padded, sometimes
+// prefixed or truncated to 64 characters) to a PC/SC reader name.
+func sameReader(slotDesc, reader string) bool {
+	d := strings.TrimSpace(slotDesc)
+	return d != "" && (d == reader || strings.HasPrefix(reader, d) || strings.HasSuffix(d, reader))
+}
+
+// Tries asks the CNS in reader how many PIN tries it has left (VERIFY
+// without data answers 63Cx), without using one. It returns -1 when it
+// cannot tell: another kind of card, no card, or a card that does not say.
+func Tries(readerName string) int {
+	c, err := establish()
+	if err != nil {
+		return -1
+	}
+	defer c.Release()
+	for _, name := range candidates(c, readerName) {
+		h, err := c.Connect(name)
+		if err != nil {
+			continue
+		}
+		n := -1
+		if atr, err := h.ATR(); err == nil && card.Identify(atr).Kind == card.CNS {
+			n = cnsTries(h)
+		}
+		h.Disconnect()
+		return n
+	}
+	return -1
+}
+
+func candidates(c pcsc.Context, slotDesc string) []string {
+	names, _ := c.ListReaders()
+	var out []string
+	for _, n := range names {
+		if sameReader(slotDesc, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// cnsTries selects the master file and sends VERIFY with no data for the
+// CNS user PIN (reference 10, or 90 on cards that want the local bit).
+func cnsTries(h pcsc.Card) int {
+	n := -1
+	pcsc.WithTransaction(h, func() error {
+		if _, err := pcsc.Exchange(h, []byte{0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00}); err != nil {
+			return err
+		}
+		for _, ref := range []byte{0x10, 0x90} {
+			_, err := pcsc.Exchange(h, []byte{0x00, 0x20, 0x00, ref})
+			var ae *pcsc.AuthError
+			switch {
+			case errors.As(err, &ae):
+				n = ae.Retries
+				return nil
+			case errors.Is(err, pcsc.ErrBlocked):
+				n = 0
+				return nil
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,127 @@
+package reader
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/eidlink/eidlink/host/card"
+	"github.com/eidlink/eidlink/host/pcsc"
+	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/vcard"
+	"github.com/eidlink/eidlink/host/vcard/vcardtest"
+)
+
+// These tests run against the real pcscd with the vpcd virtual reader.
+
+var opensc = protocol.ModuleStatus{Name: "OpenSC", Path: "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", Present: true}
+
+func find(t *testing.T, readers []protocol.ReaderStatus, name string) protocol.ReaderStatus {
+	for _, r := range readers {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("reader %q not in %+v", name, readers)
+	return protocol.ReaderStatus{}
+}
+
+func TestScanCNS(t *testing.T) {
+	ctx := vcardtest.Context(t)
+	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
+	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+
+	readers, problem := Scan(context.Background(), []protocol.ModuleStatus{opensc}, nil)
+	r := find(t, readers, vcardtest.Reader0)
+	if problem != "" || !r.CardPresent || r.CardKind != "cns" || r.Family != "cns-cardos" || r.Contactless ||
+		r.Holder != "MARIO ROSSI" || r.CodiceFiscale != "RSSMRA80A01H501U" || r.Module != opensc.Path || r.Problem != "" {
+		t.Fatalf("reader = %+v (problem %q)", r, problem)
+	}
+	if n := Tries(vcardtest.Reader0); n != 3 {
+		t.Fatalf("Tries = %d, want 3", n)
+	}
+	if sw := vc.Process([]byte{0x00, 0x20, 0x00, 0x10, 0x08, '0', '0', '0', '0', '0', '0', '0', '0'}); string(sw) != "\x63\xC2" {
+		t.Fatalf("wrong PIN answered % X", sw)
+	}
+	if n := Tries(vcardtest.Reader0); n != 2 {
+		t.Fatalf("Tries after a wrong PIN = %d, want 2", n)
+	}
+	// No module for a CNS: the reader says what to install.
+	readers, _ = Scan(context.Background(), nil, nil)
+	if r := find(t, readers, vcardtest.Reader0); r.Module != "" || r.Problem == "" {
+		t.Fatalf("without a module: %+v", r)
+	}
+}
+
+func TestScanCIEWithoutMiddleware(t *testing.T) {
+	ctx := vcardtest.Context(t)
+	vc := vcardtest.NewCard(t, "cie-nxp", vcard.Options{})
+	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	readers, _ := Scan(context.Background(), []protocol.ModuleStatus{opensc}, nil)
+	r := find(t, readers, vcardtest.Reader0)
+	if r.CardKind != "cie" || !r.Contactless || r.Holder != "MARIO ROSSI" || r.Module != "" ||
+		r.Problem == "" || Tries(vcardtest.Reader0) != -1 {
+		t.Fatalf("CIE without the IPZS module: %+v", r)
+	}
+	ipzs := protocol.ModuleStatus{Name: "IPZS CIE", Path: "/usr/local/lib/libcie-pkcs11.so", Present: true}
+	readers, _ = Scan(context.Background(), []protocol.ModuleStatus{opensc, ipzs}, nil)
+	if r := find(t, readers, vcardtest.Reader0); r.Module != ipzs.Path || r.Problem != "" {
+		t.Fatalf("CIE with the IPZS module: %+v", r)
+	}
+}
+
+func TestChooseModuleBySlot(t *testing.T) {
+	tokens := []protocol.TokenStatus{{Module: "/opt/vendor.so", SlotDesc: "Virtual PCD 00 00"}}
+	mods := []protocol.ModuleStatus{opensc}
+	if m, p := chooseModule(card.CNS, "Virtual PCD 00 00", mods, tokens); m != "/opt/vendor.so" || p != "" {
+		t.Fatalf("by slot: %q %q", m, p)
+	}
+	if m, _ := chooseModule(card.CNS, "Virtual PCD 00 01", mods, tokens); m != opensc.Path {
+		t.Fatalf("by kind: %q", m)
+	}
+	if _, p := chooseModule(card.Unknown, "x", mods, nil); p == "" {
+		t.Fatal("unknown card without a problem")
+	}
+}
+
+func TestNoService(t *testing.T) {
+	defer func(f func() (pcsc.Context, error)) { establish = f }(establish)
+	establish = func() (pcsc.Context, error) { return nil, pcsc.ErrNoService }
+	readers, problem := Scan(context.Background(), nil, nil)
+	if readers != nil || problem == "" || Tries("any") != -1 {
+		t.Fatalf("without pcscd: %v %q", readers, problem)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	ctx := vcardtest.Context(t)
+	watch, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := Events(watch)
+	next := func(name string) Event {
+		t.Helper()
+		for {
+			select {
+			case m := <-events:
+				if m.Event == name {
+					return m.Data.(Event)
+				}
+			case <-time.After(vcardtest.Timeout):
+				t.Fatalf("no %s event", name)
+			}
+		}
+	}
+	next("reader-added")
+	vc := vcardtest.NewCard(t, "cns-athena", vcard.Options{})
+	slot := vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	if d := next("card-inserted"); d.Reader != vcardtest.Reader0 || d.Family != "cns-athena" || d.CardKind != "cns" {
+		t.Fatalf("card-inserted %+v", d)
+	}
+	slot.Remove()
+	if d := next("card-removed"); d.Reader != vcardtest.Reader0 {
+		t.Fatalf("card-removed %+v", d)
+	}
+	cancel()
+	for range events {
+	}
+}
