@@ -21,7 +21,7 @@ FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
         host/token:FuzzConfig host/token:FuzzHolder \
         host/card:FuzzIdentify host/vcard:FuzzProcess
 
-.PHONY: all build deps pcscd test gotest lint fuzz bench demo clean
+.PHONY: all build deps pcscd test gotest lint fuzz bench demo clean extension
 
 all: build
 
@@ -45,7 +45,12 @@ pcscd: deps
 	@for i in $$(seq 100); do [ -S /run/pcscd/pcscd.comm ] && exit 0; sleep 0.1; done; \
 	  echo "pcscd did not start"; exit 1
 
-test: deps pcscd build lint gotest fuzz
+test: deps pcscd build lint gotest fuzz extension
+
+# The WebExtension: Chrome and Firefox builds, zip and xpi, type check, unit
+# tests, web-ext lint. Offline after npm ci.
+extension: deps
+	cd extension && npm ci --no-audit --no-fund && npm run build && npm run typecheck && npm test && npm run lint
 
 lint:
 	@out=$$(gofmt -l host cmd extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
