@@ -17,6 +17,7 @@ import (
 	"github.com/eidlink/eidlink/host/nativemsg"
 	"github.com/eidlink/eidlink/host/protocol"
 	"github.com/eidlink/eidlink/host/testcard"
+	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 	"github.com/eidlink/eidlink/host/verify"
 )
 
@@ -26,6 +27,10 @@ import (
 var hostBin string
 
 func TestMain(m *testing.M) {
+	// The host scans PC/SC readers: take vpcd's readers for the run.
+	if err := vcardtest.Lock(); err != nil {
+		panic(err)
+	}
 	dir, err := os.MkdirTemp("", "eidlink-host-test")
 	if err != nil {
 		panic(err)

@@ -9,6 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// lockFile keeps the lock's file open: if it became garbage, its finalizer
+// would close it and release the lock.
+var lockFile *os.File
+
 // lockReaders takes an exclusive lock, held until the process exits, so
 // that test binaries of different packages (go test ./... runs them in
 // parallel) take turns with vpcd's readers.
@@ -17,5 +21,6 @@ func lockReaders() error {
 	if err != nil {
 		return err
 	}
-	return unix.Flock(int(f.Fd()), unix.LOCK_EX) // f stays open: the lock lives as long as the process
+	lockFile = f // the lock lives as long as the process
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX)
 }

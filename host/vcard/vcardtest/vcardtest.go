@@ -36,13 +36,23 @@ var (
 	lockErr  error
 )
 
+// Lock waits until no other test process uses vpcd's readers and keeps
+// them for this process until it exits. Context calls it; a test binary
+// that reaches PC/SC only indirectly (a status scan, a PKCS#11 module such
+// as OpenSC probing the readers) calls it from TestMain, so that it does
+// not disturb another package's virtual cards.
+func Lock() error {
+	lockOnce.Do(func() { lockErr = lockReaders() })
+	return lockErr
+}
+
 // Context returns a PC/SC context released at cleanup, failing the test
 // when pcscd or vpcd's readers are missing. The first call waits until no
 // other test process uses vpcd's readers.
 func Context(t testing.TB) pcsc.Context {
 	t.Helper()
-	if lockOnce.Do(func() { lockErr = lockReaders() }); lockErr != nil {
-		t.Fatalf("locking vpcd's readers for this test process: %v", lockErr)
+	if err := Lock(); err != nil {
+		t.Fatalf("locking vpcd's readers for this test process: %v", err)
 	}
 	c, err := pcsc.Establish()
 	if err != nil {
