@@ -13,15 +13,16 @@ FUZZTIME   ?= 5s
 # Debian packages for building and testing: PC/SC with the virtual reader,
 # SoftHSM2 and OpenSC as real PKCS#11 modules, the browsers for e2e.
 DEBS := gcc make curl pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools \
-        softhsm2 opensc chromium firefox-esr
+        softhsm2 opensc chromium firefox-esr libnss3-tools faketime wixl msitools \
+        osslsigncode gcc-mingw-w64-x86-64 libarchive-tools shellcheck python3 openssl
 
 # package:FuzzTarget pairs run briefly by `make test`.
 FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
         host/command:FuzzServeStream host/verify:FuzzParseToken host/verify:FuzzVerify \
         host/token:FuzzConfig host/token:FuzzHolder \
-        host/card:FuzzIdentify host/vcard:FuzzProcess
+        host/card:FuzzIdentify host/vcard:FuzzProcess host/install:FuzzParseNSSModules
 
-.PHONY: all build deps pcscd test gotest lint fuzz bench demo clean extension
+.PHONY: all build deps pcscd test gotest lint fuzz bench demo clean extension msi deb rpm dist package-test
 
 all: build
 
@@ -45,7 +46,7 @@ pcscd: deps
 	@for i in $$(seq 100); do [ -S /run/pcscd/pcscd.comm ] && exit 0; sleep 0.1; done; \
 	  echo "pcscd did not start"; exit 1
 
-test: deps pcscd build lint gotest fuzz extension
+test: deps pcscd build lint gotest fuzz extension package-test
 
 # The WebExtension: Chrome and Firefox builds, zip and xpi, type check, unit
 # tests, web-ext lint. Offline after npm ci.
@@ -85,5 +86,14 @@ bench: deps pcscd build
 demo: deps build
 	@./cmd/eidlink-demo/demo.sh
 
+# Packages: Windows MSI (wixl), deb and rpm (nfpm), the macOS tarball for
+# pkgbuild, and dist/ with everything plus SHA256SUMS. Reproducible with
+# SOURCE_DATE_EPOCH. package-test builds them and installs/purges the deb.
+msi deb rpm dist:
+	VERSION=$(VERSION) installers/build.sh $@
+
+package-test: deps
+	installers/test.sh
+
 clean:
-	rm -rf $(BIN) extension/dist
+	rm -rf $(BIN) extension/dist build dist

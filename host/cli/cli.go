@@ -31,6 +31,9 @@ Usage:
                                                        check a token, print the holder
   eidlink status [--json]                              readers, cards and card software
   eidlink doctor                                       check the installation, say what to fix
+  eidlink install [--user|--system] [--browsers LIST] [--policies] [--dry-run]
+                                                       let the browsers find eidlink and the card
+  eidlink uninstall [--user|--system] [--dry-run]      remove what install wrote
   eidlink testcard init --dir DIR [--type cie|cns] [--pin PIN]
                         [--given-name NAME --surname NAME --cf CODICEFISCALE]
                                                        create a virtual card (SoftHSM2)
@@ -54,6 +57,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"verify":       e.verify,
 		"status":       e.status,
 		"doctor":       e.doctor,
+		"install":      e.install,
+		"uninstall":    e.uninstall,
 		"testcard":     e.testcard,
 		"version":      func([]string) error { fmt.Fprintln(stdout, protocol.Version); return nil },
 	}

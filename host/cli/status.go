@@ -7,7 +7,9 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/eidlink/eidlink/host/install"
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/token"
 )
 
 // Status collects what the host sees: the command loop's own status.
@@ -112,8 +114,8 @@ func (e *env) doctor(args []string) error {
 	}
 	check(loaded > 0, "a PKCS#11 module for CIE or CNS is installed",
 		"install the CIE middleware (IPZS) for a CIE, your card's middleware or OpenSC (apt-get install opensc) for a CNS")
-	check(st.PCSC == "", "the smart-card service (PC/SC) answers "+st.PCSC,
-		"Linux: apt-get install pcscd and start it (systemctl start pcscd.socket); Windows and macOS: it is part of the system")
+	check(st.PCSC == "", "the smart-card service (PC/SC) answers",
+		st.PCSC+"; Linux: apt-get install pcscd and start it (systemctl start pcscd.socket); Windows and macOS: it is part of the system")
 	usable := 0
 	for _, t := range st.Tokens {
 		if t.HasAuthKey {
@@ -124,6 +126,19 @@ func (e *env) doctor(args []string) error {
 	}
 	check(usable > 0, "a card with an authentication certificate is present",
 		"insert the CNS in the reader, or lay the CIE on the contactless reader")
+	for _, r := range st.Readers {
+		if r.Problem != "" {
+			check(false, fmt.Sprintf("card in %s (%s)", r.Name, r.Family), r.Problem)
+		}
+	}
+	configFile, _ := token.DefaultConfigFile()
+	for _, f := range install.Check(install.User, Modules(configFile)) {
+		if f.Optional && !f.OK {
+			fmt.Fprintf(e.stdout, "[info] %s\n       suggestion: %s\n", f.What, f.Fix)
+			continue
+		}
+		check(f.OK, f.What, f.Fix)
+	}
 	if problems > 0 {
 		return fmt.Errorf("%d problem(s) found", problems)
 	}

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestInstallCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	host := filepath.Join(t.TempDir(), "eidlink-host")
+	os.WriteFile(host, []byte("#!/bin/sh\n"), 0o755)
+
+	code, out, errOut := run(t, "", "install", "--user", "--parts", "hosts", "--host-path", host, "--dry-run")
+	if code != 0 || !strings.Contains(out, "write "+home+"/.config/chromium/NativeMessagingHosts/it.eidlink.host.json") || !strings.Contains(errOut, "dry run") {
+		t.Fatalf("dry run: %d\n%s\n%s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Fatalf("dry run wrote %v", entries)
+	}
+	if code, out, errOut = run(t, "", "install", "--parts", "hosts", "--browsers", "chromium", "--host-path", host); code != 0 {
+		t.Fatalf("install: %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config/chromium/NativeMessagingHosts/it.eidlink.host.json")); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut = run(t, "", "uninstall", "--user"); code != 0 || !strings.Contains(out, "remove "+home+"/.config/chromium") {
+		t.Fatalf("uninstall: %d\n%s\n%s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Errorf("uninstall left %v", entries)
+	}
+
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"install", "--user", "--system"}, 2, "not both"},
+		{[]string{"install", "--parts", "hosts,wallpaper"}, 2, "unknown part"},
+		{[]string{"install", "--policies", "--host-path", host}, 1, "hint: add --system"},
+		{[]string{"uninstall", "--browsers", "lynx"}, 1, "unknown browser"},
+	} {
+		if code, _, errOut := run(t, "", c.args...); code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: %d %s, want %d %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
+}

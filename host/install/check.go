@@ -1,0 +1,225 @@
+package install
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// Finding is one thing Check looked at.
+type Finding struct {
+	What     string // what was checked, and where
+	OK       bool
+	Fix      string // what to do when not OK
+	Optional bool   // a recommendation (policies), not a requirement
+}
+
+// Check reports what the browsers installed here can use: for each one, a
+// valid host manifest; for Firefox, the PKCS#11 manifests of mods; on
+// Linux, mods in the NSS databases of Chrome and Chromium (user scope);
+// and, as optional findings, the certificate auto-selection policies.
+// The user scope accepts system-wide manifests too.
+func Check(s Scope, mods []Module) []Finding {
+	d, err := envDirs()
+	if err != nil {
+		return []Finding{{What: "the home directory: " + err.Error(), Fix: "set HOME"}}
+	}
+	goos := runtime.GOOS
+	sys := locate(goos, System, d)
+	layouts := []layout{sys}
+	fix := "run \"eidlink install --system\" as administrator"
+	if s == User {
+		layouts = []layout{locate(goos, User, d), sys}
+		fix = "run \"eidlink install --user\""
+	}
+	mods = usableModules(mods)
+	var out []Finding
+	add := func(ok bool, what, fix string) { out = append(out, Finding{What: what, OK: ok, Fix: fix}) }
+	var chromium, firefox bool
+	for _, b := range Browsers {
+		where, problems := findHost(b, layouts)
+		if where == "" && !browserPresent(goos, b, layouts[0]) {
+			continue
+		}
+		chromium = chromium || b != "firefox"
+		firefox = firefox || b == "firefox"
+		if where != "" {
+			add(true, fmt.Sprintf("%s finds eidlink-host (%s)", b, where), "")
+		} else {
+			add(false, fmt.Sprintf("%s finds eidlink-host%s", b, problems), fix)
+		}
+	}
+	for _, m := range mods {
+		name := ModuleName(m.Name)
+		if !firefox {
+			break
+		}
+		where := findPKCS11(name, layouts)
+		add(where != "", fmt.Sprintf("Firefox can load %s as %s %s", m.Name, name, where), fix)
+	}
+	if dbs := layouts[0].nssDBs; s == User && chromium && len(dbs) > 0 {
+		found := false
+		for _, db := range dbs {
+			if !isNSSDB(db) {
+				continue
+			}
+			found = true
+			have, err := nssModules(db)
+			for _, m := range mods {
+				ok := err == nil && slices.ContainsFunc(slices.Collect(maps.Values(have)), func(lib string) bool { return filepath.Clean(lib) == filepath.Clean(m.Path) })
+				add(ok, fmt.Sprintf("Chrome and Chromium can use %s (NSS database %s)", m.Name, db), "close the browser and "+fix)
+			}
+		}
+		if !found {
+			add(false, "Chrome and Chromium have an NSS database ("+strings.Join(dbs, " or ")+")", "start Chrome or Chromium once, close it, then "+fix)
+		}
+	}
+	policyFix := "run \"eidlink install --system --policies\" as administrator"
+	for _, b := range Browsers {
+		if !slices.ContainsFunc(out, func(f Finding) bool { return strings.HasPrefix(f.What, b+" finds") }) {
+			continue
+		}
+		var ok bool
+		if f := sys.policyFiles[b]; f != "" {
+			ok = isFile(f)
+		} else if k := sys.policyKeys[b]; k != "" {
+			_, err := regGetString(k+`\AutoSelectCertificateForUrls`, "1")
+			ok = err == nil
+		} else {
+			continue
+		}
+		out = append(out, Finding{What: b + " picks the card's certificate without asking (AutoSelectCertificateForUrls)", OK: ok, Fix: policyFix, Optional: true})
+	}
+	if firefox && sys.firefoxPolicies != "" {
+		doc, _ := readDoc(sys.firefoxPolicies)
+		policies, _ := doc["policies"].(map[string]any)
+		prefs, _ := policies["Preferences"].(map[string]any)
+		_, ok := prefs["security.default_personal_cert"]
+		out = append(out, Finding{What: "Firefox picks the card's certificate without asking (" + sys.firefoxPolicies + ")", OK: ok, Fix: policyFix, Optional: true})
+	}
+	return out
+}
+
+// findHost returns where browser b finds a valid host manifest, or
+// what is wrong with the ones it finds.
+func findHost(b string, layouts []layout) (where, problems string) {
+	for _, l := range layouts {
+		for _, dir := range l.hostDirs[b] {
+			f := filepath.Join(dir, HostName+".json")
+			if p := checkHost(b, f); p == "" {
+				return f, ""
+			} else if isFile(f) {
+				problems += "; " + f + ": " + p
+			}
+		}
+		for _, key := range l.hostKeys[b] {
+			f, err := regGetString(key+`\`+HostName, "")
+			if err != nil {
+				continue
+			}
+			if p := checkHost(b, f); p == "" {
+				return key + " -> " + f, ""
+			} else {
+				problems += "; " + f + ": " + p
+			}
+		}
+	}
+	return "", problems
+}
+
+// checkHost says what is wrong with the host manifest file for b.
+func checkHost(b, file string) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "missing"
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return "not JSON: " + err.Error()
+	}
+	want := HostManifest(b, m.Path)
+	switch {
+	case m.Name != HostName || m.Type != "stdio":
+		return "not an eidlink host manifest"
+	case !slices.Equal(m.AllowedOrigins, want.AllowedOrigins) || !slices.Equal(m.AllowedExtensions, want.AllowedExtensions):
+		return "allows another extension"
+	case !filepath.IsAbs(m.Path) || !isFile(m.Path):
+		return "eidlink-host is not at " + m.Path
+	}
+	return ""
+}
+
+func findPKCS11(name string, layouts []layout) string {
+	for _, l := range layouts {
+		for _, dir := range l.pkcs11Dirs {
+			if f := filepath.Join(dir, name+".json"); isFile(f) {
+				return "(" + f + ")"
+			}
+		}
+		for _, key := range l.pkcs11Keys {
+			if f, err := regGetString(key+`\`+name, ""); err == nil && isFile(f) {
+				return "(" + key + ")"
+			}
+		}
+	}
+	return ""
+}
+
+// browserPresent guesses whether browser b is installed: its program is
+// there, or its profile directory (the parent of the user manifest
+// directory) exists.
+func browserPresent(goos, b string, user layout) bool {
+	for _, dir := range user.hostDirs[b] {
+		if _, err := os.Stat(filepath.Dir(dir)); err == nil {
+			return true
+		}
+	}
+	for _, p := range browserPrograms[goos][b] {
+		switch goos {
+		case "windows":
+			if _, err := regGetString(`HKLM\Software\Microsoft\Windows\CurrentVersion\App Paths\`+p, ""); err == nil {
+				return true
+			}
+		case "darwin":
+			if _, err := os.Stat(p); err == nil {
+				return true
+			}
+		default:
+			if _, err := exec.LookPath(p); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// browserPrograms are what each browser installs: commands in $PATH
+// (Linux), applications (macOS), App Paths entries (Windows).
+var browserPrograms = map[string]map[string][]string{
+	"linux": {
+		"chrome":   {"google-chrome", "google-chrome-stable"},
+		"chromium": {"chromium", "chromium-browser"},
+		"edge":     {"microsoft-edge", "microsoft-edge-stable"},
+		"brave":    {"brave-browser", "brave"},
+		"firefox":  {"firefox", "firefox-esr"},
+	},
+	"darwin": {
+		"chrome":   {"/Applications/Google Chrome.app"},
+		"chromium": {"/Applications/Chromium.app"},
+		"edge":     {"/Applications/Microsoft Edge.app"},
+		"brave":    {"/Applications/Brave Browser.app"},
+		"firefox":  {"/Applications/Firefox.app"},
+	},
+	"windows": {
+		"chrome":  {"chrome.exe"},
+		"edge":    {"msedge.exe"},
+		"brave":   {"brave.exe"},
+		"firefox": {"firefox.exe"},
+	},
+}

@@ -1,0 +1,504 @@
+//go:build linux
+
+package install
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
+
+// setupHome points HOME at a fresh directory with the XDG variables
+// unset, and gives SoftHSM2 (loaded by modutil) a private config.
+func setupHome(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"} {
+		t.Setenv(v, "")
+	}
+	hsm := t.TempDir()
+	conf := filepath.Join(hsm, "softhsm2.conf")
+	os.WriteFile(conf, []byte("directories.tokendir = "+hsm+"\n"), 0o644)
+	t.Setenv("SOFTHSM2_CONF", conf)
+	if _, err := os.Stat(softhsmLib); err != nil {
+		t.Fatalf("%v: apt-get install softhsm2", err)
+	}
+	return home
+}
+
+func newNSSDB(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("certutil", "-N", "-d", "sql:"+dir, "--empty-password").CombinedOutput(); err != nil {
+		t.Fatalf("certutil -N (apt-get install libnss3-tools): %v %s", err, out)
+	}
+}
+
+// snapshot describes every file and directory under root: kind, mode,
+// owner and a hash of the contents. skip leaves paths out by prefix.
+func snapshot(t *testing.T, root string, skip ...string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		for _, s := range skip {
+			if strings.HasPrefix(p, s) {
+				return nil
+			}
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %x", sha256.Sum256(data))
+		}
+		snap[p] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func sameTree(t *testing.T, what string, got, want map[string]string) {
+	t.Helper()
+	for p, d := range want {
+		if got[p] != d {
+			t.Errorf("%s: %s was %q, now %q", what, p, d, got[p])
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: %s was added", what, p)
+		}
+	}
+}
+
+func TestUserInstall(t *testing.T) {
+	home := setupHome(t)
+	os.MkdirAll(filepath.Join(home, ".config"), 0o700)
+	os.WriteFile(filepath.Join(home, ".config", "mine"), []byte("x"), 0o600)
+	db := filepath.Join(home, ".pki", "nssdb")
+	newNSSDB(t, db)
+	nssBefore, _ := nssModules(db)
+	host := writeTemp(t, "eidlink-host")
+	o := Options{Scope: User, HostPath: host, Parts: DefaultParts(User),
+		Modules: []Module{{Name: "IPZS CIE", Path: "/nonexistent/libcie-pkcs11.so"}, {Name: "SoftHSM", Path: softhsmLib}, {Name: "SoftHSM", Path: "/other/copy.so"}}}
+	before := snapshot(t, home, db)
+
+	var out bytes.Buffer
+	notes, err := Install(o, &out)
+	if err != nil || len(notes) > 0 {
+		t.Fatalf("Install: %v, notes %q\n%s", err, notes, &out)
+	}
+	for _, c := range []struct{ browser, dir string }{
+		{"chrome", ".config/google-chrome/NativeMessagingHosts"},
+		{"chromium", ".config/chromium/NativeMessagingHosts"},
+		{"edge", ".config/microsoft-edge/NativeMessagingHosts"},
+		{"brave", ".config/BraveSoftware/Brave-Browser/NativeMessagingHosts"},
+		{"firefox", ".mozilla/native-messaging-hosts"},
+	} {
+		f := filepath.Join(home, c.dir, "it.eidlink.host.json")
+		if data, err := os.ReadFile(f); err != nil || !bytes.Equal(data, HostManifest(c.browser, host).JSON()) {
+			t.Errorf("%s: %s %v", c.browser, data, err)
+		}
+		if !strings.Contains(out.String(), "write "+f) {
+			t.Errorf("output does not mention %s:\n%s", f, &out)
+		}
+	}
+	pk := filepath.Join(home, ".mozilla/pkcs11-modules/eidlink_softhsm.json")
+	if data, err := os.ReadFile(pk); err != nil || !bytes.Equal(data, PKCS11Manifest("eidlink_softhsm", softhsmLib).JSON()) {
+		t.Errorf("pkcs11 manifest: %s %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".mozilla/pkcs11-modules/eidlink_cie.json")); err == nil {
+		t.Error("manifest written for an absent module")
+	}
+	if mods, err := nssModules(db); err != nil || mods["eidlink_softhsm"] != softhsmLib {
+		t.Errorf("NSS modules %v %v", mods, err)
+	}
+	var checked []string
+	for _, f := range Check(User, o.Modules) {
+		checked = append(checked, f.What)
+		if !f.OK && !f.Optional {
+			t.Errorf("after install, doctor finds: %s", f.What)
+		}
+	}
+	for _, want := range []string{ // chromium and firefox-esr are installed here
+		"chromium finds eidlink-host (" + home + "/.config/chromium/NativeMessagingHosts/it.eidlink.host.json)",
+		"Firefox can load SoftHSM as eidlink_softhsm (" + pk + ")",
+		"Chrome and Chromium can use SoftHSM (NSS database " + db + ")",
+	} {
+		if !slices.Contains(checked, want) {
+			t.Errorf("doctor lacks %q: %q", want, checked)
+		}
+	}
+	os.Remove(pk)
+	os.WriteFile(filepath.Join(home, ".config/chromium/NativeMessagingHosts/it.eidlink.host.json"), HostManifest("firefox", host).JSON(), 0o644)
+	failed := map[string]bool{}
+	for _, f := range Check(User, o.Modules) {
+		failed[strings.SplitN(f.What, " ", 2)[0]] = failed[strings.SplitN(f.What, " ", 2)[0]] || !f.OK && !f.Optional
+	}
+	if !failed["chromium"] || !failed["Firefox"] || failed["chrome"] {
+		t.Errorf("doctor failures after breaking chromium and firefox's pkcs11: %v", failed)
+	}
+	if _, err := Install(o, &out); err != nil {
+		t.Fatal(err)
+	}
+
+	installed := snapshot(t, home)
+	if _, err := Install(o, &out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "second install", snapshot(t, home), installed)
+
+	out.Reset()
+	if err := Uninstall(Options{Scope: User, DryRun: true}, &out); err != nil || !strings.Contains(out.String(), "unregister eidlink_softhsm") {
+		t.Fatalf("dry-run uninstall: %v\n%s", err, &out)
+	}
+	sameTree(t, "dry-run uninstall", snapshot(t, home), installed)
+	if err := Uninstall(Options{Scope: User}, &out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "uninstall", snapshot(t, home, db), before)
+	if mods, _ := nssModules(db); !maps.Equal(mods, nssBefore) {
+		t.Errorf("NSS modules after uninstall %v, before %v", mods, nssBefore)
+	}
+	out.Reset()
+	if err := Uninstall(Options{Scope: User}, &out); err != nil || !strings.Contains(out.String(), "nothing to remove") {
+		t.Errorf("second uninstall: %v %s", err, &out)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	home := setupHome(t)
+	newNSSDB(t, filepath.Join(home, ".local/share/pki/nssdb"))
+	before := snapshot(t, home)
+	var out bytes.Buffer
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}, DryRun: true}
+	if _, err := Install(o, &out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "dry run", snapshot(t, home), before)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 7 || !strings.HasPrefix(lines[6], "register eidlink_softhsm ("+softhsmLib+") in NSS database "+home+"/.local/share/pki/nssdb") {
+		t.Errorf("dry run printed:\n%s", &out)
+	}
+}
+
+func TestUninstallOneBrowser(t *testing.T) {
+	home := setupHome(t)
+	before := snapshot(t, home)
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{Hosts: true}}
+	var out bytes.Buffer
+	if _, err := Install(o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := Uninstall(Options{Scope: User, Browsers: []string{"chromium", "edge"}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{"chromium": false, "microsoft-edge": false, "google-chrome": true} {
+		_, err := os.Stat(filepath.Join(home, ".config", dir))
+		if (err == nil) != want {
+			t.Errorf("~/.config/%s present = %v after uninstalling chromium and edge", dir, err == nil)
+		}
+	}
+	if err := Uninstall(Options{Scope: User}, &out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "uninstall", snapshot(t, home), before)
+}
+
+func TestUserDataDir(t *testing.T) {
+	home := setupHome(t)
+	profile := filepath.Join(t.TempDir(), "profile")
+	host := writeTemp(t, "eidlink-host")
+	o := Options{Scope: User, Browsers: []string{"chromium", "firefox"}, HostPath: host, Parts: Parts{Hosts: true}, UserDataDir: profile}
+	if _, err := Install(o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(profile, "NativeMessagingHosts", HostName+".json"))
+	if err != nil || !bytes.Equal(data, HostManifest("chromium", host).JSON()) {
+		t.Errorf("profile manifest %s %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config/chromium")); err == nil {
+		t.Error("the default chromium profile was written")
+	}
+	if _, err := os.Stat(filepath.Join(home, ".mozilla/native-messaging-hosts", HostName+".json")); err != nil {
+		t.Error(err)
+	}
+	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(profile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("profile directory left behind: %v", err)
+	}
+}
+
+// TestNSSInUse: a process holding the database open (as a running
+// browser does) blocks the change; once it is gone the install proceeds.
+func TestNSSInUse(t *testing.T) {
+	home := setupHome(t)
+	db := filepath.Join(home, ".pki/nssdb")
+	newNSSDB(t, db)
+	f, err := os.Open(filepath.Join(db, "cert9.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sleep", "600")
+	holder.ExtraFiles = []*os.File{f}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	o := Options{Scope: User, Browsers: []string{"chromium"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	_, err = Install(o, &bytes.Buffer{})
+	var ie *Error
+	if !errors.As(err, &ie) || !strings.Contains(ie.Message, fmt.Sprintf("sleep (pid %d)", holder.Process.Pid)) || !strings.Contains(ie.Fix, "close the browser") {
+		t.Fatalf("install with the database open: %v", err)
+	}
+	if mods, _ := nssModules(db); mods["eidlink_softhsm"] != "" {
+		t.Error("module added while the database was open")
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	if _, err := Install(o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if mods, _ := nssModules(db); mods["eidlink_softhsm"] != softhsmLib {
+		t.Errorf("module not added: %v", mods)
+	}
+}
+
+// TestNSSModuleAlreadyThere: a module the user registered under another
+// name is neither duplicated nor removed.
+func TestNSSModuleAlreadyThere(t *testing.T) {
+	home := setupHome(t)
+	db := filepath.Join(home, ".pki/nssdb")
+	newNSSDB(t, db)
+	if err := nssAdd(db, "My HSM", softhsmLib); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Scope: User, Browsers: []string{"chrome"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	notes, err := Install(o, &bytes.Buffer{})
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], `as "My HSM"`) {
+		t.Fatalf("notes %q, %v", notes, err)
+	}
+	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if mods, _ := nssModules(db); len(mods) != 1 || mods["My HSM"] != softhsmLib {
+		t.Errorf("modules after uninstall: %v", mods)
+	}
+}
+
+func TestNoNSSDatabase(t *testing.T) {
+	home := setupHome(t)
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	notes, err := Install(o, &bytes.Buffer{})
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "start Chrome or Chromium once") {
+		t.Fatalf("notes %q, %v", notes, err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".pki")); err == nil {
+		t.Error("an NSS database was created")
+	}
+}
+
+// reroot moves a system layout under root, so a test can apply it.
+func reroot(l layout, root string) layout {
+	in := func(p string) string { return filepath.Join(root, p) }
+	for b, ds := range l.hostDirs {
+		l.hostDirs[b] = nil
+		for _, d := range ds {
+			l.hostDirs[b] = append(l.hostDirs[b], in(d))
+		}
+	}
+	for i, d := range l.pkcs11Dirs {
+		l.pkcs11Dirs[i] = in(d)
+	}
+	for b, f := range l.policyFiles {
+		l.policyFiles[b] = in(f)
+	}
+	l.state, l.firefoxPolicies = in(l.state), in(l.firefoxPolicies)
+	return l
+}
+
+func TestSystemPolicies(t *testing.T) {
+	root := t.TempDir()
+	l := reroot(locate("linux", System, testDirs), root)
+	admin := `{"policies": {"DisableTelemetry": true, "Preferences": {"browser.tabs.warnOnClose": {"Value": false}, "security.default_personal_cert": {"Value": "Ask Every Time", "Status": "locked"}}}}`
+	os.MkdirAll(filepath.Dir(l.firefoxPolicies), 0o755)
+	os.WriteFile(l.firefoxPolicies, []byte(admin), 0o644)
+	before := snapshot(t, root, l.firefoxPolicies)
+	host := writeTemp(t, "eidlink-host")
+	o := Options{Scope: System, Browsers: Browsers, HostPath: host, Parts: Parts{Hosts: true, PKCS11: true, Policies: true},
+		Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}, AutoSelect: AutoSelect{IssuerCNs: []string{"CA A"}}}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := install(o, l, owner{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"chrome", "chromium", "edge"} {
+		var pol struct{ AutoSelectCertificateForUrls []string }
+		data, _ := os.ReadFile(l.policyFiles[b])
+		if err := json.Unmarshal(data, &pol); err != nil || len(pol.AutoSelectCertificateForUrls) != 2 {
+			t.Fatalf("%s policy %s %v", b, data, err)
+		}
+		var e struct {
+			Pattern string
+			Filter  struct{ ISSUER struct{ CN string } }
+		}
+		if err := json.Unmarshal([]byte(pol.AutoSelectCertificateForUrls[1]), &e); err != nil || e.Pattern != "https://[*.]inps.it" || e.Filter.ISSUER.CN != "CA A" {
+			t.Errorf("%s entry %+v %v", b, e, err)
+		}
+	}
+	doc, err := readDoc(l.firefoxPolicies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := doc["policies"].(map[string]any)
+	prefs := p["Preferences"].(map[string]any)
+	if p["DisableTelemetry"] != true || prefs["browser.tabs.warnOnClose"] == nil ||
+		prefs["security.default_personal_cert"].(map[string]any)["Value"] != "Select Automatically" ||
+		p["SecurityDevices"].(map[string]any)["Add"].(map[string]any)["eidlink_softhsm"] != softhsmLib {
+		t.Errorf("firefox policies %v", doc)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/chromium/native-messaging-hosts", HostName+".json")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/lib64/mozilla/pkcs11-modules/eidlink_softhsm.json")); err != nil {
+		t.Error(err)
+	}
+	if err := uninstall(Options{Scope: System}, l, owner{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "system uninstall", snapshot(t, root, l.firefoxPolicies), before)
+	var got, want any
+	data, _ := os.ReadFile(l.firefoxPolicies)
+	json.Unmarshal(data, &got)
+	json.Unmarshal([]byte(admin), &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("policies.json after uninstall:\n%s\nwant %s", data, admin)
+	}
+
+	// Without an admin policies.json, eidlink's is removed whole.
+	os.Remove(l.firefoxPolicies)
+	before = snapshot(t, root)
+	if _, err := install(o, l, owner{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := uninstall(Options{Scope: System}, l, owner{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "system uninstall without admin policies", snapshot(t, root), before)
+}
+
+func TestStageRoot(t *testing.T) {
+	root := t.TempDir()
+	o := Options{Scope: System, HostPath: "/usr/bin/eidlink-host", Parts: Parts{Hosts: true}, Root: root}
+	if _, err := Install(o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, strings.TrimPrefix(p, root))
+		}
+		return err
+	})
+	want := []string{
+		"/etc/chromium/native-messaging-hosts/it.eidlink.host.json",
+		"/etc/opt/chrome/native-messaging-hosts/it.eidlink.host.json",
+		"/etc/opt/edge/native-messaging-hosts/it.eidlink.host.json",
+		"/usr/lib/mozilla/native-messaging-hosts/it.eidlink.host.json",
+		"/usr/lib64/mozilla/native-messaging-hosts/it.eidlink.host.json",
+	}
+	if !slices.Equal(files, want) {
+		t.Errorf("staged %q, want %q", files, want)
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	setupHome(t)
+	host := writeTemp(t, "eidlink-host")
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Scope: User, HostPath: host, Parts: Parts{Policies: true}}, "every user"},
+		{Options{Scope: User, HostPath: "eidlink-host"}, "not absolute"},
+		{Options{Scope: User, HostPath: "/nonexistent/eidlink-host"}, "eidlink-host is not at"},
+		{Options{Scope: User, HostPath: host, Browsers: []string{"safari"}}, "unknown browser"},
+		{Options{Scope: User, HostPath: host, Root: "/tmp/x"}, "staging root"},
+		{Options{Scope: System, HostPath: host, UserDataDir: "/tmp/p"}, "profile directory"},
+	} {
+		var ie *Error
+		if _, err := Install(c.o, &bytes.Buffer{}); !errors.As(err, &ie) || !strings.Contains(ie.Message, c.want) || ie.Fix == "" {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}
+
+// TestOwnership: root installing into another user's home leaves every
+// file it writes, NSS database included, owned by that user.
+func TestOwnership(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("ownership is only changed by root")
+	}
+	home := setupHome(t)
+	db := filepath.Join(home, ".pki/nssdb")
+	newNSSDB(t, db)
+	const uid, gid = 4242, 4343
+	filepath.WalkDir(home, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, uid, gid) })
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	if _, err := Install(o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	filepath.WalkDir(home, func(p string, _ fs.DirEntry, _ error) error {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		n++
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s is owned by %d:%d", p, st.Uid, st.Gid)
+		}
+		return nil
+	})
+	if n < 20 {
+		t.Errorf("only %d paths under home", n)
+	}
+	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,193 @@
+package install
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Operations, in actions and records.
+const (
+	opDir    = "dir"
+	opFile   = "file"
+	opJSON   = "json"    // a key set in a JSON document we share with others
+	opRegKey = "reg-key" // a registry key we created
+	opReg    = "reg"     // a registry string value
+	opRegSeq = "reg-seq" // a value appended to a numbered registry list
+	opNSS    = "nss"
+)
+
+// action is one change Install makes.
+type action struct {
+	op      string
+	browser string // "" when the change serves every browser
+	path    string // file, registry key, NSS database directory
+	name    string // registry value ("" is the default value), NSS module
+	value   string // registry value data, NSS module library
+	data    []byte // file contents
+	keys    []string
+	jsonVal any
+	what    string
+}
+
+func (a action) String() string {
+	switch a.op {
+	case opJSON:
+		return fmt.Sprintf("set %s in %s (%s)", strings.Join(a.keys, "."), a.path, a.what)
+	case opReg:
+		return fmt.Sprintf("set registry %s = %s (%s)", regName(a.path, a.name), a.value, a.what)
+	case opRegSeq:
+		return fmt.Sprintf("add to registry list %s: %s (%s)", a.path, a.value, a.what)
+	case opNSS:
+		return fmt.Sprintf("register %s (%s) in NSS database %s", a.name, a.value, a.path)
+	}
+	return fmt.Sprintf("write %s (%s)", a.path, a.what)
+}
+
+func regName(key, name string) string {
+	if name == "" {
+		return key + ` (default)`
+	}
+	return key + `\` + name
+}
+
+// plan lists the changes o asks for on goos with layout l, and notes on
+// what it leaves out.
+func plan(o Options, l layout, goos string) ([]action, []string) {
+	var acts []action
+	var notes []string
+	file := func(browser, dir, name string, data []byte, what string) {
+		p := filepath.Join(dir, name)
+		if goos == "windows" {
+			p = winJoin(dir, name)
+		}
+		acts = append(acts, action{op: opFile, browser: browser, path: p, data: data, what: what})
+	}
+	chromium := slices.ContainsFunc(o.Browsers, func(b string) bool { return b != "firefox" })
+	firefox := slices.Contains(o.Browsers, "firefox")
+	mods := usableModules(o.Modules)
+
+	for _, b := range o.Browsers {
+		if !o.Parts.Hosts {
+			break
+		}
+		m := HostManifest(b, o.HostPath).JSON()
+		what := b + " native-messaging host"
+		hostDirs := l.hostDirs[b]
+		if o.UserDataDir != "" && b != "firefox" {
+			hostDirs = []string{filepath.Join(o.UserDataDir, "NativeMessagingHosts")}
+		}
+		for _, dir := range hostDirs {
+			file(b, dir, HostName+".json", m, what)
+		}
+		for _, key := range l.hostKeys[b] {
+			name := HostName + "." + family(b) + ".json"
+			file("", l.fileDir, name, m, family(b)+" native-messaging host")
+			acts = append(acts, action{op: opReg, browser: b, path: key + `\` + HostName, value: winJoin(l.fileDir, name), what: what})
+		}
+	}
+	if o.Parts.PKCS11 && firefox {
+		for _, m := range mods {
+			name := ModuleName(m.Name)
+			data := PKCS11Manifest(name, m.Path).JSON()
+			what := "Firefox PKCS#11 module " + m.Name
+			for _, dir := range l.pkcs11Dirs {
+				file("firefox", dir, name+".json", data, what)
+			}
+			for _, key := range l.pkcs11Keys {
+				file("firefox", l.fileDir, name+".json", data, what)
+				acts = append(acts, action{op: opReg, browser: "firefox", path: key + `\` + name, value: winJoin(l.fileDir, name+".json"), what: what})
+			}
+		}
+	}
+	if o.Parts.NSS && chromium && len(l.nssDBs) > 0 && o.Root == "" {
+		found := false
+		for _, db := range l.nssDBs {
+			if !isNSSDB(db) {
+				continue
+			}
+			found = true
+			for _, m := range mods {
+				acts = append(acts, action{op: opNSS, path: db, name: ModuleName(m.Name), value: m.Path})
+			}
+		}
+		if !found {
+			notes = append(notes, fmt.Sprintf("no NSS database (%s): start Chrome or Chromium once, close it, then install again so they can use the card for client certificates", strings.Join(l.nssDBs, " or ")))
+		}
+	}
+	if len(mods) == 0 && (o.Parts.PKCS11 || o.Parts.NSS) {
+		notes = append(notes, "no card software (PKCS#11 module) found: install the CIE middleware or OpenSC, then install again")
+	}
+	if o.Parts.Policies {
+		entries := o.AutoSelect.entries()
+		for _, b := range o.Browsers {
+			what := b + " certificate auto-selection"
+			if f := l.policyFiles[b]; f != "" {
+				file(b, filepath.Dir(f), filepath.Base(f), autoSelectFile(entries), what)
+			}
+			if k := l.policyKeys[b]; k != "" {
+				for _, e := range entries {
+					acts = append(acts, action{op: opRegSeq, browser: b, path: k + `\AutoSelectCertificateForUrls`, value: e, what: what})
+				}
+			}
+		}
+		if firefox && l.firefoxPolicies != "" {
+			set := func(v any, what string, keys ...string) {
+				acts = append(acts, action{op: opJSON, browser: "firefox", path: l.firefoxPolicies, keys: append([]string{"policies"}, keys...), jsonVal: v, what: what})
+			}
+			for _, m := range mods {
+				set(m.Path, "Firefox security device "+m.Name, "SecurityDevices", "Add", ModuleName(m.Name))
+			}
+			set(map[string]any{"Value": "Select Automatically", "Status": "default"}, "Firefox certificate auto-selection",
+				"Preferences", "security.default_personal_cert")
+		}
+	}
+	return dedup(acts), notes
+}
+
+// family is the manifest flavour a browser reads.
+func family(browser string) string {
+	if browser == "firefox" {
+		return "firefox"
+	}
+	return "chrome"
+}
+
+// usableModules keeps, for each module name, the first module present.
+func usableModules(mods []Module) []Module {
+	var out []Module
+	seen := map[string]bool{}
+	for _, m := range mods {
+		n := ModuleName(m.Name)
+		if filepath.IsAbs(m.Path) && isFile(m.Path) && !seen[n] {
+			seen[n] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func dedup(acts []action) []action {
+	var out []action
+	for _, a := range acts {
+		if !slices.ContainsFunc(out, func(b action) bool {
+			return a.op == b.op && a.path == b.path && a.name == b.name && a.value == b.value && slices.Equal(a.keys, b.keys)
+		}) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// isNSSDB reports whether dir holds an NSS database in SQL format.
+func isNSSDB(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cert9.db"))
+	return err == nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
