@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile keeps the lock's file open: if it became garbage, its finalizer
+// held keeps the lock's file open: if it became garbage, its finalizer
 // would close it and release the lock.
-var lockFile *os.File
+var held []*os.File
 
 // lockReaders takes an exclusive lock, held until the process exits, so
 // that test binaries of different packages (go test ./... runs them in
@@ -21,6 +21,6 @@ func lockReaders() error {
 	if err != nil {
 		return err
 	}
-	lockFile = f // the lock lives as long as the process
+	held = append(held, f) // the lock lives as long as the process
 	return unix.Flock(int(f.Fd()), unix.LOCK_EX)
 }
