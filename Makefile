@@ -75,13 +75,18 @@ bench: deps pcscd build
 	b cmd/eidlink-host 'ColdStart$$' 30x; \
 	b host/command 'Authenticate$$' 300x; \
 	b host/token 'RawSign$$' 300x; \
-	b host/verify 'Verify$$|RawRSAVerify$$' 2000x
-	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; for (i = 4; i < NF; i++) if ($$(i+1) == "median-ms") med[$$1] = $$i } \
+	b host/verify 'Verify$$|RawRSAVerify$$' 2000x; \
+	b host/service 'ServiceAuthenticate$$' 20x; \
+	b host/service 'ServiceRSS$$' 1x
+	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
+	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \
 	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \
 	  END { print "\neidlink benchmarks (ratios: lower is better)"; \
-	    if (med["BenchmarkColdStart"]) printf "  %-58s %6.2f ms\n", "host cold start to first message (median of 30 spawns)", med["BenchmarkColdStart"]; \
+	    printf "  %-58s %6.2f ms\n", "host cold start to first message (median of 30 spawns)", med["BenchmarkColdStart", "median-ms"]; \
 	    r("BenchmarkAuthenticate", "BenchmarkRawSign", "in-process authenticate / bare PKCS#11 sign (SoftHSM2)"); \
-	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15") }' $(BIN)/bench.txt
+	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
+	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \
+	    print "\nall reported metrics:"; for (k = 1; k <= n; k++) print "  " extra[k] }' $(BIN)/bench.txt
 
 demo: deps build
 	@./cmd/eidlink-demo/demo.sh

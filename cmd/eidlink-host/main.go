@@ -1,6 +1,8 @@
 // Command eidlink-host is the native-messaging host that Chrome and Firefox
 // start for the eidlink extension. It speaks the protocol in PROTOCOL.md on
-// stdin and stdout and logs to stderr (never a PIN).
+// stdin and stdout and logs to stderr (never a PIN). When the eidlink
+// service runs, the host relays the messages to it; otherwise it drives the
+// cards itself.
 //
 // Set EIDLINK_DEVELOPER_MODE=1 to accept http://localhost origins, and
 // EIDLINK_LOG=debug for more logging.
@@ -13,7 +15,8 @@ import (
 	"syscall"
 
 	"github.com/eidlink/eidlink/host/cli"
-	"github.com/eidlink/eidlink/host/command"
+	"github.com/eidlink/eidlink/host/reader"
+	"github.com/eidlink/eidlink/host/service"
 )
 
 func main() {
@@ -22,7 +25,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, closeProvider := cli.HostConfig()
-	err := command.ServeStream(ctx, cfg, os.Stdin, os.Stdout, nil)
+	cfg.Events = reader.Events // in-process only: the service has its own
+	err := service.ServeHost(ctx, cfg, service.DialDefault, os.Stdin, os.Stdout)
 	closeProvider()
 	if err != nil && ctx.Err() == nil {
 		cfg.Log.Error("host stopped", "error", err)

@@ -51,6 +51,7 @@ type hostProc struct {
 	stdin  io.WriteCloser
 	r      *nativemsg.Reader
 	stderr bytes.Buffer
+	events []map[string]json.RawMessage
 }
 
 func spawn(t *testing.T, card *testcard.Result) *hostProc {
@@ -80,17 +81,23 @@ func (h *hostProc) send(msg string) {
 	}
 }
 
+// recv returns the next message that is not an event (events are kept).
 func (h *hostProc) recv() map[string]json.RawMessage {
 	h.t.Helper()
-	b, err := h.r.Read()
-	if err != nil {
-		h.t.Fatalf("reading from the host: %v (stderr: %s)", err, h.stderr.String())
+	for {
+		b, err := h.r.Read()
+		if err != nil {
+			h.t.Fatalf("reading from the host: %v (stderr: %s)", err, h.stderr.String())
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			h.t.Fatalf("host wrote %q", b)
+		}
+		if m["event"] == nil {
+			return m
+		}
+		h.events = append(h.events, m)
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		h.t.Fatalf("host wrote %q", b)
-	}
-	return m
 }
 
 func (h *hostProc) wait() {
@@ -190,6 +197,28 @@ func TestBadFrames(t *testing.T) {
 		t.Fatalf("oversized frame: %s", c)
 	}
 	h.wait()
+}
+
+// The host pushes PC/SC changes without being asked: at start, one
+// reader-added event per vpcd reader.
+func TestEventsPushed(t *testing.T) {
+	h := spawn(t, newCard(t, "cie"))
+	h.send(`{"command":"status"}`)
+	h.recv()
+	for len(h.events) < 2 {
+		b, err := h.r.Read()
+		if err != nil {
+			t.Fatalf("events: %v", err)
+		}
+		var m map[string]json.RawMessage
+		json.Unmarshal(b, &m)
+		h.events = append(h.events, m)
+	}
+	for _, ev := range h.events[:2] {
+		if string(ev["event"]) != `"reader-added"` || !strings.Contains(string(ev["data"]), "Virtual PCD") {
+			t.Fatalf("event %s %s", ev["event"], ev["data"])
+		}
+	}
 }
 
 func TestClosedPortEndsHost(t *testing.T) {

@@ -37,6 +37,8 @@ Usage:
   eidlink testcard init --dir DIR [--type cie|cns] [--pin PIN]
                         [--given-name NAME --surname NAME --cf CODICEFISCALE]
                                                        create a virtual card (SoftHSM2)
+  eidlink service install|uninstall|start|stop|status|run|unit [--system]
+                                                       the card service (run "eidlink service")
   eidlink version
 
 Environment:
@@ -60,6 +62,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"install":      e.install,
 		"uninstall":    e.uninstall,
 		"testcard":     e.testcard,
+		"service":      e.service,
 		"version":      func([]string) error { fmt.Fprintln(stdout, protocol.Version); return nil },
 	}
 	run, ok := cmds[args[0]]

@@ -21,6 +21,7 @@ func Status(ctx context.Context) *protocol.Status {
 	if cfg.Status != nil {
 		cfg.Status(ctx, st)
 	}
+	serviceStatus(ctx, st)
 	return st
 }
 
@@ -44,6 +45,11 @@ func printStatus(w io.Writer, st *protocol.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintf(tw, "eidlink\t%s (%s)\n", st.Version, st.Mode)
+	if st.Service != nil && st.Service.Running {
+		fmt.Fprintf(tw, "service\trunning %s at %s\n", st.Service.Version, st.Service.Endpoint)
+	} else {
+		fmt.Fprintln(tw, "service\tnot running (the host works in-process)")
+	}
 	if st.PCSC != "" {
 		fmt.Fprintf(tw, "PC/SC\t%s\n", st.PCSC)
 	}

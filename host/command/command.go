@@ -34,6 +34,9 @@ type Config struct {
 	PINTimeout time.Duration
 	// Status, when set, completes the status report (readers, service).
 	Status func(ctx context.Context, s *protocol.Status)
+	// Events, when set, starts a source of card and reader events that
+	// Serve forwards to the extension as they come (reader.Events).
+	Events func(ctx context.Context) <-chan protocol.EventMessage
 	Log    *slog.Logger
 }
 
@@ -63,6 +66,17 @@ func Serve(ctx context.Context, cfg Config, in <-chan []byte, out func(v any) er
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, in: in, out: out}
+	if cfg.Events != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			for ev := range cfg.Events(ctx) {
+				if out(ev) != nil {
+					return
+				}
+			}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -13,9 +13,8 @@ import (
 // ServeStream serves one browser port over native-messaging framing (the
 // host's stdin and stdout): it writes the version message, then serves
 // commands until the browser closes the port, sends "quit", or sends a
-// frame that cannot be read (answered with an error first). Events from
-// events, if not nil, are forwarded as they come.
-func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer, events <-chan protocol.EventMessage) error {
+// frame that cannot be read (answered with an error first).
+func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) error {
 	var mu sync.Mutex
 	out := func(v any) error {
 		mu.Lock()
@@ -53,20 +52,5 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer, even
 			}
 		}
 	}()
-	if events != nil {
-		go func() {
-			for {
-				select {
-				case ev := <-events:
-					if out(ev) != nil {
-						cancel()
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
 	return Serve(ctx, cfg, in, out)
 }

@@ -51,7 +51,7 @@ func TestServeStream(t *testing.T) {
 	in = append(in, 0, 0, 0, 0) // empty frame: answered, reading goes on
 	in = append(in, frames(`{"command":"quit"}`, `{"command":"status"}`)...)
 	var out bytes.Buffer
-	if err := ServeStream(context.Background(), Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1.2.3"}, bytes.NewReader(in), &out, nil); err != nil {
+	if err := ServeStream(context.Background(), Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1.2.3"}, bytes.NewReader(in), &out); err != nil {
 		t.Fatal(err)
 	}
 	msgs := readAll(t, out.Bytes())
@@ -68,7 +68,7 @@ func TestServeStreamOversizedFrame(t *testing.T) {
 	in := binary.LittleEndian.AppendUint32(nil, 1<<31)
 	in = append(in, frames(`{"command":"status"}`)...)
 	var out bytes.Buffer
-	if err := ServeStream(context.Background(), Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1.2.3"}, bytes.NewReader(in), &out, nil); err != nil {
+	if err := ServeStream(context.Background(), Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1.2.3"}, bytes.NewReader(in), &out); err != nil {
 		t.Fatal(err)
 	}
 	msgs := readAll(t, out.Bytes())
@@ -84,7 +84,9 @@ func TestServeStreamEvents(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error)
 	go func() {
-		done <- ServeStream(context.Background(), Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1"}, pr, &out, events)
+		cfg := Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1",
+			Events: func(context.Context) <-chan protocol.EventMessage { return events }}
+		done <- ServeStream(context.Background(), cfg, pr, &out)
 	}()
 	out.wait(func(b []byte) bool { return bytes.Contains(b, []byte("card-inserted")) })
 	pw.Close()
@@ -105,7 +107,7 @@ func FuzzServeStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		card.tries = 3
 		var out bytes.Buffer
-		ServeStream(context.Background(), Config{Provider: &fakeProvider{card: card}, Version: "1"}, bytes.NewReader(in), &out, nil)
+		ServeStream(context.Background(), Config{Provider: &fakeProvider{card: card}, Version: "1"}, bytes.NewReader(in), &out)
 		readAll(t, out.Bytes())
 	})
 }

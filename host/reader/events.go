@@ -8,19 +8,10 @@ import (
 	"github.com/eidlink/eidlink/host/protocol"
 )
 
-// Event is the data of a protocol event: which reader and, for an
-// insertion, what card.
-type Event struct {
-	Reader   string `json:"reader,omitempty"`
-	ATR      string `json:"atr,omitempty"`
-	Family   string `json:"family,omitempty"`
-	CardKind string `json:"cardKind,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
 // Events watches PC/SC until ctx ends and returns its changes as protocol
 // events (card-inserted, card-removed, reader-added, reader-removed,
-// pcsc-lost, pcsc-back). The first events describe the state at start.
+// pcsc-lost, pcsc-back), with the reader's status as data. The first
+// events describe the state at start.
 func Events(ctx context.Context) <-chan protocol.EventMessage {
 	out := make(chan protocol.EventMessage, 16)
 	in := (&pcsc.Monitor{Open: establish}).Watch(ctx)
@@ -39,19 +30,16 @@ func Events(ctx context.Context) <-chan protocol.EventMessage {
 }
 
 func toMessage(ev pcsc.Event) protocol.EventMessage {
-	data := Event{Reader: ev.Reader}
-	name := ev.Kind.String()
 	switch ev.Kind {
-	case pcsc.CardInserted:
-		info := card.Identify(ev.ATR)
-		data.ATR, data.Family, data.CardKind = info.ATRHex(), info.Name, string(info.Kind)
 	case pcsc.ServiceLost:
-		name = "pcsc-lost"
-		if ev.Err != nil {
-			data.Error = ev.Err.Error()
-		}
+		return protocol.EventMessage{Event: "pcsc-lost"}
 	case pcsc.ServiceBack:
-		name = "pcsc-back"
+		return protocol.EventMessage{Event: "pcsc-back"}
 	}
-	return protocol.EventMessage{Event: name, Data: data}
+	r := protocol.ReaderStatus{Name: ev.Reader, CardPresent: ev.Kind == pcsc.CardInserted}
+	if r.CardPresent {
+		info := card.Identify(ev.ATR)
+		r.ATR, r.Family, r.CardKind, r.Contactless = info.ATRHex(), info.Name, string(info.Kind), info.Contactless
+	}
+	return protocol.EventMessage{Event: ev.Kind.String(), Data: r}
 }

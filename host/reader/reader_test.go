@@ -98,13 +98,13 @@ func TestEvents(t *testing.T) {
 	watch, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := Events(watch)
-	next := func(name string) Event {
+	next := func(name string) protocol.ReaderStatus {
 		t.Helper()
 		for {
 			select {
 			case m := <-events:
 				if m.Event == name {
-					return m.Data.(Event)
+					return m.Data.(protocol.ReaderStatus)
 				}
 			case <-time.After(vcardtest.Timeout):
 				t.Fatalf("no %s event", name)
@@ -114,11 +114,11 @@ func TestEvents(t *testing.T) {
 	next("reader-added")
 	vc := vcardtest.NewCard(t, "cns-athena", vcard.Options{})
 	slot := vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
-	if d := next("card-inserted"); d.Reader != vcardtest.Reader0 || d.Family != "cns-athena" || d.CardKind != "cns" {
+	if d := next("card-inserted"); d.Name != vcardtest.Reader0 || d.Family != "cns-athena" || d.CardKind != "cns" {
 		t.Fatalf("card-inserted %+v", d)
 	}
 	slot.Remove()
-	if d := next("card-removed"); d.Reader != vcardtest.Reader0 {
+	if d := next("card-removed"); d.Name != vcardtest.Reader0 || d.CardPresent {
 		t.Fatalf("card-removed %+v", d)
 	}
 	cancel()

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/reader"
+	"github.com/eidlink/eidlink/host/service"
+)
+
+const serviceUsage = `usage: eidlink service install|uninstall|start|stop|status [--system] [--name NAME]
+       eidlink service run [--system] [--name NAME] [--listen unix:PATH|tcp:127.0.0.1:PORT]
+       eidlink service unit --systemd|--systemd-system|--launchd [--exec PATH] [--name NAME]`
+
+// service implements "eidlink service": the long-running card service.
+func (e *env) service(args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", serviceUsage)
+	}
+	fs := e.newFlags("service " + args[0])
+	var o service.Options
+	fs.StringVar(&o.Name, "name", service.DefaultName, "the service's name")
+	switch args[0] {
+	case "unit":
+		return e.serviceUnit(fs, args[1:], o)
+	case "run", "install", "uninstall", "start", "stop", "status":
+	default:
+		return usagef("%s", serviceUsage)
+	}
+	fs.BoolVar(&o.System, "system", false, "the system-wide service instead of the user's own")
+	listen := fs.String("listen", "", "run: where to listen (unix:PATH or tcp:127.0.0.1:PORT)")
+	if err := e.parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *listen != "" && args[0] != "run" {
+		return usagef("%s", serviceUsage)
+	}
+	if args[0] == "run" {
+		return e.serviceRun(o, *listen)
+	}
+	m, err := service.NewManager(o)
+	if err != nil {
+		return err
+	}
+	scope := "per user"
+	if o.System {
+		scope = "system-wide"
+	}
+	switch args[0] {
+	case "install":
+		if err := m.Install(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "eidlink: installed the %s service (%s, %s)\n", o.Name, m.Platform(), scope)
+		e.hint("start it with \"eidlink service start\"%s", flagsOf(o))
+	case "uninstall":
+		if err := m.Uninstall(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "eidlink: uninstalled the %s service\n", o.Name)
+	case "start":
+		if err := m.Start(); err != nil {
+			return err
+		}
+		if _, err := awaitService(m, 5*time.Second); err != nil {
+			return fmt.Errorf("the service started but does not answer: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "eidlink: the %s service is running\n", o.Name)
+	case "stop":
+		if err := m.Stop(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "eidlink: stopped the %s service\n", o.Name)
+	case "status":
+		state, err := m.State()
+		if err != nil {
+			state = "unknown: " + err.Error()
+		}
+		fmt.Fprintf(e.stdout, "service\t%s (%s, %s)\nstate\t%s\n", o.Name, m.Platform(), scope, state)
+		c, err := awaitService(m, 0)
+		if err != nil {
+			e.hint("start it with \"eidlink service start\"%s, or run it in the foreground with \"eidlink service run\"%[1]s", flagsOf(o))
+			return fmt.Errorf("the service does not answer: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "endpoint\t%s\nversion\t%s\n", c.Endpoint, c.Service.Version)
+	}
+	return nil
+}
+
+func flagsOf(o service.Options) string {
+	s := ""
+	if o.System {
+		s += " --system"
+	}
+	if o.Name != service.DefaultName {
+		s += " --name " + o.Name
+	}
+	return s
+}
+
+// awaitService connects to m's service, trying for up to wait.
+func awaitService(m *service.Manager, wait time.Duration) (*service.Conn, error) {
+	p, err := m.Paths()
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		c, err := service.Dial(ctx, p)
+		cancel()
+		if err == nil {
+			c.Close()
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// serviceRun runs the service in the foreground (or under the service
+// manager that started it) until SIGINT or SIGTERM.
+func (e *env) serviceRun(o service.Options, listen string) error {
+	paths, err := service.PathsFor(o.Name, o.System)
+	if err != nil {
+		return err
+	}
+	if listen != "" {
+		if paths.Endpoint, err = service.ParseEndpoint(listen); err != nil {
+			return usageError{err}
+		}
+	}
+	cfg, closeProvider := HostConfig()
+	defer closeProvider()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := service.Listen(service.Config{Command: cfg, Paths: paths, Log: cfg.Log,
+		Events: reader.Events(ctx)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "eidlink: service listening on %s\n", srv.Endpoint())
+	return service.Run(o, srv)
+}
+
+// serviceUnit prints a unit file for packages to install.
+func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o service.Options) error {
+	kinds := map[string]*bool{}
+	for _, k := range []string{service.UnitSystemd, service.UnitSystemdSystem, service.UnitLaunchd} {
+		kinds[k] = fs.Bool(k, false, "print the "+k+" unit")
+	}
+	exec := fs.String("exec", "", "the eidlink executable (default: where the packages install it)")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	kind, n := "", 0
+	for k, set := range kinds {
+		if *set {
+			kind, n = k, n+1
+		}
+	}
+	if n != 1 || fs.NArg() > 0 {
+		return usagef("%s", serviceUsage)
+	}
+	if *exec == "" {
+		*exec = service.DefaultExec[kind]
+	}
+	unit, err := service.Unit(kind, o.Name, *exec)
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(unit)
+	return err
+}
+
+// serviceStatus completes a status report with the service as this
+// process sees it: whether one answers, where, and its version. A report
+// made by the service itself already says so and is left alone. It is the
+// Status hook of HostConfig.
+func serviceStatus(ctx context.Context, st *protocol.Status) {
+	if st.Service == nil {
+		st.Service = service.Probe(ctx)
+	}
+}

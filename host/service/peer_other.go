@@ -1,0 +1,13 @@
+//go:build !linux && !darwin
+
+package service
+
+import (
+	"errors"
+	"net"
+)
+
+// peerUID is not implemented here: Unix-socket peers are refused.
+func peerUID(*net.UnixConn) (int, error) {
+	return -1, errors.New("peer credentials are not supported on this system")
+}

@@ -1,0 +1,24 @@
+//go:build !windows
+
+package service
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// private checks that only this user can use the file or directory.
+func private(fi os.FileInfo, path string) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to another user", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is open to other users (mode %04o): run chmod go= %s", path, fi.Mode().Perm(), path)
+	}
+	return nil
+}
+
+// restrict is a no-op: the secret is created with mode 0600.
+func restrict(string) error { return nil }

@@ -1,0 +1,72 @@
+package service
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/eidlink/eidlink/host/protocol"
+)
+
+func TestHostRelaysToService(t *testing.T) {
+	w := newWorld(t)
+	svc := w.startService(t)
+	h := w.host(t)
+	if v := h.recv(); string(v["version"]) != `"`+protocol.Version+`"` {
+		t.Fatalf("first message %s", mustJSON(v))
+	}
+	st := h.status()
+	if st.Mode != "service" || st.Service == nil || !st.Service.Running || st.Service.Version != protocol.Version || len(st.Tokens) != 1 {
+		t.Fatalf("status through the service: %s", mustJSON(st))
+	}
+	h.login(w, verifier(t, w.card))
+	h.quit()
+	noPIN(t, "host", h.stderr.String())
+	noPIN(t, "service", svc.stderr.String())
+	if !strings.Contains(svc.stderr.String(), "command done") {
+		t.Fatalf("the service did not run the command: %s", svc.stderr.String())
+	}
+}
+
+func TestHostFallsBackInProcess(t *testing.T) {
+	w := newWorld(t)
+	h := w.host(t)
+	h.recv()
+	st := h.status()
+	if st.Mode != "in-process" || st.Service == nil || st.Service.Running || len(st.Tokens) != 1 {
+		t.Fatalf("status without a service: %s", mustJSON(st))
+	}
+	h.login(w, verifier(t, w.card))
+	h.quit()
+}
+
+func TestServiceKilledMidRequest(t *testing.T) {
+	w := newWorld(t)
+	svc := w.startService(t)
+	h := w.host(t)
+	h.recv()
+	h.send(authenticateMsg(newNonce()))
+	if m := h.recv(); m["pinRequest"] == nil {
+		t.Fatalf("want a PIN request, got %s", mustJSON(m))
+	}
+	svc.cmd.Process.Signal(syscall.SIGKILL)
+	m := h.recv()
+	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
+		t.Fatalf("after the service died: %s, want a retryable %s", mustJSON(m), protocol.CodeServiceRestarted)
+	}
+	// The service is gone (its socket left behind): the retry runs
+	// in-process.
+	h.login(w, verifier(t, w.card))
+	if st := h.status(); st.Mode != "in-process" {
+		t.Fatalf("mode %q after the service died", st.Mode)
+	}
+	h.quit()
+	// A new service replaces the stale socket; new hosts use it.
+	w.startService(t)
+	h = w.host(t)
+	h.recv()
+	if st := h.status(); st.Mode != "service" {
+		t.Fatalf("mode %q with the service back", st.Mode)
+	}
+	h.quit()
+}

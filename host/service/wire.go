@@ -1,0 +1,172 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ProtocolVersion is the version of the host-service protocol, MAJOR.MINOR.
+// A side refuses a peer with another major version; minor versions only
+// add what older peers may ignore.
+const ProtocolVersion = "1.0"
+
+// Hello is the first message each side sends.
+type Hello struct {
+	Protocol string `json:"protocol"` // ProtocolVersion
+	Version  string `json:"version"`  // eidlink's version
+}
+
+type helloMessage struct {
+	Hello *Hello `json:"hello"`
+}
+
+// VersionError is returned when the peer speaks another major version.
+type VersionError struct {
+	Ours, Theirs string
+	Service      bool // the service refused the host
+}
+
+func (e *VersionError) Error() string {
+	if e.Service {
+		return fmt.Sprintf("the eidlink service refused this host: it speaks protocol %s, the host %s; update eidlink", e.Ours, e.Theirs)
+	}
+	return fmt.Sprintf("the eidlink service speaks protocol %s, this host %s; update eidlink and restart the service", e.Theirs, e.Ours)
+}
+
+func major(v string) string { m, _, _ := strings.Cut(v, "."); return m }
+
+// readHello reads the peer's hello and checks its major version.
+func readHello(ws *websocket.Conn, service bool) (*Hello, error) {
+	ws.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	defer ws.SetReadDeadline(time.Time{})
+	msg, err := readMessage(ws)
+	if err != nil {
+		return nil, err
+	}
+	var m helloMessage
+	if err := json.Unmarshal(msg, &m); err != nil || m.Hello == nil {
+		return nil, fmt.Errorf("expected a hello, got %.100q", msg)
+	}
+	if major(m.Hello.Protocol) != major(ProtocolVersion) {
+		return m.Hello, &VersionError{Ours: ProtocolVersion, Theirs: m.Hello.Protocol, Service: service}
+	}
+	return m.Hello, nil
+}
+
+const (
+	handshakeTimeout = 3 * time.Second
+	writeTimeout     = 10 * time.Second
+)
+
+// readMessage reads one text message into a buffer it owns, zeroing every
+// smaller buffer it outgrows: a message may carry a PIN.
+func readMessage(ws *websocket.Conn) ([]byte, error) {
+	typ, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.TextMessage {
+		return nil, errors.New("unexpected binary message")
+	}
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			bigger := make([]byte, len(buf), 2*cap(buf))
+			copy(bigger, buf)
+			clear(buf)
+			buf = bigger
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			clear(buf)
+			return nil, err
+		}
+	}
+}
+
+// writer serialises writes to ws.
+type writer struct {
+	mu sync.Mutex
+	ws *websocket.Conn
+}
+
+func (w *writer) write(msg []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return w.ws.WriteMessage(websocket.TextMessage, msg)
+}
+
+func (w *writer) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.write(b)
+}
+
+func (w *writer) close(code int, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+}
+
+// zeroingPool is the write buffer "pool" of the host's connection:
+// gorilla hands each message's buffer to Put once the frame is sent, and
+// Put clears it, so that a PIN does not outlive its frame. Get returns
+// nothing, so each message gets a fresh buffer. (gorilla's pool items are
+// a struct holding the buffer: writePoolData in its conn.go.)
+type zeroingPool struct{}
+
+func (zeroingPool) Get() any { return nil }
+
+func (zeroingPool) Put(v any) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Struct && rv.NumField() > 0 && rv.Field(0).Kind() == reflect.Slice {
+		clear(rv.Field(0).Bytes())
+	}
+}
+
+// scrubConn is the service's side of a connection. Once armed (after the
+// upgrade), it remembers the buffer of its first read, which is gorilla's
+// read buffer, for scrub to clear once the connection is no longer read:
+// that buffer holds the frames (masked PINs among them) until overwritten.
+type scrubConn struct {
+	net.Conn
+	mu    sync.Mutex
+	armed bool
+	buf   []byte
+}
+
+func (c *scrubConn) arm() {
+	c.mu.Lock()
+	c.armed = true
+	c.mu.Unlock()
+}
+
+func (c *scrubConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.armed && c.buf == nil {
+		c.buf = p[:cap(p)]
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+func (c *scrubConn) scrub() {
+	c.mu.Lock()
+	clear(c.buf)
+	c.mu.Unlock()
+}
