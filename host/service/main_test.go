@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 	"io"
 	"os"
 	"os/exec"
@@ -29,6 +30,10 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(listenerEnv) != "" {
 		os.Exit(listenerChild())
+	}
+	// The service and hosts scan PC/SC readers: take vpcd's readers.
+	if err := vcardtest.Lock(); err != nil {
+		panic(err)
 	}
 	dir, err := os.MkdirTemp("", "eidlink-service-test")
 	if err != nil {
