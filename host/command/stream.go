@@ -26,6 +26,15 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	return Serve(ctx, cfg, ReadFrames(ctx, r, out), out)
+}
+
+// ReadFrames reads native-messaging frames from r into the returned
+// channel, answering with out the frames it cannot pass on: an empty frame
+// (reading goes on), an oversized or unreadable one (reading stops: the
+// stream cannot be resynchronised). The channel is closed at the end of
+// the stream or when ctx ends.
+func ReadFrames(ctx context.Context, r io.Reader, out func(any) error) <-chan []byte {
 	in := make(chan []byte)
 	go func() {
 		defer close(in)
@@ -37,6 +46,7 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 				select {
 				case in <- msg:
 				case <-ctx.Done():
+					clear(msg)
 					return
 				}
 			case errors.Is(err, nativemsg.ErrEmpty):
@@ -52,5 +62,5 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 			}
 		}
 	}()
-	return Serve(ctx, cfg, in, out)
+	return in
 }

@@ -42,7 +42,7 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	in := readFrames(ctx, r, out)
+	in := command.ReadFrames(ctx, r, out)
 	conn, err := dial(ctx)
 	var pending []byte // a message that arrived after the service was lost
 	for err == nil {
@@ -176,40 +176,6 @@ func (f *flight) lost(out func(any) error) (bool, error) {
 	e := protocol.Errorf(protocol.CodeServiceRestarted, "the eidlink service stopped during the request: send it again")
 	e.Retryable = true
 	return true, out(protocol.ErrorMessage{Error: e})
-}
-
-// readFrames reads the browser's frames into a channel, answering the
-// frames it cannot pass on as command.ServeStream does. The channel is
-// closed at the end of the stream.
-func readFrames(ctx context.Context, r io.Reader, out func(any) error) <-chan []byte {
-	in := make(chan []byte)
-	go func() {
-		defer close(in)
-		fr := nativemsg.NewReader(r, 0)
-		for {
-			msg, err := fr.Read()
-			switch {
-			case err == nil:
-				select {
-				case in <- msg:
-				case <-ctx.Done():
-					clear(msg)
-					return
-				}
-			case errors.Is(err, nativemsg.ErrEmpty):
-				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMalformedMessage, "empty message")})
-			case errors.Is(err, nativemsg.ErrTooLarge):
-				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMessageTooLarge, "message over %d bytes refused; closing", nativemsg.MaxIncoming)})
-				return
-			case err == io.EOF:
-				return
-			default:
-				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMalformedMessage, "unreadable message: %v; closing", err)})
-				return
-			}
-		}
-	}()
-	return in
 }
 
 // prepend returns a channel that yields first, then what in yields.

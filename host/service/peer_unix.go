@@ -1,0 +1,19 @@
+//go:build linux || darwin
+
+package service
+
+import "net"
+
+// peerUID returns the user of the process at the other end of c, as the
+// kernel recorded it when the connection was made.
+func peerUID(c *net.UnixConn) (uid int, err error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	cerr := raw.Control(func(fd uintptr) { uid, err = peerCredUID(int(fd)) })
+	if cerr != nil {
+		return -1, cerr
+	}
+	return uid, err
+}
