@@ -2,14 +2,12 @@ package card_test
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/hex"
 	"strings"
 	"testing"
 
 	"github.com/eidlink/eidlink/host/card"
 	"github.com/eidlink/eidlink/host/vcard"
-	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 )
 
 func atr(s string) []byte {
@@ -123,18 +121,4 @@ func FuzzIdentify(f *testing.F) {
 			t.Fatalf("ParseATR(%X) = %+v, Identify historical %X", b, a, i.Historical)
 		}
 	})
-}
-
-func TestHolderOf(t *testing.T) {
-	for _, kind := range []string{"cns", "cie"} {
-		id := vcardtest.Identity(t, kind)
-		want := card.Holder{GivenName: "MARIO", Surname: "ROSSI", CodiceFiscale: "RSSMRA80A01H501U"}
-		if h := card.HolderOf(id.Cert); h != want || h.Name() != "MARIO ROSSI" {
-			t.Errorf("%s: HolderOf = %+v", kind, h)
-		}
-	}
-	// A certificate naming nobody gives an empty holder.
-	if h := card.HolderOf(&x509.Certificate{}); h != (card.Holder{}) {
-		t.Errorf("HolderOf(empty) = %+v", h)
-	}
 }

@@ -2,12 +2,10 @@ package card
 
 import (
 	"crypto/x509"
-	"encoding/asn1"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 
+	"github.com/eidlink/eidlink/host/eidcert"
 	"github.com/eidlink/eidlink/host/pcsc"
 )
 
@@ -47,54 +45,13 @@ func Pinpad(c pcsc.Card) bool {
 	return err == nil && f[FeatureVerifyPINDirect] != 0
 }
 
-// Holder is the card holder as the authentication certificate names them.
-type Holder struct {
-	GivenName     string `json:"givenName,omitempty"`
-	Surname       string `json:"surname,omitempty"`
-	CodiceFiscale string `json:"codiceFiscale,omitempty"`
-}
-
-// Name returns "GivenName Surname".
-func (h Holder) Name() string { return strings.TrimSpace(h.GivenName + " " + h.Surname) }
-
 // Public is what a card shows without a PIN.
 type Public struct {
 	Certificate []byte // authentication certificate, DER
-	Holder      Holder
+	Holder      eidcert.Holder
 	Serial      string // CNS: EF_IDCarta; CIE: EF 1002 (hex when not printable)
 	NIS         string // CIE: EF 1001, the services identifier
 	PAN         []byte // CIE: EF D003 of the IAS application
-}
-
-var (
-	oidGivenName = asn1.ObjectIdentifier{2, 5, 4, 42}
-	oidSurname   = asn1.ObjectIdentifier{2, 5, 4, 4}
-	// codiceFiscale matches a personal codice fiscale, omocodia included.
-	codiceFiscale = regexp.MustCompile(`[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]`)
-)
-
-// HolderOf extracts the holder from an authentication certificate: the
-// subject's givenName and surname, and the codice fiscale from the
-// serialNumber attribute ("TINIT-<CF>", "IT:<CF>" or the bare code) or
-// else from the CN (a CNS has "<CF>/<card serial>.<hash>").
-func HolderOf(cert *x509.Certificate) Holder {
-	var h Holder
-	for _, n := range cert.Subject.Names {
-		s, _ := n.Value.(string)
-		switch {
-		case n.Type.Equal(oidGivenName):
-			h.GivenName = s
-		case n.Type.Equal(oidSurname):
-			h.Surname = s
-		}
-	}
-	for _, s := range []string{cert.Subject.SerialNumber, cert.Subject.CommonName} {
-		if cf := codiceFiscale.FindString(strings.ToUpper(s)); cf != "" {
-			h.CodiceFiscale = cf
-			break
-		}
-	}
-	return h
 }
 
 // APDUs of ReadPublic.
@@ -124,7 +81,7 @@ func ReadPublic(c pcsc.Card, k Kind) (*Public, error) {
 	if err != nil {
 		return p, fmt.Errorf("card: authentication certificate: %w", err)
 	}
-	p.Holder = HolderOf(cert)
+	p.Holder = eidcert.HolderOf(cert)
 	return p, nil
 }
 

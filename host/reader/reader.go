@@ -66,7 +66,7 @@ func describe(c pcsc.Context, r *protocol.ReaderStatus, atr []byte, modules []pr
 		r.Pinpad = card.Pinpad(h)
 		if info.Kind != card.Unknown {
 			if pub, err := card.ReadPublic(h, info.Kind); err == nil {
-				r.Holder = strings.TrimSpace(pub.Holder.GivenName + " " + pub.Holder.Surname)
+				r.Holder = pub.Holder.Name()
 				r.CodiceFiscale = pub.Holder.CodiceFiscale
 			}
 		}

@@ -1,7 +1,8 @@
 // Package testcard creates virtual Italian eID cards for development and
 // tests: a SoftHSM2 token whose key pair is generated on the token, with a
-// CIE- or CNS-shaped authentication certificate (a CNS also gets a
-// signature key and certificate) issued by a throwaway test CA.
+// CIE- or CNS-shaped authentication certificate (eidcert.Template; a CNS
+// also gets a signature key and certificate) issued by a throwaway test
+// CA.
 //
 // Init writes into one directory:
 //
@@ -22,11 +23,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -36,8 +34,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/eidlink/eidlink/host/eidcert"
 	"github.com/miekg/pkcs11"
 )
 
@@ -96,20 +94,6 @@ func (r *Result) Exports() string {
 	return b.String()
 }
 
-// Policy OIDs of the authentication certificates.
-var (
-	policyCIE = mustOID(1, 3, 76, 47, 4)
-	policyCNS = mustOID(1, 3, 76, 16, 2, 1)
-)
-
-func mustOID(arcs ...uint64) x509.OID {
-	oid, err := x509.OIDFromInts(arcs)
-	if err != nil {
-		panic(err)
-	}
-	return oid
-}
-
 var curveOIDs = map[string]asn1.ObjectIdentifier{
 	"p256": {1, 2, 840, 10045, 3, 1, 7},
 	"p384": {1, 3, 132, 0, 34},
@@ -128,9 +112,9 @@ func (o *Options) defaults() error {
 	def(&o.Type, "cie")
 	def(&o.PIN, "12345678")
 	def(&o.SOPIN, "87654321")
-	def(&o.GivenName, "MARIO")
-	def(&o.Surname, "ROSSI")
-	def(&o.CodiceFiscale, "RSSMRA80A01H501U")
+	def(&o.GivenName, eidcert.TestHolder.GivenName)
+	def(&o.Surname, eidcert.TestHolder.Surname)
+	def(&o.CodiceFiscale, eidcert.TestHolder.CodiceFiscale)
 	def(&o.KeyType, "rsa2048")
 	def(&o.Module, DefaultModule)
 	switch {
@@ -142,8 +126,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("testcard: key type %q is not rsa2048, p256 or p384", o.KeyType)
 	case len(o.PIN) < 4 || len(o.PIN) > 64 || len(o.SOPIN) < 4 || len(o.SOPIN) > 64:
 		return errors.New("testcard: PIN and SO PIN must be 4 to 64 characters")
-	case len(o.CodiceFiscale) != 16 || strings.ToUpper(o.CodiceFiscale) != o.CodiceFiscale:
-		return fmt.Errorf("testcard: codice fiscale %q is not 16 upper-case characters", o.CodiceFiscale)
+	case !eidcert.ValidCodiceFiscale(o.CodiceFiscale):
+		return fmt.Errorf("testcard: %q is not a valid codice fiscale (16 upper-case characters, check character last)", o.CodiceFiscale)
 	}
 	return nil
 }
@@ -174,11 +158,8 @@ func Init(o Options) (*Result, error) {
 	if err := os.WriteFile(r.SoftHSM2Conf, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	if r.CA, err = newCA(caKey); err != nil {
+	var caKey crypto.Signer
+	if r.CA, caKey, err = eidcert.NewTestCA("eidlink Test CA (NOT FOR PRODUCTION)"); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(r.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.CA.Raw}), 0o644); err != nil {
@@ -214,29 +195,6 @@ func prepareDir(dir string) error {
 		}
 	}
 	return os.Mkdir(filepath.Join(dir, "tokens"), 0o700)
-}
-
-func newCA(key *ecdsa.PrivateKey) (*x509.Certificate, error) {
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject: pkix.Name{
-			CommonName: "eidlink Test CA (NOT FOR PRODUCTION)", Organization: []string{"eidlink test"}, Country: []string{"IT"},
-		},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
-}
-
-func randomSerial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n
 }
 
 // makeToken initialises a SoftHSM2 token and fills it.
@@ -285,21 +243,19 @@ func (r *Result) makeToken(o Options, caKey crypto.Signer) error {
 	}
 	defer m.Logout(sh)
 
-	auth := &x509.Certificate{
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		Policies:    []x509.OID{policyCIE},
-	}
+	h := eidcert.Holder{GivenName: o.GivenName, Surname: o.Surname, CodiceFiscale: o.CodiceFiscale}
+	serial := eidcert.TestCardSerial(o.Type, o.CodiceFiscale)
 	label := "CIE0"
-	if o.Type == "cns" {
-		auth.Policies, label = []x509.OID{policyCNS}, "CNS0"
+	if o.Type == eidcert.CNS {
+		label = "CNS0"
 	}
-	if r.AuthCert, err = issue(m, sh, o, []byte{1}, label, auth, r.CA, caKey); err != nil {
+	if r.AuthCert, err = issue(m, sh, o.KeyType, []byte{1}, label, eidcert.Template(o.Type, h, serial), r.CA, caKey); err != nil {
 		return err
 	}
-	if o.Type == "cns" {
-		sign := &x509.Certificate{KeyUsage: x509.KeyUsageContentCommitment}
-		if r.SignCert, err = issue(m, sh, o, []byte{2}, "CNS1", sign, r.CA, caKey); err != nil {
+	if o.Type == eidcert.CNS {
+		sign := eidcert.Template(o.Type, h, serial)
+		sign.KeyUsage, sign.ExtKeyUsage, sign.Policies = x509.KeyUsageContentCommitment, nil, nil
+		if r.SignCert, err = issue(m, sh, o.KeyType, []byte{2}, "CNS1", sign, r.CA, caKey); err != nil {
 			return err
 		}
 	}
@@ -335,33 +291,12 @@ func initToken(m *pkcs11.Ctx, label, soPIN string) (uint, error) {
 }
 
 // issue generates a key pair on the token with the given CKA_ID and
-// label, certifies it with tmpl filled with the holder's subject, and
-// stores the certificate next to it.
-func issue(m *pkcs11.Ctx, sh pkcs11.SessionHandle, o Options, id []byte, label string, tmpl, ca *x509.Certificate, caKey crypto.Signer) (*x509.Certificate, error) {
-	pub, err := generateKeyPair(m, sh, o.KeyType, id, label)
+// label, certifies it with tmpl, and stores the certificate next to it.
+func issue(m *pkcs11.Ctx, sh pkcs11.SessionHandle, keyType string, id []byte, label string, tmpl, ca *x509.Certificate, caKey crypto.Signer) (*x509.Certificate, error) {
+	pub, err := generateKeyPair(m, sh, keyType, id, label)
 	if err != nil {
 		return nil, err
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	cn := o.CodiceFiscale
-	if o.Type == "cns" {
-		// CF/card serial.hash, the shape of real CNS subjects.
-		h := sha1.Sum(pubDER)
-		cn = fmt.Sprintf("%s/%016d.%s", o.CodiceFiscale, randomSerial().Uint64()%1e16, base64.StdEncoding.EncodeToString(h[:]))
-	}
-	now := time.Now()
-	tmpl.SerialNumber = randomSerial()
-	tmpl.Subject = pkix.Name{
-		Country: []string{"IT"}, CommonName: cn, SerialNumber: "TINIT-" + o.CodiceFiscale,
-		ExtraNames: []pkix.AttributeTypeAndValue{
-			{Type: asn1.ObjectIdentifier{2, 5, 4, 42}, Value: o.GivenName},
-			{Type: asn1.ObjectIdentifier{2, 5, 4, 4}, Value: o.Surname},
-		},
-	}
-	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.AddDate(3, 0, 0)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
 	if err != nil {
 		return nil, err

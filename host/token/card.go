@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/eidlink/eidlink/host/command"
+	"github.com/eidlink/eidlink/host/eidcert"
 	"github.com/eidlink/eidlink/host/protocol"
 	"github.com/miekg/pkcs11"
 )
@@ -137,7 +138,8 @@ func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error
 	}
 	if c.auth != nil {
 		c.kind = cardKind(c.auth.cert, trim(info.ManufacturerID), trim(info.Label))
-		c.holder, c.cf = holderFromCertificate(c.auth.cert)
+		h := eidcert.HolderOf(c.auth.cert)
+		c.holder, c.cf = h.Name(), h.CodiceFiscale
 	} else if trim(info.ManufacturerID) == "IPZS" || trim(info.Label) == "CIE" {
 		c.kind = KindCIE
 	}

@@ -8,44 +8,9 @@ import (
 	"crypto/rsa"
 	_ "crypto/sha3"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"testing"
 )
-
-func subject(cn, serial string, extra ...string) pkix.Name {
-	n := pkix.Name{CommonName: cn, SerialNumber: serial}
-	for i := 0; i+1 < len(extra); i += 2 {
-		oid := oidGivenName
-		if extra[i] == "SN" {
-			oid = oidSurname
-		}
-		n.Names = append(n.Names, pkix.AttributeTypeAndValue{Type: oid, Value: extra[i+1]})
-	}
-	return n
-}
-
-func TestHolderFromCertificate(t *testing.T) {
-	for _, tc := range []struct {
-		subject  pkix.Name
-		name, cf string
-	}{
-		{subject("RSSMRA80A01H501U", "TINIT-RSSMRA80A01H501U", "GN", "MARIO", "SN", "ROSSI"), "MARIO ROSSI", "RSSMRA80A01H501U"},
-		{subject("ROSSI MARIO", "IT:RSSMRA80A01H501U", "SN", "ROSSI"), "ROSSI", "RSSMRA80A01H501U"},
-		{subject("MSRNTN77H15C351X/6120016461039008.aGFzaA==", "", "GN", "ANTONIO", "SN", "MASERATI"), "ANTONIO MASERATI", "MSRNTN77H15C351X"},
-		{subject("RSSMRALMNPQRSTUV", ""), "", "RSSMRALMNPQRSTUV"}, // omocodia: letters for digits
-		{subject("RSSMRA80A01H501U", "12345"), "", "RSSMRA80A01H501U"},
-		{subject("eidlink Test CA", "TINIT-nonsense"), "", ""},
-		{subject("rssmra80a01h501u", ""), "", ""},
-		{subject("RSSMRA80A01H5011", ""), "", ""},
-		{pkix.Name{}, "", ""},
-	} {
-		name, cf := holderFromCertificate(&x509.Certificate{Subject: tc.subject})
-		if name != tc.name || cf != tc.cf {
-			t.Errorf("%v: got %q %q, want %q %q", tc.subject, name, cf, tc.name, tc.cf)
-		}
-	}
-}
 
 func TestClassifyAndKind(t *testing.T) {
 	ds, nr := x509.KeyUsageDigitalSignature, x509.KeyUsageContentCommitment
@@ -73,9 +38,7 @@ func TestClassifyAndKind(t *testing.T) {
 		policy, manufacturer, label, want string
 	}{
 		{"1.3.76.47.4", "", "", KindCIE},
-		{"1.3.76.47.4.1", "", "", KindCIE},
 		{"1.3.76.16.2.1", "Bit4id", "CNS", KindCNS},
-		{"1.3.76.47.40", "", "", KindUnknown},
 		{"", "IPZS", "", KindCIE},
 		{"", "SoftHSM project", "CIE", KindCIE},
 		{"2.5.29.32.0", "", "", KindUnknown},
@@ -142,14 +105,4 @@ func TestMatchKey(t *testing.T) {
 			t.Errorf("matchKey(%+v) = %d, %v, want %d", tc.o, k.h, ok, tc.want)
 		}
 	}
-}
-
-func FuzzHolder(f *testing.F) {
-	f.Add("MSRNTN77H15C351X/6120016461039008.x", "TINIT-RSSMRA80A01H501U", "MARIO")
-	f.Fuzz(func(t *testing.T, cn, serial, given string) {
-		name, cf := holderFromCertificate(&x509.Certificate{Subject: subject(cn, serial, "GN", given)})
-		if cf != "" && !isCodiceFiscale(cf) || len(name) > len(given) {
-			t.Errorf("holderFromCertificate(%q, %q) = %q, %q", cn, serial, name, cf)
-		}
-	})
 }

@@ -15,9 +15,9 @@
 // the IPZS label "CIE0"), preferring one whose key is visible before
 // login. A certificate with nonRepudiation is the signature certificate.
 // Certificates and keys are paired by CKA_ID, then by public key, then by
-// label. The card kind comes from the certificate policy (CIE
-// 1.3.76.47.4, CNS 1.3.76.16.2.1), else from the token (manufacturer
-// "IPZS" or label "CIE").
+// label. The card kind comes from the certificate policy (eidcert.Kind),
+// else from the token (manufacturer "IPZS" or label "CIE"); the holder
+// from the certificate subject (eidcert.HolderOf).
 //
 // # PINs
 //

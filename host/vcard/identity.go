@@ -1,32 +1,23 @@
 package vcard
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
+
+	"github.com/eidlink/eidlink/host/eidcert"
 )
 
 // Holder is the person a virtual card belongs to.
-type Holder struct {
-	GivenName, Surname, CodiceFiscale string
-}
+type Holder = eidcert.Holder
 
 // DefaultHolder is the holder of cards made without one.
-var DefaultHolder = Holder{"MARIO", "ROSSI", "RSSMRA80A01H501U"}
+var DefaultHolder = eidcert.TestHolder
 
 // Identity is a card's key pair, certificate and the test CA that issued
 // the certificate.
@@ -39,95 +30,29 @@ type Identity struct {
 	CA     *x509.Certificate
 }
 
-var (
-	oidGivenName = asn1.ObjectIdentifier{2, 5, 4, 42}
-	oidSurname   = asn1.ObjectIdentifier{2, 5, 4, 4}
-	policyCNS    = asn1.ObjectIdentifier{1, 3, 76, 16, 2, 1}
-	policyCIE    = asn1.ObjectIdentifier{1, 3, 76, 47, 4}
-)
-
-// serialFor derives a stable card serial from the codice fiscale.
-func serialFor(kind, cf string) string {
-	h := sha256.Sum256([]byte(cf))
-	n := new(big.Int).SetBytes(h[:8])
-	if kind == "cie" {
-		return fmt.Sprintf("CA%05d%c%c", n.Uint64()%100000, 'A'+h[8]%26, 'A'+h[9]%26)
-	}
-	return fmt.Sprintf("61200%011d", n.Uint64()%100000000000)
-}
-
 // NewIdentity generates an RSA-2048 key and a certificate shaped like a
-// real card's, issued by a new test CA (ECDSA P-256):
-//   - cns: CN "<CF>/<card serial>.<hash>", givenName, surname, policy
-//     1.3.76.16.2.1;
-//   - cie: CN and serialNumber "TINIT-<CF>", givenName, surname, policy
-//     1.3.76.47.4 (the exact CIE subject layout is unconfirmed).
+// real card's (eidcert.Template), issued by a new test CA. The card serial
+// is eidcert.TestCardSerial. A codice fiscale that fails
+// eidcert.ValidCodiceFiscale is refused.
 func NewIdentity(kind string, h Holder) (*Identity, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if !eidcert.ValidCodiceFiscale(h.CodiceFiscale) {
+		return nil, fmt.Errorf("vcard: %q is not a valid codice fiscale", h.CodiceFiscale)
+	}
+	ca, caKey, err := eidcert.NewTestCA("eidlink test CA for virtual cards")
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{Country: []string{"IT"}, Organization: []string{"eidlink test"}, CommonName: "eidlink test CA for virtual cards"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
-	id := &Identity{Kind: kind, Holder: h, Serial: serialFor(kind, h.CodiceFiscale), Key: key, CA: ca}
-	subject := pkix.Name{
-		Country:    []string{"IT"},
-		CommonName: h.CodiceFiscale,
-		ExtraNames: []pkix.AttributeTypeAndValue{{Type: oidGivenName, Value: h.GivenName}, {Type: oidSurname, Value: h.Surname}},
-	}
-	policy := policyCIE
-	if kind == "cie" {
-		subject.SerialNumber = "TINIT-" + h.CodiceFiscale
-	} else {
-		sum := sha256.Sum256([]byte(h.CodiceFiscale + id.Serial))
-		subject.CommonName = h.CodiceFiscale + "/" + id.Serial + "." + base64.StdEncoding.EncodeToString(sum[:16])
-		policy = policyCNS
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      subject,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(5, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		Policies:     []x509.OID{mustOID(policy)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	id := &Identity{Kind: kind, Holder: h, Serial: eidcert.TestCardSerial(kind, h.CodiceFiscale), Key: key, CA: ca}
+	der, err := x509.CreateCertificate(rand.Reader, eidcert.Template(kind, h, id.Serial), ca, key.Public(), caKey)
 	if err != nil {
 		return nil, err
 	}
 	id.Cert, err = x509.ParseCertificate(der)
 	return id, err
-}
-
-func mustOID(o asn1.ObjectIdentifier) x509.OID {
-	ints := make([]uint64, len(o))
-	for i, v := range o {
-		ints[i] = uint64(v)
-	}
-	oid, err := x509.OIDFromInts(ints)
-	if err != nil {
-		panic(err)
-	}
-	return oid
 }
 
 // Files of an identity directory.
@@ -138,7 +63,7 @@ const (
 )
 
 // LoadIdentity reads an identity from dir (KeyFile, CertFile, CAFile) and
-// takes the holder from the certificate's subject.
+// takes the holder from the certificate (eidcert.HolderOf).
 func LoadIdentity(dir, kind string) (*Identity, error) {
 	var blocks [3]*pem.Block
 	for i, name := range []string{KeyFile, CertFile, CAFile} {
@@ -168,17 +93,8 @@ func LoadIdentity(dir, kind string) (*Identity, error) {
 	if !key.PublicKey.Equal(id.Cert.PublicKey) {
 		return nil, errors.New("vcard: the key does not match the certificate")
 	}
-	for _, n := range id.Cert.Subject.Names {
-		s, _ := n.Value.(string)
-		switch {
-		case n.Type.Equal(oidGivenName):
-			id.Holder.GivenName = s
-		case n.Type.Equal(oidSurname):
-			id.Holder.Surname = s
-		}
-	}
-	id.Holder.CodiceFiscale, _, _ = strings.Cut(id.Cert.Subject.CommonName, "/")
-	id.Serial = serialFor(kind, id.Holder.CodiceFiscale)
+	id.Holder = eidcert.HolderOf(id.Cert)
+	id.Serial = eidcert.TestCardSerial(kind, id.Holder.CodiceFiscale)
 	return id, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/host/authtoken"
+	"github.com/eidlink/eidlink/host/eidcert"
 )
 
 // A test PKI: a CA as the trust anchor, an unknown CA, and card keys.
@@ -84,7 +85,7 @@ func cieTemplate() *x509.Certificate {
 		Subject: pkix.Name{
 			Country: []string{"IT"}, Organization: []string{"Ministero dell'Interno"},
 			CommonName: "MARIO ROSSI", SerialNumber: "TINIT-RSSMRA80A01H501U",
-			ExtraNames: []pkix.AttributeTypeAndValue{{Type: oidGivenName, Value: "MARIO"}, {Type: oidSurname, Value: "ROSSI"}},
+			ExtraNames: []pkix.AttributeTypeAndValue{{Type: eidcert.OIDGivenName, Value: "MARIO"}, {Type: eidcert.OIDSurname, Value: "ROSSI"}},
 		},
 		NotBefore:   testNow.AddDate(-1, 0, 0),
 		NotAfter:    testNow.AddDate(9, 0, 0),
@@ -101,13 +102,21 @@ func cnsTemplate() *x509.Certificate {
 		Subject: pkix.Name{
 			Country: []string{"IT"}, Organization: []string{"Regione Test"},
 			CommonName: "MSRNTN77H15C351X/6120016461039008.Kx5f3Q==",
-			ExtraNames: []pkix.AttributeTypeAndValue{{Type: oidGivenName, Value: "ANTONIO"}, {Type: oidSurname, Value: "MASARI"}},
+			ExtraNames: []pkix.AttributeTypeAndValue{{Type: eidcert.OIDGivenName, Value: "ANTONIO"}, {Type: eidcert.OIDSurname, Value: "MASARI"}},
 		},
 		NotBefore: testNow.AddDate(-1, 0, 0),
 		NotAfter:  testNow.AddDate(5, 0, 0),
 		KeyUsage:  x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		Policies:  []x509.OID{mustOID(1, 3, 76, 16, 6), PolicyCNS},
 	}
+}
+
+func mustOID(arcs ...uint64) x509.OID {
+	o, err := x509.OIDFromInts(arcs)
+	if err != nil {
+		panic(err)
+	}
+	return o
 }
 
 // issue signs tmpl for pub with parent's key (self-signed when parent is nil).

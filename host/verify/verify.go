@@ -53,11 +53,9 @@
 //
 // # Identity
 //
-// The codice fiscale is taken from the subject serialNumber (optionally
-// prefixed "TINIT-" or "IT:"), else from the common name up to the first
-// "/" (CNS: "CF/serial.hash"; CIE: the code itself), and must pass
-// ValidCodiceFiscale; a certificate without one is refused. Given name and
-// surname come from the subject attributes 2.5.4.42 and 2.5.4.4.
+// The holder is read from the certificate subject by eidcert.HolderOf,
+// whose package documents the rule; a certificate without a valid codice
+// fiscale is refused.
 package verify
 
 import (
@@ -72,22 +70,15 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/host/authtoken"
+	"github.com/eidlink/eidlink/host/eidcert"
 	"github.com/eidlink/eidlink/host/protocol"
 )
 
 // Certificate policies of the Italian authentication certificates.
 var (
-	PolicyCIE = mustOID(1, 3, 76, 47, 4)
-	PolicyCNS = mustOID(1, 3, 76, 16, 2, 1)
+	PolicyCIE = eidcert.PolicyCIE
+	PolicyCNS = eidcert.PolicyCNS
 )
-
-func mustOID(ids ...uint64) x509.OID {
-	o, err := x509.OIDFromInts(ids)
-	if err != nil {
-		panic(err)
-	}
-	return o
-}
 
 // Config configures a Verifier.
 type Config struct {
@@ -132,8 +123,8 @@ type Identity struct {
 	GivenName     string `json:"givenName"`
 	Surname       string `json:"surname"`
 	CodiceFiscale string `json:"codiceFiscale"`
-	// CardKind is "cie" or "cns" by the certificate's policy, "" for a
-	// policy added through Config.Policies.
+	// CardKind is "cie" or "cns" by the certificate's policies (see
+	// eidcert.Kind), "" when it carries neither.
 	CardKind    string            `json:"cardKind"`
 	Certificate *x509.Certificate `json:"-"`
 }
@@ -269,13 +260,7 @@ func (v *Verifier) checkCertificate(c *x509.Certificate, now time.Time) (string,
 	for _, want := range v.cfg.Policies {
 		for _, p := range c.Policies {
 			if p.Equal(want) {
-				switch {
-				case want.Equal(PolicyCIE):
-					return "cie", nil
-				case want.Equal(PolicyCNS):
-					return "cns", nil
-				}
-				return "", nil
+				return eidcert.Kind(c), nil
 			}
 		}
 	}
