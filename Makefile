@@ -19,7 +19,7 @@ DEBS := gcc make curl pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tool
 # package:FuzzTarget pairs run briefly by `make test`.
 FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
         host/command:FuzzServeStream host/verify:FuzzParseToken host/verify:FuzzVerify \
-        host/token:FuzzConfig host/token:FuzzHolder \
+        host/token:FuzzConfig host/eidcert:FuzzHolderOf \
         host/card:FuzzIdentify host/vcard:FuzzProcess host/install:FuzzParseNSSModules
 
 .PHONY: all build deps pcscd test gotest lint fuzz bench demo clean extension msi deb rpm dist package-test
