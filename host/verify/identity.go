@@ -13,8 +13,3 @@ func identityOf(c *x509.Certificate, kind string) (*Identity, error) {
 	}
 	return &Identity{GivenName: h.GivenName, Surname: h.Surname, CodiceFiscale: h.CodiceFiscale, CardKind: kind, Certificate: c}, nil
 }
-
-// ValidCodiceFiscale reports whether cf is a person's 16-character codice
-// fiscale in upper case, with a valid month letter and check character
-// (see eidcert.ValidCodiceFiscale).
-func ValidCodiceFiscale(cf string) bool { return eidcert.ValidCodiceFiscale(cf) }
