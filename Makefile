@@ -22,7 +22,7 @@ FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
         host/token:FuzzConfig host/eidcert:FuzzHolderOf \
         host/card:FuzzIdentify host/vcard:FuzzProcess host/install:FuzzParseNSSModules
 
-.PHONY: all build deps pcscd test gotest lint fuzz bench demo clean extension msi deb rpm dist package-test
+.PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui e2e clean extension extension-dist msi deb rpm dist package-test
 
 all: build
 
@@ -46,12 +46,23 @@ pcscd: deps
 	@for i in $$(seq 100); do [ -S /run/pcscd/pcscd.comm ] && exit 0; sleep 0.1; done; \
 	  echo "pcscd did not start"; exit 1
 
-test: deps pcscd build lint gotest fuzz extension package-test
+test: deps pcscd build lint gotest fuzz extension e2e package-test
+
+extension/node_modules/.package-lock.json: extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund
+
+extension-dist: deps extension/node_modules/.package-lock.json
+	cd extension && npm run build
+
+# Headless Chromium and Firefox ESR against the demo site with the real
+# eidlink-host on a SoftHSM2 card, and every error path through the mock host.
+e2e: deps pcscd build extension-dist
+	cd extension && EIDLINK_BIN=$(abspath $(BIN)) npm run e2e
 
 # The WebExtension: Chrome and Firefox builds, zip and xpi, type check, unit
 # tests, web-ext lint. Offline after npm ci.
-extension: deps
-	cd extension && npm ci --no-audit --no-fund && npm run build && npm run typecheck && npm test && npm run lint
+extension: deps extension/node_modules/.package-lock.json
+	cd extension && npm run build && npm run typecheck && npm test && npm run lint
 
 lint:
 	@out=$$(gofmt -l host cmd extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -69,7 +80,7 @@ fuzz:
 
 # Benchmarks, printed side by side with the ratios that matter. Timings
 # are measured here, never asserted in tests.
-bench: deps pcscd build
+bench: deps pcscd build extension-dist
 	@mkdir -p $(BIN); : > $(BIN)/bench.txt
 	@b() { $(GO) test -run '^$$' -bench "$$2" -benchtime "$$3" -benchmem ./$$1 | grep '^Benchmark' | tee -a $(BIN)/bench.txt; }; \
 	b cmd/eidlink-host 'ColdStart$$' 30x; \
@@ -87,9 +98,16 @@ bench: deps pcscd build
 	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
 	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \
 	    print "\nall reported metrics:"; for (k = 1; k <= n; k++) print "  " extra[k] }' $(BIN)/bench.txt
+	@cd extension && node e2e/bench.mjs | tee -a ../$(BIN)/bench.txt
 
-demo: deps build
+# The whole login in headless Chromium: virtual card, demo site, extension,
+# real host; prints the welcome line and saves bin/demo.png. demo-ui: the
+# same in a visible browser, for a person to click through.
+demo: deps pcscd build extension-dist
 	@./cmd/eidlink-demo/demo.sh
+
+demo-ui: deps pcscd build extension-dist
+	@./cmd/eidlink-demo/demo.sh --ui
 
 # Packages: Windows MSI (wixl), deb and rpm (nfpm), the macOS tarball for
 # pkgbuild, and dist/ with everything plus SHA256SUMS. Reproducible with

@@ -4,12 +4,14 @@
 // service runs, the host relays the messages to it; otherwise it drives the
 // cards itself.
 //
-// Set EIDLINK_DEVELOPER_MODE=1 to accept http://localhost origins, and
-// EIDLINK_LOG=debug for more logging.
+// Set EIDLINK_DEVELOPER_MODE=1 to accept http://localhost origins,
+// EIDLINK_SERVICE=off to never relay to the service, and EIDLINK_LOG=debug
+// for more logging.
 package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,7 +28,11 @@ func main() {
 	defer stop()
 	cfg, closeProvider := cli.HostConfig()
 	cfg.Events = reader.Events // in-process only: the service has its own
-	err := service.ServeHost(ctx, cfg, service.DialDefault, os.Stdin, os.Stdout)
+	dial := service.DialDefault
+	if os.Getenv("EIDLINK_SERVICE") == "off" { // a test profile's card, not the service's
+		dial = func(context.Context) (*service.Conn, error) { return nil, errors.New("EIDLINK_SERVICE=off") }
+	}
+	err := service.ServeHost(ctx, cfg, dial, os.Stdin, os.Stdout)
 	closeProvider()
 	if err != nil && ctx.Err() == nil {
 		cfg.Log.Error("host stopped", "error", err)

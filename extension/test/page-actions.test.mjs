@@ -162,6 +162,24 @@ test("no PIN in time: USER_TIMEOUT, host closed, window closed, no timer left", 
   assert.equal(clock.active, 0);
 });
 
+test("the host ending the PIN wait (its timeout, a crash) ends the action at once", async () => {
+  for (const [end, code] of /** @type {const} */ ([
+    ["timeout", "ERR_WEBEID_USER_TIMEOUT"],
+    ["crash", "ERR_WEBEID_NATIVE_UNAVAILABLE"],
+  ])) {
+    const { hosts, windows, handle, clock } = setup(authHost);
+    const out = track(handle({ action: "web-eid:authenticate", challengeNonce: NONCE }, inps, signal()));
+    await until(() => windows[0]?.page.sent.length);
+    if (end === "timeout") hosts[0].receive({ error: { code: "ERR_WEBEID_USER_TIMEOUT", message: "no PIN was entered in time" } });
+    else hosts[0].drop("Native host has exited.");
+    await until(() => out.done);
+    assert.equal(out.ok.error.code, code, end);
+    assert.deepEqual(windows[0].page.sent.at(-1), { type: "done" });
+    assert.deepEqual(windows[0].closed, [42]);
+    assert.equal(clock.active, 0, "no timer left");
+  }
+});
+
 test("pinpad: the try starts at once with an empty PIN; cancel on the window aborts", async () => {
   const pinpadHost = (/** @type {any} */ msg) => (msg.command === "authenticate" ? [pinRequest({ pinpad: true })] : null);
   const { hosts, windows, handle } = setup(pinpadHost);

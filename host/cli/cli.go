@@ -39,11 +39,14 @@ Usage:
                                                        create a virtual card (SoftHSM2)
   eidlink service install|uninstall|start|stop|status|run|unit [--system]
                                                        the card service (run "eidlink service")
+  eidlink dev-profile --browser chromium|firefox --dir DIR [--host mock|real|none] [--scenario NAME] [--card-dir DIR]
+                                                       a browser profile with the extension and a mock or virtual-card host
   eidlink version
 
 Environment:
   EIDLINK_PKCS11_MODULE    PKCS#11 module(s) to use first (list separated by ':' or ';')
   EIDLINK_DEVELOPER_MODE   1 to accept http://localhost origins
+  EIDLINK_SERVICE          off: eidlink-host never relays to the service
   EIDLINK_LOG              debug, info, warn (default) or error
 `
 
@@ -62,6 +65,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"install":      e.install,
 		"uninstall":    e.uninstall,
 		"testcard":     e.testcard,
+		"dev-profile":  e.devProfile,
 		"service":      e.service,
 		"version":      func([]string) error { fmt.Fprintln(stdout, protocol.Version); return nil },
 	}

@@ -48,7 +48,7 @@ export async function runCommand(ctx, command, args) {
   let reply = await ctx.native.send({ command, arguments: args }, remaining(ctx, ErrorCode.ACTION_TIMEOUT), ctx.signal);
   while (reply && typeof reply === "object" && reply.pinRequest) {
     const dialog = ctx.pin();
-    const answer = await abortable(dialog.ask(reply.pinRequest, remaining(ctx, ErrorCode.USER_TIMEOUT)), ctx.signal);
+    const answer = await abortable(dialog.ask(reply.pinRequest, remaining(ctx, ErrorCode.USER_TIMEOUT)), AbortSignal.any([ctx.signal, ctx.native.signal]));
     const next = "pin" in answer ? { command: "pin", arguments: { pin: answer.pin } } : { command: "cancel" };
     reply = await ctx.native.send(next, remaining(ctx, ErrorCode.ACTION_TIMEOUT), AbortSignal.any([ctx.signal, dialog.signal]));
   }

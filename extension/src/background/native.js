@@ -46,6 +46,13 @@ export class NativeAppService {
     this.port = null;
     /** @type {{resolve: (m: any) => void, reject: (e: Error) => void}|null} */
     this.waiter = null;
+    /**
+     * Aborted when the host ends the exchange on its own while nothing
+     * waits for it (during the PIN wait): it closed the port, or sent an
+     * answer nobody asked for (its own PIN timeout). The reason is the error.
+     */
+    this.ended = new AbortController();
+    this.signal = this.ended.signal;
     this.onMessage = this.onMessage.bind(this);
     this.onDisconnect = this.onDisconnect.bind(this);
   }
@@ -157,7 +164,10 @@ export class NativeAppService {
       this.deps.onEvent?.(msg);
       return;
     }
-    this.waiter?.resolve(msg);
+    if (this.waiter) this.waiter.resolve(msg);
+    else if (this.state === NativeState.CONNECTED) {
+      this.ended.abort(msg?.error ? CodedError.fromNative(msg.error) : new CodedError(ErrorCode.NATIVE_FATAL, "eidlink-host sent an unexpected message"));
+    }
   }
 
   /** @param {Port} port */
@@ -166,6 +176,8 @@ export class NativeAppService {
     const waiter = this.waiter;
     this.waiter = null;
     this.close();
-    waiter?.reject(new CodedError(ErrorCode.NATIVE_UNAVAILABLE, reason));
+    const err = new CodedError(ErrorCode.NATIVE_UNAVAILABLE, reason);
+    this.ended.abort(err);
+    waiter?.reject(err);
   }
 }

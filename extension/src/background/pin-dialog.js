@@ -47,6 +47,8 @@ export class PinDialog {
     this.onAttach = null;
     /** @type {((answer: {pin: string}|{cancel: true}) => void)|null} */
     this.answer = null;
+    /** stops the running ask's timer */
+    this.stopTimer = () => {};
     this.onMessage = this.onMessage.bind(this);
     this.onDisconnect = this.onDisconnect.bind(this);
   }
@@ -87,6 +89,7 @@ export class PinDialog {
         this.port?.postMessage({ type: "timeout" });
         reject(new CodedError(ErrorCode.USER_TIMEOUT, "no PIN was entered in time"));
       }, timeout);
+      this.stopTimer = () => this.timers.clear(timer);
       f(() => over).then(
         (v) => (this.timers.clear(timer), resolve(v)),
         (e) => (this.timers.clear(timer), reject(e)),
@@ -143,6 +146,7 @@ export class PinDialog {
 
   /** close ends the dialog and its window. Idempotent. */
   close() {
+    this.stopTimer();
     const port = this.port;
     this.port = null;
     this.answer = null;

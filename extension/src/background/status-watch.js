@@ -30,8 +30,9 @@ export class StatusWatch {
   }
 
   /**
-   * add subscribes a helper page's port; it gets the current status now and
-   * every change after. Its messages: {type: "refresh"}.
+   * add subscribes a helper page's port; it gets the last status at once, a
+   * fresh one (the host may have no event for what changed since, e.g. a
+   * token) and every change after. Its messages: {type: "refresh"}.
    * @param {Port} port
    */
   add(port) {
@@ -42,7 +43,7 @@ export class StatusWatch {
       if (!this.ports.size) this.stop();
     });
     if (this.last) port.postMessage(this.last);
-    else this.refresh();
+    this.refresh();
   }
 
   /** refresh asks the host for its status; calls during a run are merged. */
