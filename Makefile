@@ -88,7 +88,9 @@ bench: deps pcscd build extension-dist
 	b host/token 'RawSign$$' 300x; \
 	b host/verify 'Verify$$|RawRSAVerify$$' 2000x; \
 	b host/service 'ServiceAuthenticate$$' 20x; \
-	b host/service 'ServiceRSS$$' 1x
+	b host/service 'ServiceRSS$$' 1x; \
+	b host/pcsc 'InsertEvent$$' 10x; \
+	b host/pcsc 'Transmit' 200x
 	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
 	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \
 	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \
@@ -97,6 +99,9 @@ bench: deps pcscd build extension-dist
 	    r("BenchmarkAuthenticate", "BenchmarkRawSign", "in-process authenticate / bare PKCS#11 sign (SoftHSM2)"); \
 	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
 	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \
+	    printf "  %-58s %6.2f ms\n", "card inserted -> event delivered (median, vpcd polls)", med["BenchmarkInsertEvent", "ms-median"]; \
+	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \
+	    r("BenchmarkTransmit/no-quickack", "BenchmarkTransmit/quickack", "APDU round trip without / with TCP_QUICKACK"); \
 	    print "\nall reported metrics:"; for (k = 1; k <= n; k++) print "  " extra[k] }' $(BIN)/bench.txt
 	@cd extension && node e2e/bench.mjs | tee -a ../$(BIN)/bench.txt
 

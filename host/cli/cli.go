@@ -134,6 +134,7 @@ var hints = map[protocol.Code]string{
 	protocol.CodeNoReader:     "connect a card reader; a CIE needs a contactless (NFC) reader",
 	protocol.CodePINBlocked:   "unblock the PIN with the PUK using your card's software",
 	protocol.CodeCardRemoved:  "keep the card in the reader until the operation ends, then try again",
+	protocol.CodeCardError:    "keep the card in the reader until the operation ends, then try again; if it fails again, run \"eidlink doctor\"",
 	protocol.CodeUserTimeout:  "run the command again and type the PIN within 5 minutes",
 	protocol.CodePINIncorrect: "check the PIN before trying again: the card blocks after 3 wrong tries",
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/eidlink/eidlink/host/protocol"
@@ -196,5 +197,36 @@ func TestAuthenticateThroughOpenSC(t *testing.T) {
 	code, out, errOut := run(t, token, "verify", "--origin", origin, "--nonce", nonce, "--ca", ca)
 	if code != 0 || !strings.Contains(out, `"cardKind": "cns"`) || vc.TriesLeft() != 3 {
 		t.Fatalf("verify: %d %s %s", code, out, errOut)
+	}
+}
+
+// The holder pulls the CNS after the PIN was accepted and before the card
+// signs: a clean "card removed" error, no PIN try used, nothing left
+// locked, and the next login works.
+func TestCardPulledMidSign(t *testing.T) {
+	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	ctx := vcardtest.Context(t)
+	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
+	slot := vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	var pulled atomic.Bool
+	slot.PullOn = func(apdu []byte) bool {
+		// PSO (2A) or INTERNAL AUTHENTICATE (88): the signature itself.
+		return len(apdu) > 1 && (apdu[1] == 0x2A || apdu[1] == 0x88) && pulled.CompareAndSwap(false, true)
+	}
+	code, out, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce)
+	if code != 1 || out != "" || !pulled.Load() || !strings.Contains(errOut, "hint: keep the card in the reader") {
+		t.Fatalf("card pulled mid-sign: exit %d, pulled %v, %s", code, pulled.Load(), errOut)
+	}
+	if vc.TriesLeft() != 3 {
+		t.Fatalf("tries left %d after a pulled card, want 3", vc.TriesLeft())
+	}
+	vcardtest.WaitCard(t, ctx, vcardtest.Reader0, nil)
+	if err := slot.Insert(); err != nil {
+		t.Fatal(err)
+	}
+	vcardtest.WaitCard(t, ctx, vcardtest.Reader0, vc.ATR())
+	if code, _, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce); code != 0 {
+		t.Fatalf("login after reinsertion: %d %s", code, errOut)
 	}
 }

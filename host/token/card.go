@@ -288,7 +288,7 @@ func (c *card) Login(ctx context.Context, pin []byte) error {
 	case len(pin) < s.MinPINLength || len(pin) > s.MaxPINLength:
 		return protocol.Errorf(protocol.CodePINFormat, "the PIN must be %d to %d characters, got %d", s.MinPINLength, s.MaxPINLength, len(pin))
 	}
-	e := cardError("login", c.p11.Login(c.sh, pkcs11.CKU_USER, unsafe.String(unsafe.SliceData(pin), len(pin))))
+	e := c.fail("login", c.p11.Login(c.sh, pkcs11.CKU_USER, unsafe.String(unsafe.SliceData(pin), len(pin))))
 	if e == nil {
 		c.loggedIn = true
 		return nil
@@ -300,6 +300,20 @@ func (c *card) Login(ctx context.Context, pin []byte) error {
 			e.Code = protocol.CodePINBlocked
 		}
 		e.TriesLeft = &tries
+	}
+	return e
+}
+
+// fail maps a failed call like cardError, and turns a generic failure
+// into CodeCardRemoved when the card is no longer in its slot: modules such
+// as OpenSC answer a card pulled mid-operation with CKR_GENERAL_ERROR.
+func (c *card) fail(op string, err error) *protocol.Error {
+	e := cardError(op, err)
+	if e == nil || e.Code != protocol.CodeCardError {
+		return e
+	}
+	if si, err := c.p11.GetSlotInfo(c.slot); err != nil || si.Flags&pkcs11.CKF_TOKEN_PRESENT == 0 {
+		e.Code, e.Retryable, e.Message = protocol.CodeCardRemoved, true, op+": the card was removed during the operation"
 	}
 	return e
 }
@@ -332,7 +346,7 @@ func (c *card) Sign(ctx context.Context, cert *x509.Certificate, h crypto.Hash, 
 		return nil, err
 	}
 	if err := c.p11.SignInit(c.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, key); err != nil {
-		return nil, cardError("sign", err)
+		return nil, c.fail("sign", err)
 	}
 	sig, err := c.p11.Sign(c.sh, data)
 	if p.alwaysAuth && errors.Is(err, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN)) {
@@ -340,7 +354,7 @@ func (c *card) Sign(ctx context.Context, cert *x509.Certificate, h crypto.Hash, 
 			Message: "the key wants the PIN again for every signature (CKA_ALWAYS_AUTHENTICATE), which eidlink does not support"}
 	}
 	if err != nil {
-		return nil, cardError("sign", err)
+		return nil, c.fail("sign", err)
 	}
 	if sigLen != 0 && len(sig) != sigLen {
 		return nil, protocol.Errorf(protocol.CodeCardError, "the token returned a %d-byte ECDSA signature, want %d bytes of r||s", len(sig), sigLen)

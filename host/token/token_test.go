@@ -270,6 +270,15 @@ type faulty struct {
 	flags        uint   // ORed into the token flags
 	manufacturer string // replaces the token manufacturer when set
 	login, sign  error
+	absent       bool // the slot reports no token (the card was pulled)
+}
+
+func (f *faulty) GetSlotInfo(slot uint) (pkcs11.SlotInfo, error) {
+	si, err := f.cryptoki.GetSlotInfo(slot)
+	if f.absent {
+		si.Flags &^= pkcs11.CKF_TOKEN_PRESENT
+	}
+	return si, err
 }
 
 func (f *faulty) GetTokenInfo(slot uint) (pkcs11.TokenInfo, error) {
@@ -343,6 +352,21 @@ func TestFaults(t *testing.T) {
 	}
 	if e := wantCode(t, mustErr(c.Sign(ctx, c.AuthCertificate(), crypto.SHA256, make([]byte, 32))), protocol.CodeCardRemoved); !e.Retryable {
 		t.Error("card removed must be retryable")
+	}
+	c.Close()
+
+	// OpenSC answers a card pulled mid-signature with CKR_GENERAL_ERROR:
+	// the slot then tells a pulled card from a failing one.
+	for _, absent := range []bool{false, true} {
+		f := &faulty{sign: pkcs11.Error(pkcs11.CKR_GENERAL_ERROR)}
+		c = faultyCard(t, f)
+		if err := c.Login(ctx, pin); err != nil {
+			t.Fatal(err)
+		}
+		f.absent = absent
+		want := map[bool]protocol.Code{false: protocol.CodeCardError, true: protocol.CodeCardRemoved}[absent]
+		wantCode(t, mustErr(c.Sign(ctx, c.AuthCertificate(), crypto.SHA256, make([]byte, 32))), want)
+		c.Close()
 	}
 }
 

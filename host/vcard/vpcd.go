@@ -3,6 +3,7 @@ package vcard
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,10 @@ type Slot struct {
 	// waits ~40 ms; QUICKACK before every read avoids it (Linux only).
 	NoQuickAck bool
 	Log        *slog.Logger // nil: discard
+	// PullOn, for tests, is asked about every command APDU; when it says
+	// true the card is pulled before it answers, as a holder who takes the
+	// card away mid-operation. Insert puts it back.
+	PullOn func(apdu []byte) bool
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -104,6 +109,8 @@ func (s *Slot) run(ctx context.Context, conn net.Conn, done chan struct{}) {
 	}
 }
 
+var errPulled = errors.New("vcard: card pulled")
+
 // serve answers vpcd until the connection fails.
 func (s *Slot) serve(conn net.Conn) error {
 	var hdr [2]byte
@@ -129,6 +136,13 @@ func (s *Slot) serve(conn net.Conn) error {
 		case len(msg) == 1:
 			s.Card.Reset() // power off, power on, reset
 			continue
+		case s.PullOn != nil && s.PullOn(msg):
+			s.mu.Lock()
+			cancel := s.cancel
+			s.cancel = nil
+			s.mu.Unlock()
+			cancel() // run returns without reconnecting
+			return errPulled
 		default:
 			out = s.Card.Process(msg)
 		}
