@@ -27,3 +27,8 @@ test("managed policy wins and locks", () => {
   assert.deepEqual(s.allowedOrigins, ["https://*.inps.it"]);
   assert.deepEqual(s.locked.sort(), ["devMode", "helper", "spidMemory"]);
 });
+
+test("policy installPkcs11Modules: true turns on loading the card software into Firefox", () => {
+  assert.equal(mergeSettings({}, { installPkcs11Modules: true }).pkcs11Auto, true);
+  assert.equal(mergeSettings({ pkcs11Auto: true }, { installPkcs11Modules: "yes" }).pkcs11Auto, false);
+});

@@ -52,8 +52,6 @@ export function makeManifest(browser, { version, ids, profiles }) {
     version,
     default_locale: "it",
     icons,
-    // Firefox's optional "pkcs11" permission (browser.pkcs11.installModule)
-    // comes with the PKCS#11 integration issue; nothing here needs it yet.
     permissions: ["nativeMessaging", "storage"],
     action: { default_title: "__MSG_actionTitle__", default_popup: "popup/popup.html", default_icon: icons },
     options_ui: { page: "options/options.html", open_in_tab: true },
@@ -69,6 +67,8 @@ export function makeManifest(browser, { version, ids, profiles }) {
     m.storage = { managed_schema: "managed_schema.json" };
   } else {
     m.background = { scripts: ["background.js"] };
+    // browser.pkcs11.installModule: asked for when the user clicks the popup's button.
+    m.optional_permissions = ["pkcs11"];
     m.browser_specific_settings = {
       gecko: { id: ids.firefox, strict_min_version: FIREFOX_MIN, data_collection_permissions: { required: ["none"] } },
     };

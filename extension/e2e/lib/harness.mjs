@@ -54,8 +54,17 @@ export const workdir = (name) => fs.mkdtempSync(path.join(os.tmpdir(), `eidlink-
  * @param {...string} args
  */
 export function eidlink(...args) {
+  return eidlinkWith(process.env, ...args);
+}
+
+/**
+ * eidlinkWith is eidlink with env as the whole environment.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {...string} args
+ */
+export function eidlinkWith(env, ...args) {
   try {
-    return execFileSync(path.join(bin, "eidlink"), args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return execFileSync(path.join(bin, "eidlink"), args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     throw new Error(`eidlink ${args.join(" ")}: ${/** @type {any} */ (e).stderr || e}`);
   }
@@ -283,7 +292,7 @@ export class Session {
   /**
    * launch starts the profile's browser, in Italian unless o.lang says.
    * @param {Profile} profile
-   * @param {{headless?: boolean, lang?: string}} [o]
+   * @param {{headless?: boolean, lang?: string, env?: Record<string, string>}} [o] env: the browser's (and so the host's) environment
    */
   static async launch(profile, o = {}) {
     const s = new Session();
@@ -298,6 +307,7 @@ export class Session {
         headless,
         ignoreHTTPSErrors: true,
         locale: lang,
+        ...(o.env && { env: o.env }),
         args: [...profile.launch.args, `--lang=${lang}`, "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
       });
       s.ctx.on("console", (/** @type {any} */ m) => s.onConsole(m.type(), m.text(), m.location()?.url ?? m.page()?.url() ?? ""));
@@ -310,13 +320,14 @@ export class Session {
         executablePath: profile.launch.executable,
         headless,
         acceptInsecureCerts: true,
-        env: { ...process.env, ...profile.launch.env },
+        env: { ...(o.env ?? process.env), ...profile.launch.env },
         extraPrefsFirefox: {
           "extensions.webextensions.uuids": JSON.stringify({ [ids.firefox]: FIREFOX_UUID }),
           "intl.accept_languages": `${lang},${lang.slice(0, 2)}`,
           "intl.locale.requested": lang,
           "devtools.console.stdout.content": true, // pages' and the extension's console on stdout
           "services.settings.server": "data:,#remote-settings-dummy/v1", // no network here
+          "extensions.webextOptionalPermissionPrompts": false, // optional permissions granted without a doorhanger
         },
       });
       // Puppeteer does not see the console of extension pages; Firefox
@@ -465,3 +476,66 @@ export class Session {
  * @param {Profile} profile
  */
 export const hostLog = (profile) => (profile.log && fs.existsSync(profile.log) ? fs.readFileSync(profile.log, "utf8") : "");
+
+/**
+ * hostEnv is the environment the profile's host gets (its host.env).
+ * @param {Profile} profile
+ * @returns {Record<string, string>}
+ */
+export function hostEnv(profile) {
+  const env = /** @type {Record<string, string>} */ ({});
+  for (const line of fs.readFileSync(/** @type {string} */ (profile.envFile), "utf8").split("\n")) {
+    const m = /^(\w+)=(.*)$/.exec(line);
+    if (m) env[m[1]] = m[2].startsWith("'") ? m[2].slice(1, -1).replaceAll("'\\''", "'") : m[2];
+  }
+  return env;
+}
+
+/**
+ * setHostEnv replaces the profile's host.env (read at every host start).
+ * @param {Profile} profile
+ * @param {Record<string, string>} env
+ */
+export function setHostEnv(profile, env) {
+  const quote = (/** @type {string} */ v) => "'" + v.replaceAll("'", "'\\''") + "'";
+  fs.writeFileSync(/** @type {string} */ (profile.envFile), Object.entries(env).map(([k, v]) => `${k}=${quote(v)}\n`).join(""), { mode: 0o600 });
+}
+
+/**
+ * startService runs `eidlink service run` with env (and no other) and
+ * waits until it listens.
+ * @param {Record<string, string>} env
+ * @returns {Promise<{endpoint: string, log: () => string, stop: () => Promise<void>}>}
+ */
+export async function startService(env) {
+  const proc = spawn(path.join(bin, "eidlink"), ["service", "run"], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  let exited = false;
+  proc.stderr.on("data", (/** @type {Buffer} */ d) => (log += d));
+  const gone = new Promise((resolve) => proc.on("exit", () => ((exited = true), resolve(undefined))));
+  const m = await until(() => /service listening on (\S+)/.exec(log) ?? (exited ? "exited" : null), "eidlink service run to listen").catch((e) => (proc.kill(), Promise.reject(e)));
+  if (!m || typeof m === "string") throw new Error(`eidlink service run exited: ${log}`);
+  return {
+    endpoint: m[1],
+    log: () => log,
+    stop: async () => {
+      if (!exited) proc.kill("SIGTERM");
+      await gone;
+    },
+  };
+}
+
+/**
+ * tree lists every path under root with its type and mode ("d755 a/b").
+ * @param {string} root
+ */
+export function tree(root) {
+  return fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
+    .map((e) => {
+      const p = path.join(e.parentPath, e.name);
+      const st = fs.lstatSync(p);
+      return `${e.isDirectory() ? "d" : e.isSymbolicLink() ? "l" : "f"}${(st.mode & 0o777).toString(8)} ${path.relative(root, p)}`;
+    })
+    .sort();
+}

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Session, bin, devProfile, errorText, extRoot, hostLog, outDir, startDemo, testcard, text, until, workdir } from "./harness.mjs";
+import { Session, bin, devProfile, eidlinkWith, errorText, extRoot, hostEnv, hostLog, outDir, setHostEnv, startDemo, startService, testcard, text, tree, until, workdir } from "./harness.mjs";
 
 const CIE_PIN = "48151623";
 const CNS_PIN = "27182818";
@@ -77,7 +77,8 @@ export function defineSuite(kind) {
       cards.mock = /** @type {any} */ (devProfile(kind, dir, { host: "mock", cardDir: mockDir }).card);
       profile = devProfile(kind, dir, { host: "real", cardDir: cards.cie.dir });
       demo = await startDemo([cards.cie.caFile, cards.cns.caFile, cards.mock.caFile]);
-      s = await Session.launch(profile);
+      // Firefox loads the card's module itself (browser.pkcs11): it needs the card's SoftHSM2 configuration.
+      s = await Session.launch(profile, kind === "firefox" ? { env: { .../** @type {Record<string, string>} */ (process.env), SOFTHSM2_CONF: hostEnv(profile).SOFTHSM2_CONF } } : {});
     });
 
     after(async () => {
@@ -151,6 +152,7 @@ export function defineSuite(kind) {
         assert.equal(r.welcome, "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)", `login failed: ${r.error}`);
         await until(() => pin.closed(), "the PIN window to close");
         await page.screenshot(shot("welcome"));
+        assert.match(hostLog(profile), /working in-process.*EIDLINK_SERVICE=off/, "the dev profile's host works in-process");
       }),
     );
 
@@ -225,6 +227,8 @@ export function defineSuite(kind) {
         await popup.waitFunction(() => document.body.dataset.state && document.body.dataset.state !== "loading");
         assert.equal(await popup.attr("body", "data-state"), "ready");
         assert.match(String(await popup.text("#host-version")), /^eidlink-host \d+\.\d+\.\d+/);
+        assert.ok(String(await popup.text("#host-version")).endsWith(`(${text("popupModeInProcess")})`), String(await popup.text("#host-version")));
+        assert.equal(await popup.visible("#pkcs11-install"), kind === "firefox", "the PKCS#11 button is Firefox's only");
         assert.match(String(await popup.text("#cards")), /MARIO ROSSI/);
         await popup.size(400, 560);
         await popup.screenshot(shot("popup"));
@@ -240,6 +244,103 @@ export function defineSuite(kind) {
         await page.close();
       }),
     );
+
+    test(
+      "with `eidlink service run` up, the CIE login goes through the service",
+      check(async () => {
+        const env = hostEnv(profile);
+        delete env.EIDLINK_SERVICE;
+        Object.assign(env, { HOME: process.env.HOME ?? work, XDG_RUNTIME_DIR: path.join(work, "run"), XDG_CONFIG_HOME: path.join(work, "config") });
+        fs.mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
+        const svc = await startService(env);
+        const logFrom = hostLog(profile).length;
+        try {
+          setHostEnv(profile, env);
+          page = await openDemo();
+          const pin = await s.pinWindow(() => page.click("#cie-login"));
+          const popup = await s.extensionPage("popup/popup.html", pin);
+          await popup.waitFunction(() => document.body.dataset.state && document.body.dataset.state !== "loading");
+          assert.ok(String(await popup.text("#host-version")).endsWith(`(${text("popupModeService")})`), String(await popup.text("#host-version")));
+          await popup.close();
+          await pin.type("#pin", CIE_PIN);
+          await pin.press("Enter");
+          const r = await loginResult(page);
+          assert.equal(r.welcome, "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)", `login failed: ${r.error}`);
+          await page.close();
+          assert.ok((svc.log().match(/host connected/g) ?? []).length >= 2, `the service saw no hosts: ${svc.log()}`);
+          assert.doesNotMatch(hostLog(profile).slice(logFrom), /working in-process/);
+        } finally {
+          await svc.stop();
+          profile = devProfile(kind, dir, { host: "real", cardDir: cards.cie.dir });
+        }
+      }),
+    );
+
+    if (kind === "chromium") {
+      test(
+        "eidlink install --user in a fresh HOME: the login works with nothing else; uninstall leaves the directories as they were",
+        check(async () => {
+          const home = path.join(work, "home");
+          const userDataDir = path.join(home, "chromium");
+          fs.mkdirSync(userDataDir, { recursive: true });
+          const card = hostEnv(profile);
+          const env = { PATH: process.env.PATH ?? "", HOME: home, SOFTHSM2_CONF: card.SOFTHSM2_CONF, EIDLINK_PKCS11_MODULE: card.EIDLINK_PKCS11_MODULE };
+          const before = tree(home);
+          eidlinkWith(env, "install", "--user", "--user-data-dir", userDataDir);
+          const installed = tree(home).filter((p) => !before.includes(p));
+          assert.ok(installed.some((p) => p.endsWith(" chromium/NativeMessagingHosts/it.eidlink.host.json")), `installed:\n${installed.join("\n")}`);
+          eidlinkWith(env, "uninstall", "--user"); // what install recorded
+          assert.deepEqual(tree(home), before, "uninstall right after install");
+          eidlinkWith(env, "install", "--user", "--user-data-dir", userDataDir);
+          const b = await Session.launch({ ...profile, dir: userDataDir }, { env });
+          try {
+            const page = await b.newPage();
+            await page.goto(demo.origin + "/");
+            await page.waitFor('#eidlink-status[data-eidlink-state="ready"]');
+            const pin = await b.pinWindow(() => page.click("#cie-login"));
+            await pin.type("#pin", CIE_PIN);
+            await pin.press("Enter");
+            const r = await loginResult(page);
+            assert.equal(r.welcome, "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)", `login failed: ${r.error}`);
+          } finally {
+            await b.close();
+          }
+          eidlinkWith(env, "uninstall", "--user"); // what install recorded
+          // What install made is gone, but for directories the browser put its own files in (~/.local).
+          const after = tree(home);
+          const name = (/** @type {string} */ e) => e.slice(e.indexOf(" ") + 1);
+          const kept = (/** @type {string} */ d) => d.startsWith("d") && after.some((q) => name(q).startsWith(name(d) + "/") && !installed.includes(q));
+          assert.deepEqual(after.filter((p) => installed.includes(p) && !kept(p)), [], "uninstall after the browser ran");
+        }),
+      );
+    }
+
+    if (kind === "firefox") {
+      test(
+        "after eidlink install --user, the popup's button loads the card software into Firefox and the token is listed",
+        check(async () => {
+          const card = hostEnv(profile);
+          eidlinkWith({ PATH: process.env.PATH ?? "", HOME: profile.dir, EIDLINK_PKCS11_MODULE: card.EIDLINK_PKCS11_MODULE }, "install", "--user", "--parts", "pkcs11");
+          assert.ok(fs.existsSync(path.join(profile.dir, ".mozilla/pkcs11-modules/eidlink_libsofthsm2.json")), "install wrote the module's manifest");
+          page = await openDemo();
+          const pin = await s.pinWindow(() => page.click("#cie-login"));
+          const popup = await s.extensionPage("popup/popup.html", pin);
+          await popup.waitFunction(() => document.body.dataset.state && document.body.dataset.state !== "loading");
+          await popup.click("#pkcs11-install");
+          await popup.waitFunction(() => document.querySelector("#pkcs11-result")?.textContent);
+          const result = String(await popup.text("#pkcs11-result"));
+          assert.match(String(await popup.attr("#pkcs11-result", "data-installed")), /\beidlink_libsofthsm2\b/, result);
+          assert.ok(result.startsWith(text("popupPkcs11Done").split("$1")[0]), result);
+          const slots = await popup.evaluate(() => /** @type {any} */ (globalThis).browser.pkcs11.getModuleSlots("eidlink_libsofthsm2"));
+          assert.ok(slots.some((/** @type {any} */ x) => x.token?.name === "CIE"), `slots: ${JSON.stringify(slots)}`);
+          await popup.close();
+          await pin.click("#cancel");
+          const r = await loginResult(page);
+          assert.ok(r.error?.includes("[ERR_WEBEID_USER_CANCELLED]"), String(r.error));
+          await page.close();
+        }),
+      );
+    }
 
     test(
       "CIE identity provider replica: the badge offers to continue on the computer",

@@ -9,6 +9,7 @@
 import { HOST_NAME, api } from "../shared/api.js";
 import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
 import { t } from "../shared/i18n.js";
+import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { parseVersion } from "../shared/semver.js";
 import { loadSettings } from "../shared/settings.js";
 import { NativeAppService } from "./native.js";
@@ -118,6 +119,17 @@ async function hostStatus() {
     native.close();
   }
 }
+
+// Firefox under the installPkcs11Modules policy: load the card software
+// at every start, once the "pkcs11" permission is held (browser.pkcs11
+// exists only then).
+void settings.then(async (s) => {
+  const pkcs11 = /** @type {any} */ (globalThis).browser?.pkcs11;
+  if (!s.pkcs11Auto || !pkcs11) return;
+  const r = await hostStatus();
+  const { failed } = await installModules(pkcs11, moduleCandidates(r.status));
+  for (const f of failed) console.warn(`eidlink: Firefox did not load ${f.name}: ${f.error}`);
+});
 
 /**
  * rememberSpid stores the SPID provider the user chose, if they opted in.

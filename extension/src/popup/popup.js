@@ -1,9 +1,11 @@
 // Toolbar popup: what the host sees (version, PC/SC, readers, cards, tries
-// left) and a button that copies the status as diagnostics.
+// left), a button that copies the status as diagnostics and, in Firefox,
+// one that loads the card software for certificate logins.
 
 import { api } from "../shared/api.js";
 import { errorText } from "../shared/errors.js";
 import { localize, resolveLanguage, setLanguage, t } from "../shared/i18n.js";
+import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { summarize, summaryText } from "../shared/status.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -83,6 +85,18 @@ $("copy").addEventListener("click", async () => {
   }
 });
 $("refresh").addEventListener("click", () => void load());
+$("pkcs11").hidden = !api.runtime.getManifest().optional_permissions?.includes(/** @type {any} */ ("pkcs11"));
+$("pkcs11-install").addEventListener("click", async () => {
+  const out = $("pkcs11-result");
+  // Asked first, while the click still counts as the user's.
+  if (!(await api.permissions.request({ permissions: [/** @type {any} */ ("pkcs11")] }).catch(() => false))) {
+    out.textContent = t("popupPkcs11Denied");
+    return;
+  }
+  const r = await installModules(/** @type {any} */ (globalThis).browser.pkcs11, moduleCandidates(last.status));
+  out.dataset.installed = r.installed.join(" ");
+  out.textContent = r.installed.length ? t("popupPkcs11Done", r.installed.join(", ")) : r.failed.length ? t("popupPkcs11Failed", r.failed.map((f) => f.error).join("; ")) : t("popupPkcs11None");
+});
 $("options").addEventListener("click", () => void api.runtime.openOptionsPage());
 
 (async () => {

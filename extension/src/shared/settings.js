@@ -9,6 +9,7 @@
  * @property {string} spidProvider  remembered (or preset) provider id, "" if none
  * @property {"auto"|"it"|"en"} language
  * @property {string[]} allowedOrigins  page API only for these, when not empty
+ * @property {boolean} pkcs11Auto   Firefox: load the card software without asking (policy installPkcs11Modules)
  * @property {string[]} locked      setting names fixed by the administrator
  */
 
@@ -20,6 +21,7 @@ export const defaults = Object.freeze({
   spidProvider: "",
   language: "auto",
   allowedOrigins: [],
+  pkcs11Auto: false,
   locked: [],
 });
 
@@ -56,6 +58,7 @@ export function mergeSettings(user, managed) {
   if (Array.isArray(managed.allowedOrigins)) {
     s.allowedOrigins = managed.allowedOrigins.filter((o) => typeof o === "string" && o);
   }
+  s.pkcs11Auto = managed.installPkcs11Modules === true;
   return s;
 }
 
