@@ -132,8 +132,11 @@ export function createClient(win) {
   const base = config.ackTimeout + config.nativeHandshakeTimeout;
 
   return {
-    /** @returns {Promise<Versions>} */
-    status: () => send({ action: "web-eid:status" }, base),
+    /**
+     * @param {Options} [options] only lang: the language of the error message
+     * @returns {Promise<Versions>}
+     */
+    status: (options) => send({ action: "web-eid:status", options }, base),
 
     /**
      * @param {string} challengeNonce from the server, base64, 44..128 chars
@@ -171,8 +174,8 @@ export function createClient(win) {
 let client = null;
 const get = () => (client ??= createClient(window));
 
-/** @returns {Promise<Versions>} */
-export const status = () => get().status();
+/** @param {Options} [options] @returns {Promise<Versions>} */
+export const status = (options) => get().status(options);
 /** @param {string} nonce @param {Options} [options] */
 export const authenticate = (nonce, options) => get().authenticate(nonce, options);
 /** @param {Options} [options] */

@@ -248,6 +248,25 @@ test("status: versions of library, extension and host", async () => {
   assert.equal(hosts[0].connected, false);
 });
 
+test("status: a version mismatch carries what Web eID's library expects, in the user's language", async () => {
+  const { handle } = setup(authHost, { version: "1.0.0" });
+  const it = await handle({ action: "web-eid:status", libraryVersion: "2.1.0" }, inps, signal());
+  assert.deepEqual(it, {
+    action: "web-eid:status-failure",
+    error: {
+      code: "ERR_WEBEID_VERSION_MISMATCH",
+      message: "Il programma eidlink e l'estensione hanno versioni non compatibili. Aggiorna entrambi all'ultima versione.",
+      requiresUpdate: { extension: true, nativeApp: false },
+      library: "2.1.0",
+      extension: "0.1.0",
+      nativeApp: "1.0.0",
+    },
+  });
+  const en = await handle({ action: "web-eid:status", libraryVersion: "2.1.0", options: { lang: "en" } }, inps, signal());
+  assert.match(en.error.message, /incompatible versions/);
+  assert.deepEqual(en.error.requiresUpdate, { extension: true, nativeApp: false });
+});
+
 test("host errors become Web eID codes, keeping the eidlink code and tries", async () => {
   const cases = [
     [{ code: "ERR_EIDLINK_NO_CARD", message: "no card" }, "ERR_WEBEID_NATIVE_FATAL", "ERR_EIDLINK_NO_CARD", /Nessuna carta nel lettore/],

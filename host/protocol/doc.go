@@ -17,4 +17,6 @@
 //
 // Codes are strings, append-only: a released code keeps its meaning forever.
 // Where Web eID defines a code for the same condition, its code is used.
+// Codes (codes.go) is the one list of codes: the extension's code table and
+// PROTOCOL.md's are generated from it; its doc says how to add a code.
 package protocol

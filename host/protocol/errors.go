@@ -5,16 +5,28 @@ import (
 	"fmt"
 )
 
-// Code is a stable error code sent to the extension. Append only.
+// Code is a stable error code. Append only: a released code keeps its
+// meaning forever. Every code has an entry in Codes (codes.go), from which
+// the extension's code table and PROTOCOL.md's are generated.
 type Code string
 
-// Web eID native application codes.
+// Web eID's codes, exactly as its library defines them. The host sends the
+// first five; the others are raised by the extension or the page library.
 const (
 	CodeInvalidArgument Code = "ERR_WEBEID_NATIVE_INVALID_ARGUMENT"
 	CodeFatal           Code = "ERR_WEBEID_NATIVE_FATAL"
 	CodeUserCancelled   Code = "ERR_WEBEID_USER_CANCELLED"
 	CodeUserTimeout     Code = "ERR_WEBEID_USER_TIMEOUT"
 	CodeUnknown         Code = "ERR_WEBEID_UNKNOWN_ERROR"
+
+	CodeActionPending        Code = "ERR_WEBEID_ACTION_PENDING"
+	CodeActionTimeout        Code = "ERR_WEBEID_ACTION_TIMEOUT"
+	CodeContextInsecure      Code = "ERR_WEBEID_CONTEXT_INSECURE"
+	CodeExtensionUnavailable Code = "ERR_WEBEID_EXTENSION_UNAVAILABLE"
+	CodeMissingParameter     Code = "ERR_WEBEID_MISSING_PARAMETER"
+	CodeNativeUnavailable    Code = "ERR_WEBEID_NATIVE_UNAVAILABLE"
+	CodeVersionInvalid       Code = "ERR_WEBEID_VERSION_INVALID"
+	CodeVersionMismatch      Code = "ERR_WEBEID_VERSION_MISMATCH"
 )
 
 // eidlink codes, for conditions Web eID has no code for.

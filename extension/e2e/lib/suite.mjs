@@ -36,7 +36,7 @@ async function recordErrors(page) {
     const authenticate = lib.authenticate;
     lib.authenticate = (/** @type {any[]} */ ...args) =>
       authenticate(...args).catch((/** @type {any} */ e) => {
-        /** @type {any} */ (window).lastError = { code: e.code, eidlinkCode: e.eidlinkCode, triesLeft: e.triesLeft };
+        /** @type {any} */ (window).lastError = { code: e.code, eidlinkCode: e.eidlinkCode, triesLeft: e.triesLeft, requiresUpdate: e.requiresUpdate, nativeApp: e.nativeApp };
         throw e;
       });
   });
@@ -493,6 +493,7 @@ export function defineSuite(kind) {
               const e = await page.evaluate(() => /** @type {any} */ (window).lastError);
               assert.equal(e.code, code);
               assert.equal(e.eidlinkCode, c.eidlinkCode);
+              if (c.scenario === "wrong-version") assert.deepEqual([e.requiresUpdate, e.nativeApp], [{ extension: true, nativeApp: false }, "99.0.0"], "Web eID's VersionMismatchError fields");
               if (c.scenario === "no-card") await page.screenshot(shot("no-card"));
             }
             await page.close();

@@ -80,9 +80,10 @@ export class NativeAppService {
     }
     if (v[0] !== this.deps.requiredMajor) {
       this.close();
-      const err = new CodedError(ErrorCode.VERSION_MISMATCH, `eidlink-host ${hello.version} does not match the extension (major ${this.deps.requiredMajor})`);
-      Object.assign(err, { requiresUpdate: { extension: v[0] > this.deps.requiredMajor, nativeApp: v[0] < this.deps.requiredMajor }, nativeApp: hello.version });
-      throw err;
+      throw new CodedError(ErrorCode.VERSION_MISMATCH, `eidlink-host ${hello.version} does not match the extension (major ${this.deps.requiredMajor})`, {
+        requiresUpdate: { extension: v[0] > this.deps.requiredMajor, nativeApp: v[0] < this.deps.requiredMajor },
+        nativeApp: hello.version,
+      });
     }
     this.state = NativeState.CONNECTED;
     this.version = hello.version;

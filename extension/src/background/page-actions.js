@@ -64,7 +64,8 @@ export function createPageActions(deps) {
     const settings = await deps.settings();
     const lang = pageLanguage(settings.language, msg.options?.lang, deps.uiLanguage);
     const tab = sender.tab?.id ?? "no-tab";
-    const fail = (/** @type {unknown} */ e) => ({ action: action + "-failure", error: toPageError(e, (k, ...s) => translate(lang, k, ...s)) });
+    const versions = { library: typeof msg.libraryVersion === "string" ? msg.libraryVersion : undefined, extension: deps.extensionVersion };
+    const fail = (/** @type {unknown} */ e) => ({ action: action + "-failure", error: toPageError(e, (k, ...s) => translate(lang, k, ...s), versions) });
     if (!handler) return fail(new CodedError(ErrorCode.UNKNOWN_ERROR, `unknown action ${action}`));
     if (busy.has(tab)) return fail(new CodedError(ErrorCode.ACTION_PENDING, "another action is pending in this tab"));
     busy.add(tab);
