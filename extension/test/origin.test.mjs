@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkOrigin, hostMatches, isLoopback, originMatches, senderOrigin } from "../src/shared/origin.js";
+import { readFileSync } from "node:fs";
+import { canonicalOrigin, checkOrigin, hostMatches, isLoopback, originMatches, senderOrigin } from "../src/shared/origin.js";
+
+test("canonicalOrigin agrees with the host's CanonicalOrigin on every vector", () => {
+  /** @type {{origin: string, canonical: string|null}[]} */
+  const vectors = JSON.parse(readFileSync(new URL("../../host/protocol/testdata/origins.json", import.meta.url), "utf8"));
+  assert.ok(vectors.length > 50);
+  for (const v of vectors) assert.equal(canonicalOrigin(v.origin), v.canonical ?? "", JSON.stringify(v.origin));
+});
 
 test("senderOrigin: from the browser's sender, normalised", () => {
   const cases = [
@@ -9,6 +17,9 @@ test("senderOrigin: from the browser's sender, normalised", () => {
     [{ url: "https://localhost:8443/" }, "https://localhost:8443"],
     [{ url: "http://[::1]:8080/x" }, "http://[::1]:8080"],
     [{ url: "https://bücher.example/" }, "https://xn--bcher-kva.example"],
+    [{ url: "https://[0:0::1]:443/" }, "https://[::1]"],
+    [{ url: "https://x.it:65536/" }, ""], // URL refuses it
+    [{ url: "https://[::ffff:127.0.0.1]/" }, ""], // the host refuses IPv4-mapped addresses
     // sender.origin wins where the URL is not the document's origin
     [{ url: "about:blank", origin: "https://www.inps.it" }, "https://www.inps.it"],
     [{ url: "https://www.inps.it/", origin: "null" }, ""],

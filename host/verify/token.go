@@ -2,13 +2,11 @@ package verify
 
 import (
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/eidlink/eidlink/host/authtoken"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -32,6 +30,9 @@ func parseToken(data []byte) (*token, error) {
 	var raw protocol.AuthToken
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fail(ReasonTokenFormat, "the token is not a JSON object of strings: %v", err)
+	}
+	if err := protocol.CheckJSONKeys(data, &raw); err != nil {
+		return nil, fail(ReasonTokenFormat, "the token could read differently to another parser: %v", err)
 	}
 	for _, f := range []struct{ name, value string }{
 		{"format", raw.Format}, {"algorithm", raw.Algorithm},
@@ -63,11 +64,10 @@ func parseToken(data []byte) (*token, error) {
 	return &token{cert: cert, alg: alg, sig: sig}, nil
 }
 
-// decodeBase64 accepts standard base64 with padding and nothing else (the
-// decoder alone would skip line breaks).
+// decodeBase64 accepts standard base64 with padding and nothing else.
 func decodeBase64(field, s string) ([]byte, error) {
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || strings.ContainsAny(s, "\r\n") {
+	b, err := protocol.DecodeBase64(s)
+	if err != nil {
 		return nil, fail(ReasonTokenFormat, "the token's %s is not standard base64 with padding (truncated?)", field)
 	}
 	return b, nil

@@ -30,8 +30,10 @@
 //
 // # What is checked
 //
-// In order: the origin and nonce the server passes (protocol rules: https
-// origin, 44..128 base64 characters); the token format; the algorithm
+// In order: the origin and nonce the server passes (protocol rules: a
+// canonical https origin as browsers write it, see
+// protocol.CanonicalOrigin; a nonce of 44..128 characters of standard
+// base64 that decode to at least 32 bytes); the token format; the algorithm
 // against the key; the certificate's validity window, key usage
 // (digitalSignature), extended key usage (clientAuth or any, when present)
 // and certificate policy (CIE 1.3.76.47.4 or CNS 1.3.76.16.2.1 unless
@@ -48,7 +50,9 @@
 // "web-eid:1.0". Binary fields are standard base64 with padding, without
 // line breaks. Unknown fields (appVersion, and whatever later Web eID
 // versions add) are ignored: they are not signed and nothing depends on
-// them. Tokens bigger than MaxTokenSize are refused unparsed (cap the
+// them. A token another parser could read differently is refused: a key
+// twice in any object, or a key that differs only in case from a field
+// ("SIGNATURE", "Format"), which encoding/json alone would accept. Tokens bigger than MaxTokenSize are refused unparsed (cap the
 // request body too, e.g. with http.MaxBytesReader).
 //
 // # Identity

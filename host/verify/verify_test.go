@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -127,6 +128,22 @@ func TestNegativeVectors(t *testing.T) {
 	edit := func(field string, change func(string) string) func(*testing.T, *MemoryNonceStore) request {
 		return good(func(f map[string]any) { f[field] = change(f[field].(string)) })
 	}
+	// text edits the JSON text of a good token: another parser must not
+	// read the token differently.
+	text := func(change func(token string) string) func(*testing.T, *MemoryNonceStore) request {
+		return func(t *testing.T, s *MemoryNonceStore) request {
+			r := good(nil)(t, s)
+			r.token = []byte(change(string(r.token)))
+			return r
+		}
+	}
+	origin := func(o string) func(*testing.T, *MemoryNonceStore) request {
+		return func(t *testing.T, s *MemoryNonceStore) request {
+			r := good(nil)(t, s)
+			r.origin = o
+			return r
+		}
+	}
 
 	for _, c := range []struct {
 		name  string
@@ -174,6 +191,37 @@ func TestNegativeVectors(t *testing.T) {
 			r.origin = testOrigin + "/login"
 			return r
 		}},
+		{"origin with the default port", ReasonOriginInvalid, origin(testOrigin + ":443")},
+		{"origin port 65536", ReasonOriginInvalid, origin(testOrigin + ":65536")},
+		{"origin port 99999", ReasonOriginInvalid, origin(testOrigin + ":99999")},
+		{"origin port 0", ReasonOriginInvalid, origin(testOrigin + ":0")},
+		{"origin port with a sign", ReasonOriginInvalid, origin(testOrigin + ":+8443")},
+		{"origin in upper case", ReasonOriginInvalid, origin(strings.ToUpper(testOrigin))},
+		{"origin with user info", ReasonOriginInvalid, origin(strings.Replace(testOrigin, "://", "://user@", 1))},
+		{"origin javascript:", ReasonOriginInvalid, origin("javascript:alert(1)")},
+		{"origin null", ReasonOriginInvalid, origin("null")},
+		{"nonce of 31 bytes", ReasonNonceInvalid, func(t *testing.T, s *MemoryNonceStore) request {
+			r := good(nil)(t, s)
+			r.nonce = base64.StdEncoding.EncodeToString(make([]byte, 31)) // 44 characters
+			return r
+		}},
+		{"nonce with a line break", ReasonNonceInvalid, func(t *testing.T, s *MemoryNonceStore) request {
+			r := good(nil)(t, s)
+			r.nonce = r.nonce[:20] + "\n" + r.nonce[20:]
+			return r
+		}},
+		{"duplicate signature, the last one good", ReasonTokenFormat, text(func(tok string) string { return `{"signature":"AAAA",` + tok[1:] })},
+		{"duplicate format, the last one good", ReasonTokenFormat, text(func(tok string) string { return `{"format":"web-eid:0.9",` + tok[1:] })},
+		{"duplicate format, escaped", ReasonTokenFormat, text(func(tok string) string { return `{"\u0066ormat":"web-eid:0.9",` + tok[1:] })},
+		{"SIGNATURE after signature", ReasonTokenFormat, text(func(tok string) string {
+			return `{"signature":"AAAA",` + strings.Replace(tok[1:], `"signature"`, `"SIGNATURE"`, 1)
+		})},
+		{"Format", ReasonTokenFormat, text(func(tok string) string { return strings.Replace(tok, `"format"`, `"Format"`, 1) })},
+		{"unverifiedcertificate", ReasonTokenFormat, text(func(tok string) string {
+			return strings.Replace(tok, `"unverifiedCertificate"`, `"unverifiedcertificate"`, 1)
+		})},
+		{"signature with a long s (U+017F)", ReasonTokenFormat, text(func(tok string) string { return strings.Replace(tok, `"signature"`, `"ſignature"`, 1) })},
+		{"duplicate key inside an unknown field", ReasonTokenFormat, text(func(tok string) string { return `{"x":{"a":1,"a":2},` + tok[1:] })},
 		{"short nonce", ReasonNonceInvalid, func(t *testing.T, s *MemoryNonceStore) request {
 			r := good(nil)(t, s)
 			r.nonce = base64.StdEncoding.EncodeToString(make([]byte, 30)) // 40 characters; 44 needed
@@ -375,6 +423,12 @@ func FuzzParseToken(f *testing.F) {
 	f.Add([]byte(`{"format":"web-eid:1.0","algorithm":"ES384","unverifiedCertificate":"MIIB","signature":""}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{}`))
+	good := string(createToken(f, p.cie, p.rsaKey, testOrigin, nonce))
+	f.Add([]byte(`{"signature":"AAAA",` + good[1:]))
+	f.Add([]byte(strings.Replace(good, `"format"`, `"Format"`, 1)))
+	f.Add([]byte(strings.Replace(good, `"signature"`, `"SIGNATURE"`, 1)))
+	f.Add([]byte(`{"\u0066ormat":"web-eid:0.9",` + good[1:]))
+	f.Add([]byte(`{"x":[{"a":1,"a":2}],` + good[1:]))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := parseToken(data)
 		if err != nil {
@@ -396,8 +450,21 @@ func FuzzVerify(f *testing.F) {
 	f.Add(createToken(f, p.cie, p.rsaKey, testOrigin, nonce))
 	f.Add(createToken(f, p.cns, p.ecKey, testOrigin, nonce))
 	f.Add(encode(f, tokenFields(f, p.cie, p.rsaKey, "PS384", testOrigin, nonce)))
+	good := string(createToken(f, p.cie, p.rsaKey, testOrigin, nonce))
+	f.Add([]byte(`{"signature":"AAAA",` + good[1:]))
+	f.Add([]byte(strings.Replace(good, `"signature"`, `"ſignature"`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		id, err := v.Verify(context.Background(), data, testOrigin, nonce)
+		if err == nil {
+			// A case-sensitive reader finds the same fields.
+			var m map[string]json.RawMessage
+			json.Unmarshal(data, &m)
+			for _, k := range []string{"unverifiedCertificate", "algorithm", "signature", "format"} {
+				if _, ok := m[k]; !ok {
+					t.Fatalf("accepted a token without the exact key %q: %s", k, data)
+				}
+			}
+		}
 		if (id == nil) == (err == nil) || err != nil && ReasonOf(err) == "" {
 			t.Fatalf("identity %v, error %v", id, err)
 		}

@@ -14,6 +14,72 @@ export function isLoopback(hostname) {
   return hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * canonicalOrigin is the host's protocol.CanonicalOrigin (the same rule,
+ * tested against the same vectors, host/protocol/testdata/origins.json):
+ * origin as browsers write it, scheme and host lower case, no default
+ * port; "" for anything else (other schemes, user info, path, query,
+ * fragment, bad ports, non-ASCII hosts, non-canonical IP addresses).
+ * @param {string} origin
+ */
+export function canonicalOrigin(origin) {
+  const m = /^([A-Za-z]+):\/\/(.*)$/s.exec(origin);
+  const scheme = m?.[1].toLowerCase();
+  if (!m || (scheme !== "https" && scheme !== "http")) return "";
+  const rest = m[2];
+  if (/[/?#@\\%]/.test(rest)) return "";
+  let host = rest;
+  let port = "";
+  if (rest.startsWith("[")) {
+    const end = rest.indexOf("]");
+    if (end < 0) return "";
+    port = rest.slice(end + 1);
+    if (port && port[0] !== ":") return "";
+    host = ipv6(rest.slice(1, end));
+  } else {
+    const i = rest.lastIndexOf(":");
+    if (i >= 0) [host, port] = [rest.slice(0, i), rest.slice(i)];
+    host = dnsOrIPv4(host);
+  }
+  if (!host) return "";
+  if (port) {
+    if (!/^:[1-9]\d{0,4}$/.test(port) || Number(port.slice(1)) > 65535) return "";
+    if ((scheme === "https" && port === ":443") || (scheme === "http" && port === ":80")) port = "";
+  }
+  return `${scheme}://${host}${port}`;
+}
+
+/**
+ * ipv6 writes an IPv6 address in its shortest form in brackets (URL's
+ * serialiser, which is RFC 5952's), "" if it is not one or is an IPv4-mapped one.
+ * @param {string} a
+ */
+function ipv6(a) {
+  try {
+    const h = new URL(`http://[${a}]/`).hostname;
+    return /^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(h) ? "" : h;
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * dnsOrIPv4 lower-cases an ASCII DNS name or checks a dotted-quad IPv4
+ * address (a host whose last label is numeric is one, as in URLs).
+ * @param {string} host
+ */
+function dnsOrIPv4(host) {
+  if (!host || host.length > 253 || !/^[A-Za-z0-9._-]+$/.test(host)) return "";
+  const h = host.toLowerCase();
+  const labels = h.split(".");
+  if (labels.some((l) => !l || l.length > 63)) return "";
+  const last = labels[labels.length - 1];
+  if ((/^\d+$/.test(last) || last.startsWith("0x")) && !IPV4.test(h)) return "";
+  return h;
+}
+
 /**
  * senderOrigin computes the origin of the frame that sent a message:
  * sender.origin when the browser gives it (Chrome; it is right for
@@ -24,7 +90,7 @@ export function isLoopback(hostname) {
 export function senderOrigin(sender) {
   try {
     const u = new URL(sender.origin ?? sender.url ?? "");
-    return u.protocol === "https:" || u.protocol === "http:" ? u.origin : "";
+    return u.protocol === "https:" || u.protocol === "http:" ? canonicalOrigin(u.origin) : "";
   } catch {
     return ""; // opaque ("null") or missing
   }
