@@ -102,3 +102,31 @@ export async function until(/** @type {() => unknown} */ cond, n = 50) {
   }
   throw new Error("condition not reached: " + cond.toString());
 }
+
+/**
+ * fakeStorage is the storage API with user options in local and a policy
+ * read that answers only when told: resolvePolicy(values) (never, if not
+ * called), like Chromium's slow first storage.managed read.
+ * @param {Record<string, unknown>} [local]
+ */
+export function fakeStorage(local = {}) {
+  /** @type {((v: Record<string, unknown>) => void)[]} */
+  const pending = [];
+  const api = {
+    storage: {
+      local: { get: async (/** @type {string[]} */ keys) => Object.fromEntries(keys.filter((k) => k in local).map((k) => [k, local[k]])) },
+      managed: { get: (/** @type {null} */ _) => new Promise((resolve) => pending.push(resolve)) },
+    },
+  };
+  return {
+    api,
+    local,
+    /** resolvePolicy answers every policy read asked for so far. @param {Record<string, unknown>} values */
+    resolvePolicy(values) {
+      for (const r of pending.splice(0)) r(values);
+    },
+    get policyReads() {
+      return pending.length;
+    },
+  };
+}

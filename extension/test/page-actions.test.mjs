@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NativeAppService } from "../src/background/native.js";
+import { CodedError, ErrorCode } from "../src/shared/errors.js";
 import { createPageActions } from "../src/background/page-actions.js";
 import { PinDialog } from "../src/background/pin-dialog.js";
-import { defaults } from "../src/shared/settings.js";
-import { FakeClock, FakePort, tick, track, until } from "./fakes.mjs";
+import { SettingsStore, defaults } from "../src/shared/settings.js";
+import { FakeClock, FakePort, fakeStorage, tick, track, until } from "./fakes.mjs";
 
 const NONCE = "A".repeat(43) + "=";
 const TOKEN = { unverifiedCertificate: "MIIB", algorithm: "RS256", signature: "c2ln", format: "web-eid:1.0", appVersion: "https://eidlink.it/eidlink-host/0.1.0" };
@@ -21,7 +22,7 @@ const pinRequest = (/** @type {object} */ extra = {}) => ({
  * A scripted host: answers each command with script(msg), which returns
  * the messages to send back (or null for none).
  * @param {(msg: any, host: {hosts: FakePort[]}) => any[]|null} script
- * @param {{settings?: object, version?: string|null}} [o]
+ * @param {{settings?: object, version?: string|null, store?: SettingsStore}} [o]
  */
 function setup(script, o = {}) {
   const clock = new FakeClock();
@@ -30,7 +31,8 @@ function setup(script, o = {}) {
   /** @type {{dialog: PinDialog, page: FakePort, opened: string[], closed: number[]}[]} */
   const windows = [];
   const handle = createPageActions({
-    settings: async () => ({ ...defaults, ...o.settings }),
+    settings: async () => (o.store ? o.store.now() : { ...defaults, ...o.settings }),
+    policy: async () => (o.store ? o.store.policy() : { ...defaults, ...o.settings }),
     newNative: () =>
       new NativeAppService({
         connect: () => {
@@ -239,6 +241,56 @@ test("insecure contexts and the enterprise allow-list are refused before startin
   assert.equal(ok.action, "web-eid:status-success");
   const sub = await dev.handle({ action: "web-eid:status" }, { url: "https://serviziweb2.inps.it/", tab: { id: 3 } }, signal());
   assert.equal(sub.action, "web-eid:status-success");
+});
+
+test("the policy read hanging (Chromium's first storage.managed read): status answers without it", async () => {
+  const st = fakeStorage();
+  const { handle, hosts } = setup(authHost, { store: new SettingsStore(st.api) });
+  const r = await handle({ action: "web-eid:status", libraryVersion: "2.1.0" }, inps, signal());
+  assert.deepEqual(r, { action: "web-eid:status-success", library: "2.1.0", extension: "0.1.0", nativeApp: "0.1.0" });
+  assert.equal(st.policyReads, 1, "the policy read is still unanswered: status did not wait for it");
+  assert.equal(hosts.length, 1);
+});
+
+test("the card actions wait for the policy, while the host starts, and a late policy that forbids the origin wins", async () => {
+  for (const [policy, want] of /** @type {const} */ ([
+    [{ allowedOrigins: ["https://*.gov.it"] }, "ERR_EIDLINK_ORIGIN_NOT_ALLOWED"],
+    [{ allowedOrigins: ["https://*.inps.it"] }, "pin window"],
+  ])) {
+    const st = fakeStorage();
+    const { handle, hosts, windows } = setup(authHost, { store: new SettingsStore(st.api) });
+    const out = track(handle({ action: "web-eid:authenticate", challengeNonce: NONCE }, inps, signal()));
+    await until(() => hosts[0]?.listeners); // the host is starting meanwhile
+    await tick();
+    assert.equal(out.done, false, "waits for the policy");
+    assert.deepEqual(hosts[0].sent, [], "nothing asked of the card before the policy is known");
+    assert.equal(windows.length, 0, "no PIN window before the policy is known");
+    st.resolvePolicy(policy);
+    if (want === "pin window") {
+      await until(() => windows[0]?.page.sent.length);
+      windows[0].page.receive({ type: "pin", pin: PIN });
+      await until(() => out.done);
+      assert.equal(out.ok?.action, "web-eid:authenticate-success");
+    } else {
+      await until(() => out.done);
+      assert.equal(out.ok?.error?.eidlinkCode, want);
+      assert.deepEqual(hosts[0].sent, [], "the card was never asked");
+      assert.equal(hosts[0].connected, false, "host closed");
+      assert.equal(windows.length, 0);
+    }
+  }
+});
+
+test("a page going away while the policy read hangs ends the card action", async () => {
+  const st = fakeStorage();
+  const { handle, hosts } = setup(authHost, { store: new SettingsStore(st.api) });
+  const gone = new AbortController();
+  const out = track(handle({ action: "web-eid:authenticate", challengeNonce: NONCE }, inps, gone.signal));
+  await until(() => hosts[0]?.listeners);
+  gone.abort(new CodedError(ErrorCode.USER_CANCELLED, "the page went away"));
+  await until(() => out.done);
+  assert.equal(out.ok?.error?.code, "ERR_WEBEID_USER_CANCELLED");
+  assert.equal(hosts[0].connected, false, "host closed");
 });
 
 test("status: versions of library, extension and host", async () => {

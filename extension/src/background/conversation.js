@@ -64,7 +64,7 @@ export async function runCommand(ctx, command, args) {
  * @param {AbortSignal} signal
  * @returns {Promise<T>}
  */
-function abortable(p, signal) {
+export function abortable(p, signal) {
   return new Promise((resolve, reject) => {
     const abort = () => reject(signal.reason);
     if (signal.aborted) return abort();

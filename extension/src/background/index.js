@@ -11,7 +11,7 @@ import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
 import { t } from "../shared/i18n.js";
 import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { parseVersion } from "../shared/semver.js";
-import { loadSettings } from "../shared/settings.js";
+import { SettingsStore } from "../shared/settings.js";
 import { NativeAppService } from "./native.js";
 import { createPageActions } from "./page-actions.js";
 import { PinDialog } from "./pin-dialog.js";
@@ -29,10 +29,10 @@ const newNative = (onEvent) =>
     onEvent,
   });
 
-// Settings are read once and again on every change: Chromium's first
-// storage.managed read takes seconds, so it starts with the background.
-let settings = loadSettings(api);
-api.storage.onChanged.addListener(() => (settings = loadSettings(api)));
+// Settings are read once and again on every change; nothing waits for
+// the policy unless the policy may forbid it (see shared/settings.js).
+const settings = new SettingsStore(api);
+api.storage.onChanged.addListener((_, area) => settings.changed(area));
 
 /** @type {Map<string, PinDialog>} */
 const dialogs = new Map();
@@ -47,7 +47,8 @@ const dialogDeps = {
 };
 
 const handle = createPageActions({
-  settings: () => settings,
+  settings: () => settings.now(),
+  policy: () => settings.policy(),
   newNative: () => newNative(),
   newPinDialog: (lang) => {
     const d = new PinDialog(dialogDeps, lang);
@@ -93,7 +94,8 @@ api.runtime.onMessage.addListener((/** @type {any} */ msg, sender, sendResponse)
   const reply = (/** @type {Promise<unknown>} */ p) => void p.then(sendResponse, (e) => sendResponse({ error: String(e) }));
   switch (msg?.type) {
     case "settings":
-      reply(settings);
+      // {policy: true}: once the policy is read (the site helper, before it acts on the page)
+      reply(msg.policy === true ? settings.policy() : settings.now());
       return true;
     case "host-status":
       reply(hostStatus());
@@ -123,7 +125,7 @@ async function hostStatus() {
 // Firefox under the installPkcs11Modules policy: load the card software
 // at every start, once the "pkcs11" permission is held (browser.pkcs11
 // exists only then).
-void settings.then(async (s) => {
+void settings.policy().then(async (s) => {
   const pkcs11 = /** @type {any} */ (globalThis).browser?.pkcs11;
   if (!s.pkcs11Auto || !pkcs11) return;
   const r = await hostStatus();
@@ -136,7 +138,7 @@ void settings.then(async (s) => {
  * @param {unknown} provider
  */
 async function rememberSpid(provider) {
-  const s = await settings;
+  const s = await settings.policy();
   if (!s.spidMemory || s.locked.includes("spidMemory") || typeof provider !== "string" || !/^[a-z0-9-]{1,40}$/.test(provider)) return { saved: false };
   await api.storage.local.set({ spidProvider: provider });
   return { saved: true };

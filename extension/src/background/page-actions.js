@@ -5,6 +5,7 @@ import authenticate from "./actions/authenticate.js";
 import getSigningCertificate from "./actions/get-signing-certificate.js";
 import sign from "./actions/sign.js";
 import status from "./actions/status.js";
+import { abortable } from "./conversation.js";
 import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
 import { resolveLanguage, translate } from "../shared/i18n.js";
 import { checkOrigin, senderOrigin } from "../shared/origin.js";
@@ -31,7 +32,8 @@ const MAX_USER_TIMEOUT = 600_000;
 
 /**
  * @typedef {object} PageDeps
- * @property {() => Promise<import("../shared/settings.js").Settings>} settings
+ * @property {() => Promise<import("../shared/settings.js").Settings>} settings at once, with the policy known so far
+ * @property {() => Promise<import("../shared/settings.js").Settings>} policy once the policy is read
  * @property {() => import("./native.js").NativeAppService} newNative
  * @property {(lang: string) => PinDialogLike} newPinDialog
  * @property {string} extensionVersion
@@ -77,7 +79,15 @@ export function createPageActions(deps) {
       checkOrigin(origin, settings);
       const deadline = deps.now() + userTimeout(msg.options?.userInteractionTimeout);
       native = deps.newNative();
-      await native.connect();
+      if (settings.pending && action !== "web-eid:status") {
+        // A policy may restrict the origins (allowedOrigins,
+        // developerModeAllowed): the card actions wait for it, while the
+        // host starts, and check again before the card or the PIN window.
+        const [, policy] = await Promise.all([native.connect(), abortable(deps.policy(), signal)]);
+        checkOrigin(origin, policy);
+      } else {
+        await native.connect();
+      }
       const result = await handler(
         {
           native,
