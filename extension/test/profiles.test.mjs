@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseHTML } from "linkedom";
 import data from "../src/profiles/site-profiles.json" with { type: "json" };
-import { isForbidden, label, matcher, navigatesAway, profilesFor, recognize } from "../src/content/profiles.js";
+import { commonAncestor, contains, isForbidden, label, layoutSafe, matcher, navigatesAway, profilesFor, recognize, shadowRoots, tabLabel } from "../src/content/profiles.js";
 
 const doc = (/** @type {string} */ body, head = "") => parseHTML(`<!doctype html><html><head>${head}</head><body>${body}</body></html>`).document;
 const myinps = /** @type {any} */ (data.profiles.find((p) => p.id === "myinps"));
@@ -152,4 +152,92 @@ test("profilesFor: real hosts over https; loopback only with the page marker or 
   assert.deepEqual(ids(profilesFor(D, { hostname: "127.0.0.1", protocol: "http:" }, plain, false)), []);
   assert.deepEqual(ids(profilesFor(D, { hostname: "127.0.0.1", protocol: "http:" }, marked, false)), ["cie-idp"]);
   assert.deepEqual(ids(profilesFor(D, { hostname: "localhost", protocol: "https:" }, plain, true)), ["myinps", "cie-idp"]);
+});
+
+// Tabs as table cells with numbered labels, icons and extra words; one
+// login button visible at a time.
+const TABLE = `
+<h1>Entra in MyINPS</h1>
+<table id="login-table"><tbody><tr>
+  <td id="tab-pin" class="tab selected" onclick="show('pin')"><img src="pin.png" alt=""> <span class="num">1</span> PIN <small>Codice PIN INPS</small></td>
+  <td id="tab-spid" class="tab" onclick="show('spid')"><svg viewBox="0 0 8 8"><title>Icona SPID</title><circle r="4"/></svg><span class="num">2</span>SPID</td>
+  <td id="tab-cie" class="tab" onclick="show('cie')"><span class="material-icons">badge</span><span class="num">3</span> CIE <small>Carta d'Identità Elettronica</small></td>
+  <td id="tab-cns" class="tab" onclick="show('cns')"><i class="fa fa-icon" aria-hidden="true">card</i>4. CNS</td>
+</tr></tbody></table>
+<div id="panels">
+  <button id="login-pin">Entra con PIN</button>
+  <button id="login-spid" style="display: none">Entra con SPID</button>
+  <button id="login-cie" style="display: none">Entra con CIE</button>
+  <button id="login-cns" style="display: none">Procedi</button>
+</div>
+<p>SPID, CIE e CNS sono i modi di accesso.</p>
+<p><a href="/pin-dimenticato">PIN dimenticato?</a></p>`;
+
+test("tabs as numbered table cells with icons and extra words; the badge goes after the whole table", () => {
+  const r = recognize(doc(TABLE), myinps, D);
+  assert.ok(r);
+  assert.deepEqual(Object.fromEntries([...r.tabs].map(([k, el]) => [k, el.id])), { pin: "tab-pin", spid: "tab-spid", cie: "tab-cie", cns: "tab-cns" });
+  assert.deepEqual(Object.fromEntries([...r.logins].map(([k, el]) => [k, el.id])), { pin: "login-pin" }, "the visible login button only");
+  assert.deepEqual(r.retired, ["pin"]);
+  assert.equal(r.anchor?.id, "login-table", "after the table, not inside it");
+});
+
+test("tab labels: numbering, icons (svg, aria-hidden, icon fonts) and word breaks between elements", () => {
+  const d = doc(`<a id="a"><span>1</span>PIN</a><a id="b">2. SPID</a><a id="c">3) <svg><title>x</title></svg>CIE</a><a id="e">04 - CNS</a>
+    <a id="f"><span class="material-icons">credit_card</span><span>CIE</span><span>Carta di Identità Elettronica</span></a><a id="g">Carta d'<b>Identità</b> Elettronica</a>`);
+  const l = (/** @type {string} */ id) => tabLabel(label(/** @type {Element} */ (d.getElementById(id))));
+  assert.deepEqual(["a", "b", "c", "e", "f", "g"].map(l), ["pin", "spid", "cie", "cns", "cie carta di identita elettronica", "carta d'identita elettronica"]);
+  assert.ok(matcher(myinps.tabs.cie)(l("f")));
+  assert.ok(matcher(myinps.tabs.cie)(l("g")));
+  assert.ok(matcher(myinps.tabs.cns)(l("e")));
+});
+
+test("only something a person clicks is a tab: text in paragraphs and headings is not", () => {
+  const r = recognize(doc(`<h2>SPID</h2><p>CIE</p><p>CNS</p><div><span>SPID</span><span>CIE</span></div>`), myinps, D);
+  assert.equal(r, null);
+});
+
+test("role=tab buttons in a list: the badge goes after the list", () => {
+  const r = recognize(
+    doc(`<nav><ul id="tl" role="tablist"><li role="presentation"><button role="tab" aria-selected="true">SPID</button></li>
+      <li role="presentation"><button role="tab" id="cie">CIE 3.0 <img src="cie.svg" alt="logo CIE"></button></li>
+      <li role="presentation"><button role="tab">CNS / TS-CNS</button></li></ul></nav><button>Entra con SPID</button>`),
+    myinps,
+    D,
+  );
+  assert.equal(r?.tabs.get("cie")?.id, "cie");
+  assert.equal(r?.tabs.size, 3);
+  assert.equal(r?.anchor?.id, "tl");
+});
+
+test("nested open shadow roots: tabs found inside, the badge anchor inside the same tree", () => {
+  const d = doc(`<main><login-shell id="shell"></login-shell></main>`);
+  const outer = /** @type {Element} */ (d.getElementById("shell")).attachShadow({ mode: "open" });
+  outer.innerHTML = `<h2>Entra in MyINPS</h2><section id="box"><login-tabs id="inner"></login-tabs></section>`;
+  const inner = /** @type {Element} */ (outer.querySelector("#inner")).attachShadow({ mode: "open" });
+  inner.innerHTML = `<div id="tl" role="tablist"><button role="tab" id="t-spid">SPID</button><button role="tab" id="t-cie">CIE</button><button role="tab" id="t-cns">CNS</button></div><button id="go">Entra con SPID</button>`;
+  assert.equal(shadowRoots(d).length, 2);
+  const r = recognize(d, myinps, D);
+  assert.ok(r);
+  assert.equal(r.tabs.get("cie")?.id, "t-cie");
+  assert.equal(r.logins.get("spid")?.id, "go");
+  assert.equal(r.anchor?.id, "tl");
+  assert.ok(contains(/** @type {Element} */ (d.querySelector("main")), /** @type {Element} */ (r.tabs.get("cie"))), "contains crosses shadow roots");
+  assert.equal(commonAncestor([/** @type {Element} */ (r.tabs.get("cie")), /** @type {Element} */ (outer.querySelector("h2"))])?.id, "shell");
+});
+
+test("layoutSafe: out of flex rows, grids, lists, table parts and inline content; not out of a block or a column", () => {
+  const d = doc(`<div id="page"><div id="row" style="display: flex"><span>Accedi</span><ul id="tabs" style="display: flex"><li>a</li></ul></div>
+    <div id="col" style="display: flex; flex-direction: column"><div id="c1">x</div></div>
+    <div id="grid" style="display: grid"><div id="g1">x</div></div>
+    <table id="t"><tbody><tr id="tr"><td id="td"><div id="inside">x</div></td></tr></tbody></table>
+    <p id="para"><a id="link">x</a></p></div>`);
+  const at = (/** @type {string} */ id) => layoutSafe(/** @type {Element} */ (d.getElementById(id))).id;
+  assert.equal(at("tabs"), "row");
+  assert.equal(at("c1"), "c1");
+  assert.equal(at("g1"), "grid");
+  assert.equal(at("tr"), "t");
+  assert.equal(at("td"), "t");
+  assert.equal(at("inside"), "inside", "a block inside a cell stays in the cell");
+  assert.equal(at("link"), "para");
 });

@@ -4,10 +4,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseHTML } from "linkedom";
 import data from "../src/profiles/site-profiles.json" with { type: "json" };
+import { shadowRoots } from "../src/content/profiles.js";
 import { SiteHelper } from "../src/content/site-helper.js";
 import { translate } from "../src/shared/i18n.js";
 import { defaults } from "../src/shared/settings.js";
-import { FakePort } from "./fakes.mjs";
+import { FakePort, tick } from "./fakes.mjs";
 
 const D = /** @type {any} */ (data);
 const REPLICA = `<h1>Entra in MyINPS</h1>
@@ -29,8 +30,9 @@ const noCard = { version: "0.1.0", mode: "in-process", tokens: [], readers: [{ n
  * @param {string} body
  * @param {string} profileId
  * @param {object} [settings]
+ * @param {{href: string}} [loc]
  */
-function setup(body, profileId, settings = {}) {
+function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8080/" }) {
   const { document } = parseHTML(`<!doctype html><html><body>${body}</body></html>`);
   const clicks = /** @type {string[]} */ ([]);
   for (const el of document.querySelectorAll("[role=tab]")) {
@@ -42,20 +44,33 @@ function setup(body, profileId, settings = {}) {
   for (const el of document.querySelectorAll("a,#spid-login")) el.addEventListener("click", (e) => (clicks.push(el.id), e.preventDefault?.()));
   const port = new FakePort();
   const sent = /** @type {any[]} */ ([]);
+  /** @type {(() => void)[]} */
+  const scans = [];
   const helper = new SiteHelper({
     doc: document,
-    loc: { href: "http://127.0.0.1:8080/" },
+    loc,
     data: D,
     profiles: D.profiles.filter((/** @type {any} */ p) => p.id === profileId),
     settings: { ...defaults, devMode: true, locked: [], ...settings },
     t: (k, ...s) => translate("it", k, ...s),
     connect: () => port,
     send: async (m) => void sent.push(m),
+    schedule: (run) => void scans.push(run),
   });
   helper.start();
   const badge = () => /** @type {HTMLElement} */ (document.getElementById("eidlink-status"));
   const text = () => [...(badge().shadowRoot?.childNodes ?? [])].map((n) => n.textContent).join(" ");
-  return { document, helper, port, clicks, sent, badge, text };
+  /** settle runs the scans the page's changes asked for, until none is left. */
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) {
+      await tick(); // MutationObserver callbacks
+      const run = scans.shift();
+      if (!run) return;
+      run();
+    }
+    throw new Error("the helper keeps scanning");
+  };
+  return { document, helper, port, clicks, sent, badge, text, settle, scans };
 }
 
 test("replica: badge after the tabs, loading then ready; the CIE tab opens; the PIN tab is marked retired", () => {
@@ -143,4 +158,112 @@ test("unknown markup: the helper stays silent and does not throw", () => {
   const { badge, port } = setup(`<div><<p>ciao</div><svg><text>SPID</text></svg>`, "myinps");
   assert.equal(badge(), null);
   assert.equal(port.sent.length, 0, "no host connection for pages it does not know");
+});
+
+const TABLE = `<h1>Entra in MyINPS</h1>
+<table id="login-table"><tbody><tr>
+  <td id="tab-pin" class="tab selected"><span>1</span> PIN</td>
+  <td id="tab-spid" class="tab"><span>2</span> SPID</td>
+  <td id="tab-cie" class="tab"><span>3</span> CIE <small>Carta d'Identità Elettronica</small></td>
+  <td id="tab-cns" class="tab"><span>4</span> CNS</td>
+</tr></tbody></table>
+<div id="panels"><button id="login-pin">Entra con PIN</button><button id="login-cie" style="display: none">Entra con CIE</button></div>`;
+
+test("table replica: the CIE cell is preselected, the badge sits after the table, the login shown then is marked", async () => {
+  const { document, port, badge, settle } = setup(TABLE, "myinps");
+  const clicked = /** @type {string[]} */ ([]);
+  for (const td of document.querySelectorAll("td")) {
+    td.addEventListener("click", () => {
+      clicked.push(td.id);
+      /** @type {HTMLElement} */ (document.getElementById("login-pin")).setAttribute("style", "display: none");
+      /** @type {HTMLElement} */ (document.getElementById("login-cie")).removeAttribute("style");
+    });
+  }
+  assert.equal(badge().previousElementSibling?.id, "login-table", "after the whole table");
+  assert.equal(document.querySelector("tr")?.children.length, 4, "no cell added");
+  port.receive({ type: "status", status: ready });
+  assert.deepEqual(clicked, ["tab-cie"]);
+  await settle();
+  assert.equal(document.getElementById("login-cie")?.getAttribute("data-eidlink-login"), "cie");
+});
+
+test("late rendering in nested open shadow roots: found once rendered, changes inside them are watched", async () => {
+  const { document, port, settle, clicks } = setup(`<main id="app"></main>`, "myinps");
+  const deep = (/** @type {string} */ sel) => {
+    const roots = [document, ...shadowRoots(document)];
+    for (const r of roots) {
+      const el = r.querySelector(sel);
+      if (el) return el;
+    }
+    return null;
+  };
+  assert.equal(deep("#eidlink-status"), null);
+  const shell = document.createElement("login-shell");
+  const outer = shell.attachShadow({ mode: "open" });
+  outer.innerHTML = `<h2>Entra in MyINPS</h2><login-tabs></login-tabs>`;
+  const inner = /** @type {Element} */ (outer.querySelector("login-tabs")).attachShadow({ mode: "open" });
+  inner.innerHTML = `<div role="tablist" id="tl"><button role="tab" id="t-spid">SPID</button><button role="tab" id="t-cie">CIE</button></div><div id="panel"></div>`;
+  /** @type {Element} */ (document.getElementById("app")).append(shell);
+  await settle();
+  assert.equal(deep("#eidlink-status")?.previousElementSibling?.id, "tl", "the badge is next to the tabs, inside their shadow root");
+  assert.equal(inner.querySelector("#t-cie")?.getAttribute("data-eidlink-tab"), "cie");
+  /** @type {Element} */ (inner.querySelector("#panel")).innerHTML = `<button id="go">Entra con CIE</button>`;
+  await settle();
+  assert.equal(inner.querySelector("#go")?.getAttribute("data-eidlink-login"), "cie", "a change inside the inner shadow root was seen");
+  for (const el of inner.querySelectorAll("[role=tab]")) el.addEventListener("click", () => clicks.push(el.id));
+  port.receive({ type: "status", status: ready });
+  assert.deepEqual(clicks, ["t-cie"]);
+});
+
+test("client-side navigation: the login view swapped in after the user's click gets its preselection; leaving it removes the badge", async () => {
+  const loc = { href: "http://127.0.0.1:8080/" };
+  const { document, helper, port, settle, badge } = setup(`<main id="app"><button id="enter">Entra in MyINPS</button></main>`, "myinps", {}, loc);
+  assert.equal(badge(), null);
+  helper.acted(/** @type {any} */ ({ isTrusted: true })); // the user's click on "Entra in MyINPS"
+  loc.href = "http://127.0.0.1:8080/accesso"; // history.pushState
+  const app = /** @type {Element} */ (document.getElementById("app"));
+  app.innerHTML = REPLICA;
+  const clicked = /** @type {string[]} */ ([]);
+  document.getElementById("tab-cie")?.addEventListener("click", () => clicked.push("tab-cie"));
+  await settle();
+  port.receive({ type: "status", status: ready });
+  assert.equal(badge()?.getAttribute("data-eidlink-state"), "ready");
+  assert.deepEqual(clicked, ["tab-cie"], "preselected on the new view");
+  app.innerHTML = `<p>Prestazioni</p>`;
+  await settle();
+  assert.equal(badge(), null, "no badge without the login view");
+});
+
+test("a click on the login view before the helper saw it still counts: nothing preselected", async () => {
+  const loc = { href: "http://127.0.0.1:8080/" };
+  const { document, helper, port, settle } = setup(`<main id="app"></main>`, "myinps", {}, loc);
+  helper.acted(/** @type {any} */ ({ isTrusted: true }));
+  /** @type {Element} */ (document.getElementById("app")).innerHTML = REPLICA;
+  const clicked = /** @type {string[]} */ ([]);
+  document.getElementById("tab-cie")?.addEventListener("click", () => clicked.push("tab-cie"));
+  await settle();
+  port.receive({ type: "status", status: ready });
+  assert.deepEqual(clicked, []);
+});
+
+test("policy not read yet: the badge shows, nothing is clicked or focused until it is; a policy turning the helper off leaves the page as found", () => {
+  const { document, helper, port, badge } = setup(REPLICA, "myinps", { pending: true, spidMemory: true, spidProvider: "poste" });
+  const clicked = /** @type {string[]} */ ([]);
+  document.getElementById("tab-cie")?.addEventListener("click", () => clicked.push("tab-cie"));
+  port.receive({ type: "status", status: ready });
+  assert.equal(badge().getAttribute("data-eidlink-state"), "ready");
+  assert.equal(badge().shadowRoot, null, "closed until the policy allows developer mode");
+  assert.deepEqual(clicked, []);
+  assert.equal(document.getElementById("poste")?.hasAttribute("data-eidlink-spid-preferred"), false);
+  helper.applyPolicy({ ...defaults, devMode: true, locked: [], spidMemory: true, spidProvider: "poste" });
+  assert.deepEqual(clicked, ["tab-cie"]);
+  assert.equal(document.getElementById("poste")?.getAttribute("data-eidlink-spid-preferred"), "true");
+
+  const off = setup(REPLICA, "myinps", { pending: true });
+  off.port.receive({ type: "status", status: noCard });
+  assert.ok(off.badge());
+  off.helper.applyPolicy({ ...defaults, helper: false, locked: ["helper"] });
+  assert.equal(off.badge(), null, "badge gone");
+  assert.equal(off.document.querySelector("[data-eidlink-tab],[data-eidlink-login],[data-eidlink-retired]"), null, "marks gone");
+  assert.equal(off.port.connected, false, "status watch closed");
 });

@@ -8,9 +8,16 @@ import { resolveLanguage, setLanguage, t } from "../shared/i18n.js";
 import { profilesFor } from "./profiles.js";
 import { SiteHelper } from "./site-helper.js";
 
+/** @typedef {import("../shared/settings.js").Settings} Settings */
+
 async function main() {
-  /** @type {import("../shared/settings.js").Settings} */
-  const settings = await api.runtime.sendMessage({ type: "settings" });
+  // Settings at once, without waiting for the policy (see shared/settings.js).
+  /** @type {Settings} */
+  let settings = await api.runtime.sendMessage({ type: "settings" });
+  const policy = () => /** @type {Promise<Settings>} */ (api.runtime.sendMessage({ type: "settings", policy: true }));
+  // Off by the user's choice, which a policy may override, or developer
+  // mode, which a policy may forbid: then the policy decides first.
+  if (settings?.pending && (!settings.helper || settings.devMode)) settings = await policy();
   if (!settings?.helper) return;
   const profiles = profilesFor(/** @type {any} */ (data), location, document, settings.devMode);
   if (!profiles.length) return;
@@ -26,12 +33,7 @@ async function main() {
     send: (msg) => api.runtime.sendMessage(msg),
   });
   helper.start();
-  let pending = 0;
-  new MutationObserver((records) => {
-    if (records.every((r) => r.target instanceof Element && r.target.closest("#eidlink-status"))) return;
-    clearTimeout(pending);
-    pending = window.setTimeout(() => helper.scan(), 200);
-  }).observe(document.documentElement, { subtree: true, childList: true, attributes: true, attributeFilter: ["class", "style", "hidden", "aria-hidden", "aria-expanded", "aria-selected"] });
+  if (settings.pending) helper.applyPolicy(await policy());
 }
 
 main().catch((e) => console.debug("eidlink helper:", e));

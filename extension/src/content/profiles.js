@@ -1,7 +1,8 @@
 // Site profile matching: which profile applies to a page, and which of its
 // elements are the login tabs, login buttons, the "continue on this
 // computer" choice and the SPID providers. Pure functions over a Document
-// (real or linkedom); nothing here clicks or throws on odd markup.
+// (real or linkedom), looking into open shadow roots at any depth; nothing
+// here clicks or throws on odd markup.
 
 import { hostMatches, isLoopback } from "../shared/origin.js";
 
@@ -34,12 +35,19 @@ import { hostMatches, isLoopback } from "../shared/origin.js";
  * @property {Map<string, Element>} continues card kind -> element
  * @property {Map<string, Element>} spid provider id -> element
  * @property {string[]} retired kinds found on the page that no longer work
- * @property {Element|null} anchor the badge goes right after it
+ * @property {Element|null} anchor the badge goes right after it, where it breaks no layout
  */
 
-const CANDIDATES = "a,button,[role=tab],[role=button],[role=link],[role=menuitem],[role=option],input[type=button],input[type=submit],li,label,summary,span,strong,b,p,h1,h2,h3,h4";
-const INTERACTIVE = "a,button,[role=tab],[role=button],[role=link],[role=menuitem],[role=option],input,label,summary,li";
+const CANDIDATES = "a,button,[role=tab],[role=button],[role=link],[role=menuitem],[role=option],[role=radio],input[type=button],input[type=submit],li,td,th,label,summary,[onclick],[tabindex],span,strong,b,small,p,h1,h2,h3,h4";
+/** What a person clicks: a text's element resolves to the nearest of these. */
+const INTERACTIVE = "a,button,[role=tab],[role=button],[role=link],[role=menuitem],[role=option],[role=radio],input,label,summary,li,td,th,[onclick],[tabindex]:not([tabindex^='-'])";
 const MAX_LABEL = 80;
+/** No text of these is read: icons, scripts. */
+const SILENT = new Set(["svg", "SVG", "SCRIPT", "STYLE", "TEMPLATE", "NOSCRIPT"]);
+/** Inline formatting: no word break at its edges ("Carta d'<b>Identità</b>"). */
+const INLINE = new Set(["B", "I", "EM", "STRONG", "U", "MARK", "ABBR", "SUP", "SUB", "S"]);
+/** A tab's own numbering: "1 PIN", "2. SPID", "3) CIE", "04 - CNS". */
+const NUMBERING = /^\d{1,2}\s*[.):\-\u2013]?\s*/;
 
 /** @param {string} s */
 export function norm(s) {
@@ -70,14 +78,81 @@ export function matcher(patterns) {
 }
 
 /**
- * label is what a person reads on el: its text, else its accessible name.
+ * label is what a person reads on el: its text (not the text of icons:
+ * svg, aria-hidden, icon fonts), else its accessible name.
  * @param {Element} el
  */
 export function label(el) {
-  const text = norm(el.textContent ?? "");
+  const text = norm(readText(el, { s: "" }).s);
   if (text) return text;
   const img = el.querySelector("img[alt]");
   return norm(el.getAttribute("aria-label") || el.getAttribute("title") || el.getAttribute("value") || img?.getAttribute("alt") || "");
+}
+
+/**
+ * readText appends el's readable text to out.s, with a space where one
+ * element ends and another begins, and stops once it is too long for a
+ * label (a big element costs no more than a small one).
+ * @param {Element} el
+ * @param {{s: string}} out
+ */
+function readText(el, out) {
+  for (const n of el.childNodes) {
+    if (out.s.length > 2 * MAX_LABEL) break;
+    if (n.nodeType === 3) out.s += n.nodeValue ?? "";
+    else if (n.nodeType === 1) {
+      const e = /** @type {Element} */ (n);
+      if (SILENT.has(e.tagName) || e.getAttribute("aria-hidden") === "true" || /(^|[\s_-])(material-)?icons?([\s_-]|$)/i.test(e.getAttribute("class") ?? "")) continue;
+      const gap = INLINE.has(e.tagName) ? "" : " ";
+      out.s += gap;
+      readText(e, out);
+      out.s += gap;
+    }
+  }
+  return out;
+}
+
+/**
+ * tabLabel is a label without the tab's numbering ("1 PIN" is "pin").
+ * @param {string} l a label
+ */
+export const tabLabel = (l) => l.replace(NUMBERING, "");
+
+/**
+ * parentOf is el's parent, crossing out of a shadow root to its host.
+ * @param {Element} el
+ * @returns {Element|null}
+ */
+export function parentOf(el) {
+  if (el.parentElement) return el.parentElement;
+  const p = /** @type {any} */ (el.parentNode);
+  return p && p.nodeType === 11 && p.host ? p.host : null;
+}
+
+/**
+ * contains tells whether a is b or one of b's ancestors, across shadow roots.
+ * @param {Element} a
+ * @param {Element} b
+ */
+export function contains(a, b) {
+  for (let e = /** @type {Element|null} */ (b); e; e = parentOf(e)) if (e === a) return true;
+  return false;
+}
+
+/**
+ * shadowRoots lists the open shadow roots under root, at any depth.
+ * @param {Document|ShadowRoot} root
+ * @param {ShadowRoot[]} [out]
+ */
+export function shadowRoots(root, out = []) {
+  for (const el of root.querySelectorAll("*")) {
+    const sr = /** @type {ShadowRoot|null} */ (el.shadowRoot);
+    if (sr && sr.mode !== "closed" && el.id !== "eidlink-status") {
+      out.push(sr);
+      shadowRoots(sr, out);
+    }
+  }
+  return out;
 }
 
 /** @param {Element} el */
@@ -106,19 +181,27 @@ export function profilesFor(data, loc, doc, devMode) {
 
 /**
  * find returns, per key, the innermost visible element whose label
- * matches (its interactive ancestor when it has one).
+ * matches (its interactive ancestor when it has one). With tabs, labels
+ * lose their numbering and only something a person clicks is a tab.
  * @param {Element[]} elements candidates with their labels precomputed
  * @param {string[]} labels same order as elements
  * @param {Record<string, string[]>} table key -> patterns
+ * @param {boolean} [tabs]
  */
-function find(elements, labels, table) {
+function find(elements, labels, table, tabs = false) {
   /** @type {Map<string, Element>} */
   const out = new Map();
+  const ls = tabs ? labels.map(tabLabel) : labels;
   for (const [key, patterns] of Object.entries(table)) {
     const m = matcher(patterns);
-    const hits = elements.filter((_, i) => m(labels[i]));
-    const inner = hits.find((el) => !hits.some((o) => o !== el && el.contains(o)));
-    if (inner) out.set(key, inner.closest(INTERACTIVE) ?? inner);
+    const hits = elements.filter((_, i) => m(ls[i]));
+    for (const inner of hits.filter((el) => !hits.some((o) => o !== el && contains(el, o)))) {
+      const el = inner.closest(INTERACTIVE);
+      if (el || !tabs) {
+        out.set(key, el ?? inner);
+        break;
+      }
+    }
   }
   return out;
 }
@@ -129,10 +212,12 @@ function find(elements, labels, table) {
  * @param {Document} doc
  * @param {Profile} profile
  * @param {ProfileData} data
+ * @param {ShadowRoot[]} [roots] the page's open shadow roots, if known
  * @returns {Recognition|null}
  */
-export function recognize(doc, profile, data) {
-  const all = [...doc.querySelectorAll(profile.selector ? `${CANDIDATES},${profile.selector}` : CANDIDATES)];
+export function recognize(doc, profile, data, roots = shadowRoots(doc)) {
+  const sel = profile.selector ? `${CANDIDATES},${profile.selector}` : CANDIDATES;
+  const all = [doc, ...roots].flatMap((r) => [...r.querySelectorAll(sel)]);
   const elements = [];
   const labels = [];
   for (const el of all) {
@@ -143,7 +228,7 @@ export function recognize(doc, profile, data) {
       labels.push(l);
     }
   }
-  const tabs = find(elements, labels, profile.tabs ?? {});
+  const tabs = find(elements, labels, profile.tabs ?? {}, true);
   const logins = find(elements, labels, profile.logins ?? {});
   const continues = find(elements, labels, profile.continue ?? {});
   const providers = find(elements, labels, Object.fromEntries(data.spidProviders.map((p) => [p.id, p.text])));
@@ -152,18 +237,51 @@ export function recognize(doc, profile, data) {
   if (!tabs.size && logins.size < (profile.minLogins ?? 1)) logins.clear();
   if (!tabs.size && !logins.size && !continues.size) return null;
   const retired = (profile.retired ?? []).filter((k) => tabs.has(k) || logins.has(k));
-  const anchor = tabs.size ? commonAncestor([...tabs.values()]) : (logins.values().next().value ?? continues.values().next().value ?? null);
-  return { profile, tabs, logins, continues, spid, retired, anchor };
+  const first = tabs.size ? commonAncestor([...tabs.values()]) : (logins.values().next().value ?? continues.values().next().value ?? null);
+  return { profile, tabs, logins, continues, spid, retired, anchor: first && layoutSafe(first) };
 }
 
 /**
- * commonAncestor is the deepest element containing all of els.
+ * commonAncestor is the deepest element containing all of els, across
+ * shadow roots.
  * @param {Element[]} els
  */
 export function commonAncestor(els) {
-  let a = els[0]?.parentElement ?? null;
-  while (a && !els.every((e) => a?.contains(e))) a = a.parentElement;
+  let a = els[0] ? parentOf(els[0]) : null;
+  while (a && !els.every((e) => contains(/** @type {Element} */ (a), e))) a = parentOf(a);
   return a;
+}
+
+/** Elements a box after which would land inside a table, a list or a select. */
+const PARTS = new Set(["TR", "TD", "TH", "TBODY", "THEAD", "TFOOT", "CAPTION", "COLGROUP", "COL", "LI", "DT", "DD", "OPTION", "OPTGROUP"]);
+const ROWS = new Set(["TABLE", "TBODY", "THEAD", "TFOOT", "TR", "UL", "OL", "DL", "MENU", "SELECT", "DATALIST", "P", "A", "BUTTON", "LABEL", "SPAN"]);
+
+/**
+ * layoutSafe climbs from el to the element after which a block box breaks
+ * no layout: out of tables (after the whole table), lists, flex rows,
+ * grids and inline content.
+ * @param {Element} el
+ */
+export function layoutSafe(el) {
+  let a = el;
+  for (let p = parentOf(a); p && p.tagName !== "BODY" && p.tagName !== "HTML"; p = parentOf(a)) {
+    if (!PARTS.has(a.tagName) && !ROWS.has(p.tagName) && !inRow(p)) break;
+    a = p;
+  }
+  return a;
+}
+
+/**
+ * inRow tells whether p lays its children out side by side (flex row,
+ * grid, inline, table parts), by its computed style where there is one.
+ * @param {Element} p
+ */
+function inRow(p) {
+  const view = p.ownerDocument?.defaultView;
+  const style = typeof view?.getComputedStyle === "function" ? view.getComputedStyle(p) : /** @type {any} */ (p).style;
+  const display = String(style?.display ?? "");
+  if (/^(inline-)?flex$/.test(display)) return !String(style?.flexDirection ?? "").startsWith("column");
+  return /grid|^inline$|^contents$|^(inline-)?table$|^table-(row|row-group|header-group|footer-group|column|column-group)$/.test(display);
 }
 
 /**
@@ -186,7 +304,7 @@ export function isForbidden(el, data, automatic) {
 export function isSelected(el) {
   const s = (/** @type {Element|null} */ e) =>
     !!e && (e.getAttribute("aria-selected") === "true" || e.getAttribute("aria-current") === "true" || e.getAttribute("aria-current") === "page" || /\b(active|selected|current)\b/i.test(e.getAttribute("class") ?? ""));
-  return s(el) || s(el.parentElement);
+  return s(el) || s(parentOf(el));
 }
 
 /**

@@ -2,10 +2,13 @@
 // profiles, mark what it found, show the badge with the host's status,
 // preselect the tab for the inserted card, remember the SPID provider.
 // It clicks on its own only a login *tab* (never a login or consent
-// button), and only before the user has done anything on the page.
+// button), once per login view, and only before the user has done
+// anything on that view. Pages change under it (late rendering, open
+// shadow roots, client-side navigation): it watches the document and every
+// open shadow root, and scans again when idle, at most one scan at a time.
 
 import { summarize, summaryText } from "../shared/status.js";
-import { isForbidden, isSelected, navigatesAway, recognize } from "./profiles.js";
+import { isForbidden, isSelected, navigatesAway, recognize, shadowRoots } from "./profiles.js";
 import { createBadge } from "./badge.js";
 
 /** @typedef {import("./profiles.js").ProfileData} ProfileData */
@@ -22,7 +25,12 @@ import { createBadge } from "./badge.js";
  * @property {(key: string, ...subs: (string|number)[]) => string} t
  * @property {() => Port} connect   runtime.connect({name: "helper"})
  * @property {(msg: object) => Promise<unknown>} send runtime.sendMessage
+ * @property {(run: () => void) => void} [schedule] runs a scan later (default: after 150 ms, when idle)
  */
+
+/** What the helper watches: structure, and the attributes that show or hide a view. */
+const WATCH = { subtree: true, childList: true, attributes: true, attributeFilter: ["class", "style", "hidden", "aria-hidden", "aria-expanded", "aria-selected"] };
+const MARKS = ["data-eidlink-tab", "data-eidlink-login", "data-eidlink-continue", "data-eidlink-spid", "data-eidlink-retired", "data-eidlink-preselected", "data-eidlink-spid-preferred"];
 
 export class SiteHelper {
   /** @param {HelperDeps} deps */
@@ -37,35 +45,121 @@ export class SiteHelper {
     /** @type {import("../shared/status.js").HostStatus|null} */
     this.status = null;
     this.error = "";
-    this.preselected = false;
+    /** @type {string|null} the address of the view whose tab was preselected */
+    this.preselectedAt = null;
     this.spidFocused = false;
+    /** the user clicked or typed on the login view shown */
     this.userActed = false;
+    /** @type {string|null} the address where the user acted while no login view was recognised */
+    this.actedAt = null;
+    /** the policy is known: until then the helper clicks and focuses nothing (see shared/settings.js) */
+    this.policyKnown = !deps.settings.pending;
+    this.stopped = false;
     /** @type {WeakSet<Element>} */
     this.watched = new WeakSet();
+    /** @type {MutationObserver|null} */
+    this.observer = null;
+    /** @type {WeakSet<Node>} */
+    this.observed = new WeakSet();
+    this.scheduled = false;
+    /** @param {Event} e */
+    this.acted = (e) => {
+      if (!e.isTrusted) return;
+      if (this.rec) this.userActed = true;
+      else this.actedAt = this.d.loc.href;
+    };
   }
 
-  /** start scans now and notes the user's first own action. */
+  /** start scans now, watches the page and notes the user's own actions. */
   start() {
-    const acted = (/** @type {Event} */ e) => {
-      if (e.isTrusted) this.userActed = true;
-    };
-    this.d.doc.addEventListener("pointerdown", acted, true);
-    this.d.doc.addEventListener("keydown", acted, true);
+    this.d.doc.addEventListener("pointerdown", this.acted, true);
+    this.d.doc.addEventListener("keydown", this.acted, true);
+    this.observe(this.d.doc);
     this.scan();
+  }
+
+  /**
+   * observe watches root (the document, an open shadow root) for changes.
+   * @param {Node} root
+   */
+  observe(root) {
+    const MO = this.d.doc.defaultView?.MutationObserver;
+    if (this.observed.has(root) || typeof MO !== "function") return;
+    this.observer ??= new MO((records) => void (records.length && this.later()));
+    this.observed.add(root);
+    this.observer.observe(root, WATCH);
+  }
+
+  /** later schedules one scan; changes meanwhile are covered by it. */
+  later() {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    const run = () => {
+      this.scheduled = false;
+      if (!this.stopped) this.scan();
+    };
+    if (this.d.schedule) return this.d.schedule(run);
+    const view = /** @type {any} */ (this.d.doc.defaultView);
+    setTimeout(() => (typeof view?.requestIdleCallback === "function" ? view.requestIdleCallback(run, { timeout: 500 }) : run()), 150);
   }
 
   /** scan (re)recognises the page; safe on any markup. */
   scan() {
     try {
-      const rec = this.d.profiles.map((p) => recognize(this.d.doc, p, this.d.data)).find((r) => r) ?? null;
-      if (!rec) return;
+      const roots = shadowRoots(this.d.doc);
+      for (const r of roots) this.observe(r);
+      const rec = this.d.profiles.map((p) => recognize(this.d.doc, p, this.d.data, roots)).find((r) => r) ?? null;
+      if (!rec) return this.lost();
+      if (!this.rec) {
+        // A login view appears: what the user did before counts only if
+        // it was on this same address (not a click that navigated here).
+        this.userActed = this.actedAt === this.d.loc.href;
+        this.actedAt = null;
+      }
       this.rec = rec;
       this.mark(rec);
       this.place(rec);
       if (!this.port) this.subscribe();
+      this.observer?.takeRecords(); // the helper's own changes: this scan saw the page as it is
       this.update();
     } catch (e) {
       console.debug("eidlink helper:", e);
+    }
+  }
+
+  /** lost: the login view is gone (client-side navigation); so is the badge. */
+  lost() {
+    if (!this.rec) return;
+    this.actedAt = this.userActed ? this.d.loc.href : null;
+    this.rec = null;
+    this.userActed = false;
+    this.badge?.host.remove();
+  }
+
+  /**
+   * applyPolicy takes the settings once the policy is read: the helper
+   * stops if the administrator turned it off, else it may act.
+   * @param {import("../shared/settings.js").Settings} settings
+   */
+  applyPolicy(settings) {
+    if (this.stopped) return;
+    if (!settings.helper) return this.stop();
+    this.d.settings = settings;
+    this.policyKnown = true;
+    this.update();
+  }
+
+  /** stop leaves the page as the helper found it. */
+  stop() {
+    this.stopped = true;
+    this.observer?.disconnect();
+    this.d.doc.removeEventListener("pointerdown", this.acted, true);
+    this.d.doc.removeEventListener("keydown", this.acted, true);
+    this.badge?.host.remove();
+    this.port?.disconnect();
+    this.port = null;
+    for (const root of [this.d.doc, ...shadowRoots(this.d.doc)]) {
+      for (const el of root.querySelectorAll(MARKS.map((m) => `[${m}]`).join(","))) MARKS.forEach((m) => el.removeAttribute(m));
     }
   }
 
@@ -81,7 +175,7 @@ export class SiteHelper {
       if (this.watched.has(el)) continue;
       this.watched.add(el);
       el.addEventListener("click", () => {
-        if (!this.d.settings.spidMemory || this.d.settings.locked.includes("spidMemory")) return;
+        if (this.stopped || !this.d.settings.spidMemory || this.d.settings.locked.includes("spidMemory")) return;
         this.d.settings.spidProvider = id;
         this.d.send({ type: "spid-remember", provider: id }).catch(() => {});
       });
@@ -92,7 +186,8 @@ export class SiteHelper {
   place(rec) {
     const doc = this.d.doc;
     this.badge ??= createBadge(doc, {
-      open: this.d.settings.devMode,
+      // open for tests in developer mode, which a policy may forbid
+      open: this.d.settings.devMode && this.policyKnown,
       profile: rec.profile.id,
       t: this.d.t,
       onAction: () => this.continueOnComputer(),
@@ -100,7 +195,7 @@ export class SiteHelper {
     });
     const host = this.badge.host;
     const a = rec.anchor;
-    if (a && a !== doc.body && a !== doc.documentElement && a.parentElement) {
+    if (a && a !== doc.body && a !== doc.documentElement && a.parentNode) {
       if (a.nextElementSibling !== host) a.after(host);
       host.removeAttribute("data-floating");
     } else if (!host.isConnected) {
@@ -130,6 +225,7 @@ export class SiteHelper {
     if (!rec || !this.badge) return;
     const s = summarize(this.status);
     this.badge.render(this.view(rec, s));
+    this.observer?.takeRecords(); // the badge's own changes; a preselected tab's are the page's
     this.preselect(rec, s);
     this.spid(rec);
   }
@@ -165,11 +261,12 @@ export class SiteHelper {
    * @param {import("../shared/status.js").Summary} s
    */
   preselect(rec, s) {
-    if (this.preselected || this.userActed || s.state !== "ready") return;
+    const here = this.d.loc.href;
+    if (this.preselectedAt === here || this.userActed || !this.policyKnown || s.state !== "ready") return;
     const tab = rec.tabs.get(s.cardKind);
     const target = tab ?? rec.logins.get(s.cardKind);
     if (!target) return;
-    this.preselected = true;
+    this.preselectedAt = here;
     target.setAttribute("data-eidlink-preselected", "true");
     if (tab && isSelected(tab)) return;
     const clickable = tab && rec.profile.tabSelect === "click" && !isForbidden(tab, this.d.data, true) && !navigatesAway(tab, this.d.loc);
@@ -182,7 +279,7 @@ export class SiteHelper {
    * @param {Recognition} rec
    */
   spid(rec) {
-    if (!this.d.settings.spidMemory) return;
+    if (!this.policyKnown || !this.d.settings.spidMemory) return;
     const el = rec.spid.get(this.d.settings.spidProvider);
     if (!el) return;
     el.setAttribute("data-eidlink-spid-preferred", "true");
