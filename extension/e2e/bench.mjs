@@ -8,6 +8,10 @@
 //   echo             a bare native-messaging round trip from the extension's
 //                    service worker to eidlink-mockhost in "echo" mode, port open
 //   connect          connectNative until the host's version message
+//   fresh profile    BENCH_FRESH new Chromium profiles: the page's first
+//                    web-eid:status right after the first navigation, and
+//                    when the helper's badge appeared (the extension's
+//                    background starts with the browser, as a user's would)
 //
 // Medians of BENCH_N runs (default 20; echo 10x as many). Timings are
 // printed, never asserted.
@@ -18,6 +22,7 @@ import path from "node:path";
 import { Session, devProfile, eidlink, startDemo, testcard, workdir } from "./lib/harness.mjs";
 
 const N = Number(process.env.BENCH_N ?? 20);
+const FRESH = Number(process.env.BENCH_FRESH ?? 5);
 const PIN = "12345678";
 const median = (/** @type {number[]} */ xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,6 +40,35 @@ try {
   const profile = devProfile("chromium", dir, { host: "real", cardDir: card.dir });
   fs.writeFileSync(profile.envFile ?? "", fs.readFileSync(profile.envFile ?? "", "utf8").replace("EIDLINK_LOG=debug", "EIDLINK_LOG=warn"));
   demo = await startDemo([card.caFile]);
+
+  /** @type {{status: number, badge: number}[]} */
+  const fresh = [];
+  for (let i = 0; i < FRESH; i++) {
+    const p = devProfile("chromium", path.join(work, `fresh-${i}`), { host: "real", cardDir: card.dir });
+    fs.writeFileSync(p.envFile ?? "", fs.readFileSync(p.envFile ?? "", "utf8").replace("EIDLINK_LOG=debug", "EIDLINK_LOG=warn"));
+    const b = await Session.launch(p);
+    try {
+      const page = await b.newPage();
+      await page.goto(demo.origin + "/");
+      fresh.push(
+        await page.evaluate(async () => {
+          // the badge's time since the navigation started (performance.now()'s
+          // origin); if it is already there, now is an upper bound
+          const badge = new Promise((resolve) => {
+            const seen = () => document.querySelector("#eidlink-status[data-eidlink-state]") && (resolve(performance.now()), true);
+            if (!seen()) new MutationObserver((_, o) => seen() && o.disconnect()).observe(document, { subtree: true, childList: true, attributes: true });
+          });
+          const start = performance.now();
+          await /** @type {any} */ (window).eidlink.status();
+          const status = performance.now() - start;
+          return { status, badge: /** @type {number} */ (await badge) };
+        }),
+      );
+    } finally {
+      await b.close();
+    }
+  }
+
   s = await Session.launch(profile);
   const page = await s.newPage();
   await page.goto(demo.origin + "/");
@@ -119,8 +153,11 @@ try {
     status: median(statuses),
     echo: median(native.echoes),
     connect: median(native.connects),
+    freshStatus: median(fresh.map((f) => f.status)),
+    freshStatusMax: Math.max(...fresh.map((f) => f.status)),
+    freshBadge: median(fresh.map((f) => f.badge)),
   };
-  const line = (/** @type {string} */ what, /** @type {string} */ value) => console.log(`  ${what.padEnd(60)} ${value}`);
+  const line = (/** @type {string} */ what, /** @type {string} */ value) => console.log(`  ${what.padEnd(66)} ${value}`);
   const f = (/** @type {number} */ ms) => `${ms.toFixed(ms < 1 ? 3 : 1).padStart(8)} ms`;
   console.log(`\neidlink browser round trips (headless Chromium, virtual CIE on SoftHSM2; medians of ${N}, echo of ${10 * N})`);
   line("page -> token (authenticate, PIN typed into the PIN window)", f(m.login));
@@ -129,6 +166,9 @@ try {
   line("page -> web-eid:status -> page (host started each time)", f(m.status));
   line("native messaging echo round trip (service worker, port open)", f(m.echo));
   line("native messaging connect (host start to version message)", f(m.connect));
+  line(`fresh profile: first web-eid:status (median of ${FRESH})`, f(m.freshStatus));
+  line(`fresh profile: first web-eid:status (slowest of ${FRESH})`, f(m.freshStatusMax));
+  line(`fresh profile: badge shown, from navigation start (median of ${FRESH})`, f(m.freshBadge));
   line("page -> token / native messaging echo", `${(m.login / m.echo).toFixed(0).padStart(8)}x`);
   line("PIN submitted to token / native messaging echo", `${(m.afterPin / m.echo).toFixed(0).padStart(8)}x`);
 } catch (e) {

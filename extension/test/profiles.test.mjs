@@ -199,7 +199,7 @@ test("only something a person clicks is a tab: text in paragraphs and headings i
 
 test("role=tab buttons in a list: the badge goes after the list", () => {
   const r = recognize(
-    doc(`<nav><ul id="tl" role="tablist"><li role="presentation"><button role="tab" aria-selected="true">SPID</button></li>
+    doc(`<nav><ul id="tl" role="tablist"><li role="presentation"><button role="tab" aria-selected="true">Accesso con SPID</button></li>
       <li role="presentation"><button role="tab" id="cie">CIE 3.0 <img src="cie.svg" alt="logo CIE"></button></li>
       <li role="presentation"><button role="tab">CNS / TS-CNS</button></li></ul></nav><button>Entra con SPID</button>`),
     myinps,

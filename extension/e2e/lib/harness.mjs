@@ -5,6 +5,7 @@
 
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -127,6 +128,28 @@ export async function startDemo(caFiles) {
     proc.on("exit", (code) => reject(new Error(`the demo site exited (${code}): ${log}`)));
   });
   return { origin, close: () => proc.kill() };
+}
+
+/**
+ * serveStatic serves the files of dir over http on a free loopback port
+ * (the site helper's replicas: e2e/replicas). Unknown paths get 404.
+ * @param {string} dir
+ * @returns {Promise<{origin: string, close: () => void}>}
+ */
+export async function serveStatic(dir) {
+  const types = /** @type {Record<string, string>} */ ({ ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" });
+  const server = http.createServer((req, res) => {
+    const file = path.join(dir, path.normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
+    if (!file.startsWith(dir + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "Content-Type": types[path.extname(file)] ?? "application/octet-stream", "Cache-Control": "no-store" });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", () => resolve(undefined)));
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  return { origin: `http://127.0.0.1:${port}`, close: () => (server.closeAllConnections(), server.close()) };
 }
 
 const locales = Object.fromEntries(

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Session, bin, devProfile, eidlinkWith, errorText, extRoot, hostEnv, hostLog, outDir, setHostEnv, startDemo, startService, testcard, text, tree, until, workdir } from "./harness.mjs";
+import { Session, bin, devProfile, eidlinkWith, errorText, extRoot, hostEnv, hostLog, outDir, serveStatic, setHostEnv, startDemo, startService, testcard, text, tree, until, workdir } from "./harness.mjs";
 
 const CIE_PIN = "48151623";
 const CNS_PIN = "27182818";
@@ -341,6 +341,83 @@ export function defineSuite(kind) {
         }),
       );
     }
+
+    describe("site helper on independent MyINPS replicas (e2e/replicas)", () => {
+      /** @type {{origin: string, close: () => void}} */
+      let replicas;
+      before(async () => (replicas = await serveStatic(path.join(extRoot, "e2e", "replicas"))));
+      after(() => replicas?.close());
+
+      /**
+       * @typedef {object} Replica
+       * @property {string} file
+       * @property {string} name
+       * @property {string} tab       the CIE tab the helper must find (open shadow roots searched)
+       * @property {string} selected  the CIE tab once the page shows it selected
+       * @property {string} login     the CIE login button once its tab is open
+       * @property {string} [enter]   clicked first (client-side navigation to the login view)
+       * @property {string} [after]   what the badge must follow (placement)
+       */
+      /** @type {Replica[]} */
+      const cases = [
+        { file: "table-tabs.html", name: "tabs as numbered table cells with icons and extra words, one login button shown", tab: "#scheda-3", selected: "#scheda-3.sel", login: "#entra-cie", after: "table#schede" },
+        { file: "shadow-late.html", name: "tabs in nested open shadow roots, rendered by a script 1.5 s after load", tab: "#tab-cie", selected: '#tab-cie[aria-selected="true"]', login: '#login[data-kind="cie"]', after: "[role=tablist]" },
+        { file: "spa.html", name: "login view swapped in by history.pushState after the user's click", tab: "#tab-cie", selected: "#tab-cie.active", login: "#login-cie", enter: "#enter", after: "div.tabs" },
+        { file: "aria-list.html", name: "role=tab buttons in a list, labels with extra words and an icon", tab: "#t-cie", selected: '#t-cie[aria-selected="true"]', login: "#login-cie", after: "ul#nav" },
+        { file: "layout.html", name: "layout table and flex rows: the badge breaks neither", tab: "#l-cie", selected: "#l-cie.current", login: "#login-cie", after: "div#bar" },
+      ];
+      /**
+       * deep runs a query in the page across open shadow roots: the
+       * element's attribute name, "visible", "after" (the badge follows
+       * sel2) or "exists".
+       * @param {import("./harness.mjs").Page} p
+       * @param {string} sel
+       * @param {string} what
+       * @param {string} [sel2]
+       */
+      const deep = (p, sel, what, sel2 = "") =>
+        p.evaluate(
+          ([s, w, s2]) => {
+            const el = /** @type {any} */ (window).deepAll(s)[0];
+            if (w === "exists") return !!el;
+            if (!el) return null;
+            if (w === "visible") return el.getClientRects().length > 0;
+            if (w === "after") return el.previousElementSibling?.matches(s2) ? "yes" : `after ${el.previousElementSibling?.outerHTML.slice(0, 80)}, in ${el.parentNode?.nodeName}`;
+            return el.getAttribute(w);
+          },
+          [sel, what, sel2],
+        );
+      for (const c of cases) {
+        test(
+          `${c.file}: ${c.name}`,
+          check(async () => {
+            const p = await s.newPage();
+            await p.goto(`${replicas.origin}/${c.file}`);
+            if (c.enter) {
+              await p.click(c.enter);
+              await p.waitFunction(() => location.pathname === "/spa/accesso");
+            }
+            const badge = '#eidlink-status[data-eidlink-state="ready"]';
+            try {
+              await p.waitFunction((sel) => /** @type {any} */ (window).deepAll(sel).length > 0, badge, 15_000);
+            } catch (e) {
+              throw new Error(`no ready badge on ${c.file}: ${await deep(p, "#eidlink-status", "data-eidlink-state")}`, { cause: e });
+            }
+            assert.equal(await deep(p, "#eidlink-status", "data-eidlink-card"), "cie");
+            assert.equal(await deep(p, c.tab, "data-eidlink-tab"), "cie", "the CIE tab is recognised");
+            await p.waitFunction((sel) => /** @type {any} */ (window).deepAll(sel).length > 0, `${c.selected}[data-eidlink-preselected="true"]`);
+            await p.waitFunction((sel) => /** @type {any} */ (window).deepAll(sel).length > 0, `${c.login}[data-eidlink-login="cie"]`);
+            assert.equal(await deep(p, c.login, "visible"), true, "the CIE login button shows");
+            assert.equal(await deep(p, "#eidlink-status", "after", c.after), "yes", "the badge's place");
+            const layout = await p.evaluate(() => ({ before: /** @type {any} */ (window).layoutBefore, now: /** @type {any} */ (window).measure() }));
+            assert.ok(layout.before?.tabs.length >= 3, `layout measured: ${JSON.stringify(layout)}`);
+            assert.deepEqual(layout.now, layout.before, "table columns and tab boxes unchanged by the badge");
+            await p.screenshot(shot(`replica-${c.file.replace(".html", "")}`));
+            await p.close();
+          }),
+        );
+      }
+    });
 
     test(
       "CIE identity provider replica: the badge offers to continue on the computer",
