@@ -4,7 +4,7 @@
 //   port "webeid"  content/page-api.js, one page action per port
 //   port "pin"     pin/pin.html, the PIN window of one action
 //   port "helper"  content/helper.js, host status and events for the badge
-//   message {type: "settings"|"host-status"|"spid-remember"}
+//   message {type: "settings" [, policy: true]|"host-status"|"spid-remember"}
 
 import { HOST_NAME, api } from "../shared/api.js";
 import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
