@@ -10,11 +10,20 @@ BIN        := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME   ?= 5s
 
-# Debian packages for building and testing: PC/SC with the virtual reader,
-# SoftHSM2 and OpenSC as real PKCS#11 modules, the browsers for e2e.
-DEBS := gcc make curl pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools \
+# Debian packages for building and testing: git and the CA certificates
+# for Go modules, PC/SC with the virtual reader, SoftHSM2 and OpenSC as
+# real PKCS#11 modules, the browsers for e2e. .ci/run installs them
+# through `make deps` too: this is the one list.
+DEBS := git ca-certificates procps gcc make curl pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools \
         softhsm2 opensc chromium firefox-esr libnss3-tools faketime wixl msitools \
         osslsigncode gcc-mingw-w64-x86-64 libarchive-tools shellcheck python3 openssl
+
+# Node: the extension's tools need the version in extension/package.json's
+# "engines", newer than Debian 12's nodejs (18). When the node on PATH is
+# older, make deps installs this release with npm from the npm registry
+# (the package node-linux-<arch> carries the official build) into
+# /usr/local, ahead of /usr/bin on PATH.
+NODE_VERSION := 22.23.5
 
 # package:FuzzTarget pairs run briefly by `make test`.
 FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
@@ -36,7 +45,15 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root, or: sudo apt-get install -y" $$missing; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@command -v npm >/dev/null || { echo "make deps: installing nodejs npm"; apt-get install -y -qq nodejs npm; }
+	@command -v npm >/dev/null || { echo "make deps: installing npm"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	@want=$$(sed -n 's/^ *"node": ">=\([0-9.]*\)".*/\1/p' extension/package.json); \
+	new_enough() { v=$$(node -p process.versions.node 2>/dev/null) && [ "$$(printf '%s\n' "$$want" "$$v" | sort -V | head -1)" = "$$want" ]; }; \
+	if ! new_enough; then \
+	  case $$(dpkg --print-architecture) in amd64) arch=x64 ;; arm64) arch=arm64 ;; *) arch=unsupported ;; esac; \
+	  echo "make deps: node $$(node --version 2>/dev/null || echo missing) is older than $$want: installing Node $(NODE_VERSION) (node-linux-$$arch)"; \
+	  npm install -g --no-audit --no-fund node-linux-$$arch@$(NODE_VERSION) >/dev/null; hash -r; \
+	fi; \
+	new_enough || { echo "make deps: the extension needs Node >= $$want; node on PATH: $$(command -v node) $$(node --version 2>/dev/null)"; exit 1; }
 
 # pcscd with the vpcd virtual readers; there is no systemd on our machines.
 pcscd: deps
