@@ -99,7 +99,6 @@ stage_linux() {
 	linux
 	local stage=$BUILD/linux-stage bin=$BUILD/linux-amd64
 	rm -rf "$stage" && mkdir -p "$stage/policies"
-	"$bin/eidlink" install --system --parts hosts --root "$stage" --host-path /usr/bin/eidlink-host >/dev/null
 	cp manifest/policies/*.json "$stage/policies/"
 	if ! "$bin/eidlink" service unit --systemd >"$stage/eidlink.service" 2>/dev/null; then
 		say "WARNING: \"eidlink service unit --systemd\" failed: the package carries a placeholder unit"
