@@ -15,11 +15,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/eidlink/eidlink/host/cli"
 	"github.com/eidlink/eidlink/host/reader"
 	"github.com/eidlink/eidlink/host/service"
 )
+
+// exitGrace is how long the host waits, after SIGTERM or SIGINT, for the
+// command in progress to end.
+const exitGrace = 2 * time.Second
 
 func main() {
 	// Browsers pass the caller as arguments (Chrome the extension origin,
@@ -32,7 +37,21 @@ func main() {
 	if os.Getenv("EIDLINK_SERVICE") == "off" { // a test profile's card, not the service's
 		dial = func(context.Context) (*service.Conn, error) { return nil, errors.New("EIDLINK_SERVICE=off") }
 	}
-	err := service.ServeHost(ctx, cfg, dial, os.Stdin, os.Stdout)
+	done := make(chan error, 1)
+	go func() { done <- service.ServeHost(ctx, cfg, dial, os.Stdin, os.Stdout) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Card calls end within seconds on their own, but a signal means
+		// now: never wait long for one that has not returned.
+		select {
+		case err = <-done:
+		case <-time.After(exitGrace):
+			cfg.Log.Warn("exiting with a card call still running")
+			return
+		}
+	}
 	closeProvider()
 	if err != nil && ctx.Err() == nil {
 		cfg.Log.Error("host stopped", "error", err)

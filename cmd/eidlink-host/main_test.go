@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/eidlink/eidlink/host/nativemsg"
+	"github.com/eidlink/eidlink/host/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/host/protocol"
 	"github.com/eidlink/eidlink/host/testcard"
 	"github.com/eidlink/eidlink/host/vcard/vcardtest"
@@ -50,17 +53,19 @@ type hostProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	r      *nativemsg.Reader
-	stderr bytes.Buffer
+	stderr logBuffer
 	events []map[string]json.RawMessage
 }
 
-func spawn(t *testing.T, card *testcard.Result) *hostProc {
+// spawn starts the host on card's environment, plus env.
+func spawn(t *testing.T, card *testcard.Result, env ...string) *hostProc {
 	h := &hostProc{t: t}
 	h.cmd = exec.Command(hostBin, "chrome-extension://abcdefghijklmnopabcdefghijklmnop/")
 	h.cmd.Env = append(os.Environ(), "EIDLINK_LOG=debug")
 	for _, e := range card.Env {
 		h.cmd.Env = append(h.cmd.Env, e.Name+"="+e.Value)
 	}
+	h.cmd.Env = append(h.cmd.Env, env...)
 	h.cmd.Stderr = &h.stderr
 	h.stdin, _ = h.cmd.StdinPipe()
 	stdout, _ := h.cmd.StdoutPipe()
@@ -75,17 +80,74 @@ func spawn(t *testing.T, card *testcard.Result) *hostProc {
 	return h
 }
 
+// logBuffer is a host's stderr, written by exec while the test reads it.
+type logBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // a value after each write
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.written == nil {
+		l.written = make(chan struct{}, 1)
+	}
+	select {
+	case l.written <- struct{}{}:
+	default:
+	}
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitLog waits until the host has logged s.
+func (h *hostProc) waitLog(s string) {
+	h.t.Helper()
+	h.stderr.Write(nil)
+	timeout := time.After(time.Minute)
+	for !strings.Contains(h.stderr.String(), s) {
+		select {
+		case <-h.stderr.written:
+		case <-timeout:
+			h.t.Fatalf("the host did not log %q: %s", s, h.stderr.String())
+		}
+	}
+}
+
 func (h *hostProc) send(msg string) {
 	if err := nativemsg.Write(h.stdin, []byte(msg)); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
-// recv returns the next message that is not an event (events are kept).
+// recv returns the next message that is not an event (events are kept),
+// failing after a minute: the host must never leave the browser hanging.
 func (h *hostProc) recv() map[string]json.RawMessage {
 	h.t.Helper()
 	for {
-		b, err := h.r.Read()
+		type frame struct {
+			b   []byte
+			err error
+		}
+		c := make(chan frame, 1)
+		go func() {
+			b, err := h.r.Read()
+			c <- frame{b, err}
+		}()
+		var f frame
+		select {
+		case f = <-c:
+		case <-time.After(time.Minute):
+			h.cmd.Process.Kill()
+			h.t.Fatalf("no answer from the host in a minute (stderr: %s)", h.stderr.String())
+		}
+		b, err := f.b, f.err
 		if err != nil {
 			h.t.Fatalf("reading from the host: %v (stderr: %s)", err, h.stderr.String())
 		}
@@ -255,4 +317,80 @@ func BenchmarkColdStart(b *testing.B) {
 func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
 	return d[len(d)/2]
+}
+
+// noCard is the environment of a machine whose only card software,
+// SoftHSM2, holds no token.
+func noCard(t *testing.T) *testcard.Result {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "softhsm2.conf")
+	os.Mkdir(filepath.Join(dir, "tokens"), 0o700)
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &testcard.Result{Env: []testcard.EnvVar{{Name: "SOFTHSM2_CONF", Value: conf}, {Name: "EIDLINK_PKCS11_MODULE", Value: testcard.DefaultModule}}}
+}
+
+func errorOf(t *testing.T, m map[string]json.RawMessage) protocol.Error {
+	t.Helper()
+	var e protocol.Error
+	if err := json.Unmarshal(m["error"], &e); err != nil || e.Code == "" {
+		t.Fatalf("want an error, got %v", m)
+	}
+	return e
+}
+
+// With pcscd down, a login names the cause the status names, with one code
+// and the same message, not "insert the card".
+func TestPCSCDownOneCause(t *testing.T) {
+	h := spawn(t, noCard(t), pcsctest.Env+"="+pcsctest.Down(t), "EIDLINK_SERVICE=off")
+	h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `"}}`)
+	e := errorOf(t, h.recv())
+	h.send(`{"command":"status"}`)
+	var st protocol.Status
+	b, _ := json.Marshal(h.recv())
+	json.Unmarshal(b, &st)
+	if e.Code != protocol.CodePCSCUnavailable || st.PCSC == "" || e.Message != st.PCSC {
+		t.Fatalf("login says %s %q, status says %q", e.Code, e.Message, st.PCSC)
+	}
+}
+
+// A wedged pcscd (it accepts connections and never answers) holds nothing:
+// the status answers and says so, a login on a software token completes,
+// and the host ends when the browser closes the port.
+func TestPCSCWedged(t *testing.T) {
+	card := newCard(t, "cie")
+	h := spawn(t, card, pcsctest.Env+"="+pcsctest.Wedged(t), "EIDLINK_SERVICE=off")
+	h.send(`{"command":"status"}`)
+	var st protocol.Status
+	b, _ := json.Marshal(h.recv())
+	json.Unmarshal(b, &st)
+	if !strings.Contains(st.PCSC, "not answering") || len(st.Tokens) != 1 {
+		t.Fatalf("status with pcscd wedged: %s", b)
+	}
+	h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `"}}`)
+	if m := h.recv(); m["pinRequest"] == nil {
+		t.Fatalf("want a PIN request, got %v", m)
+	}
+	h.send(`{"command":"pin","arguments":{"pin":"24681357"}}`)
+	token, _ := json.Marshal(h.recv())
+	roots, err := verify.LoadCertPool(card.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := verify.New(verify.Config{Roots: roots})
+	if _, err := v.Verify(context.Background(), token, origin, nonce); err != nil {
+		t.Fatalf("token %s does not verify: %v", token, err)
+	}
+	h.stdin.Close()
+	h.wait()
+}
+
+// SIGTERM ends the host while a command waits on a wedged pcscd.
+func TestSIGTERMWithPCSCWedged(t *testing.T) {
+	h := spawn(t, newCard(t, "cie"), pcsctest.Env+"="+pcsctest.Wedged(t), "EIDLINK_SERVICE=off")
+	h.send(`{"command":"status"}`)
+	h.waitLog("loaded PKCS#11 module") // the status has begun
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	h.wait()
 }

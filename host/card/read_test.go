@@ -2,6 +2,7 @@ package card_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ func TestThroughPCSCD(t *testing.T) {
 			ctx := vcardtest.Context(t)
 			vc := vcardtest.NewCard(t, ty.Name, vcard.Options{})
 			vcardtest.Insert(t, ctx, vc, addr, reader)
-			c, err := ctx.Connect(reader)
+			c, err := ctx.Connect(context.Background(), reader)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +71,7 @@ func TestUnknownCard(t *testing.T) {
 	yubikey := atr("3B F8 13 00 00 81 31 FE 15 59 75 62 69 6B 65 79 34 D4")
 	vc := vcardtest.NewCard(t, "cns-incard", vcard.Options{ATR: yubikey})
 	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
-	c, err := ctx.Connect(vcardtest.Reader0)
+	c, err := ctx.Connect(context.Background(), vcardtest.Reader0)
 	if err != nil {
 		t.Fatal(err)
 	}

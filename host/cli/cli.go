@@ -173,7 +173,8 @@ func HostConfig() (command.Config, func()) {
 		Status: func(ctx context.Context, st *protocol.Status) {
 			st.Readers, st.PCSC = reader.Scan(ctx, st.Modules, st.Tokens)
 		},
-		Log: log,
+		Check: reader.Check,
+		Log:   log,
 	}, func() { p.Close() }
 }
 

@@ -34,6 +34,11 @@ type Config struct {
 	PINTimeout time.Duration
 	// Status, when set, completes the status report (readers, service).
 	Status func(ctx context.Context, s *protocol.Status)
+	// Check, when set, says as PC/SC sees it why Provider.Open found no
+	// card (reader.Check): its error, when it has CodePCSCUnavailable or
+	// CodeNoReader, replaces the provider's CodeNoCard, so that a command
+	// names the same cause as the status.
+	Check func(ctx context.Context) error
 	// Events, when set, starts a source of card and reader events that
 	// Serve forwards to the extension as they come (reader.Events).
 	Events func(ctx context.Context) <-chan protocol.EventMessage
@@ -160,7 +165,7 @@ func (s *Server) run(ctx context.Context, req *protocol.Request) (any, error) {
 }
 
 func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs) (any, error) {
-	card, err := s.cfg.Provider.Open(ctx)
+	card, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +175,20 @@ func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs)
 		return nil, err
 	}
 	return authtoken.Create(ctx, cert, certSigner{card, cert}, a.Origin, a.ChallengeNonce, s.cfg.AppVersion())
+}
+
+// open opens the card with the provider; when there is none, the error
+// says why (see Config.Check).
+func (s *Server) open(ctx context.Context) (Card, error) {
+	card, err := s.cfg.Provider.Open(ctx)
+	if err == nil || s.cfg.Check == nil || protocol.AsError(err).Code != protocol.CodeNoCard {
+		return card, err
+	}
+	why := s.cfg.Check(ctx)
+	if c := protocol.AsError(why); c != nil && (c.Code == protocol.CodePCSCUnavailable || c.Code == protocol.CodeNoReader) {
+		return nil, why
+	}
+	return nil, err
 }
 
 type certSigner struct {
@@ -182,7 +201,7 @@ func (c certSigner) Sign(ctx context.Context, h crypto.Hash, digest []byte) ([]b
 }
 
 func (s *Server) signingCertificate(ctx context.Context, _ *protocol.GetSigningCertificateArgs) (any, error) {
-	card, err := s.cfg.Provider.Open(ctx)
+	card, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +230,7 @@ func supportedAlgorithms(cert *x509.Certificate) []protocol.SignatureAlgorithm {
 }
 
 func (s *Server) sign(ctx context.Context, r *protocol.SignRequest) (any, error) {
-	card, err := s.cfg.Provider.Open(ctx)
+	card, err := s.open(ctx)
 	if err != nil {
 		return nil, err
 	}

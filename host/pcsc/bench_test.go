@@ -67,7 +67,7 @@ func BenchmarkTransmit(b *testing.B) {
 				vcardtest.WaitCard(b, ctx, vcardtest.Reader0, nil)
 			}()
 			vcardtest.WaitCard(b, ctx, vcardtest.Reader0, vc.ATR())
-			c, err := ctx.Connect(vcardtest.Reader0)
+			c, err := ctx.Connect(context.Background(), vcardtest.Reader0)
 			if err != nil {
 				b.Fatal(err)
 			}

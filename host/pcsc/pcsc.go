@@ -6,8 +6,9 @@
 // Context and Card are the few PC/SC calls eidlink makes; [Establish]
 // returns the implementation over github.com/ebfe/scard. Errors from it are
 // wrapped so that errors.Is matches one of the sentinel errors below
-// (ErrNoService, ErrNoReaders, ErrNoCard, ErrCardRemoved, ErrCardReset,
-// ErrSharingViolation, ErrTimeout); the PC/SC code stays in the chain.
+// (ErrNoService, ErrNotAnswering, ErrNoReaders, ErrNoCard, ErrCardRemoved,
+// ErrCardReset, ErrSharingViolation, ErrTimeout); the PC/SC code stays in
+// the chain.
 // A card pulled in the middle of a command gives ErrCardRemoved at once
 // (pcscd reports a failed transmission before it notices the removal);
 // the connection then needs Reconnect, or a new Connect, once a card is
@@ -17,6 +18,20 @@
 // A Context is not safe for concurrent use, except that a Wait in progress
 // is ended by cancelling its context.Context. Use one Context per goroutine
 // (the monitor of [Watch] opens its own).
+//
+// # A service that does not answer
+//
+// The PC/SC calls block in C and cannot be cancelled (SCardCancel ends only
+// a GetStatusChange, and only if the service answers it). A wedged pcscd,
+// which accepts connections and never answers, would hold every caller for
+// ever. So the implementation over ebfe/scard runs each call on its own
+// goroutine and waits a few seconds at most (service calls), or somewhat
+// longer (card commands), and no longer than the caller's
+// context.Context: a call without an answer gives ErrNotAnswering and is
+// abandoned, and until it returns the calls on the same Context (or, for
+// Establish, every Establish: libpcsclite holds a process-wide lock while
+// it connects) fail at once with ErrNotAnswering instead of queueing behind
+// it.
 //
 // # Card commands
 //
@@ -47,18 +62,19 @@ var (
 	ErrCardReset        = errors.New("card reset by another application")
 	ErrSharingViolation = errors.New("card in use by another application")
 	ErrTimeout          = errors.New("smart card service timeout")
+	ErrNotAnswering     = errors.New("smart card service not answering")
 )
 
 // Context is a connection to the PC/SC service.
 type Context interface {
 	// ListReaders returns the reader names; ErrNoReaders if there are none.
-	ListReaders() ([]string, error)
+	ListReaders(ctx context.Context) ([]string, error)
 	// Wait blocks until the state of one of the readers differs from its
 	// Current field, then sets Event and ATR of every entry. It returns
 	// ctx.Err() when ctx ends first.
 	Wait(ctx context.Context, states []ReaderState) error
 	// Connect opens the card in reader, shared, with T=0 or T=1.
-	Connect(reader string) (Card, error)
+	Connect(ctx context.Context, reader string) (Card, error)
 	// Release closes the context.
 	Release() error
 }

@@ -17,10 +17,10 @@ import (
 func TestConnectErrors(t *testing.T) {
 	ctx := vcardtest.Context(t)
 	vcardtest.WaitCard(t, ctx, vcardtest.Reader0, nil)
-	if _, err := ctx.Connect(vcardtest.Reader0); !errors.Is(err, pcsc.ErrNoCard) {
+	if _, err := ctx.Connect(context.Background(), vcardtest.Reader0); !errors.Is(err, pcsc.ErrNoCard) {
 		t.Errorf("Connect to an empty reader: %v, want ErrNoCard", err)
 	}
-	if _, err := ctx.Connect("No Such Reader 00 00"); !errors.Is(err, pcsc.ErrNoReaders) {
+	if _, err := ctx.Connect(context.Background(), "No Such Reader 00 00"); !errors.Is(err, pcsc.ErrNoReaders) {
 		t.Errorf("Connect to a missing reader: %v, want ErrNoReaders", err)
 	}
 }
@@ -41,7 +41,7 @@ func TestWaitCancel(t *testing.T) {
 		t.Fatalf("Wait = %v, want the context's deadline", err)
 	}
 	// The context still works after a cancelled wait.
-	if _, err := ctx.ListReaders(); err != nil {
+	if _, err := ctx.ListReaders(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -103,11 +103,11 @@ func TestWatch(t *testing.T) {
 func TestWatchServiceLost(t *testing.T) {
 	vcardtest.Context(t)
 	calls := 0
-	m := &pcsc.Monitor{Retry: 10 * time.Millisecond, Open: func() (pcsc.Context, error) {
+	m := &pcsc.Monitor{Retry: 10 * time.Millisecond, Open: func(ctx context.Context) (pcsc.Context, error) {
 		if calls++; calls <= 2 {
 			return nil, fmt.Errorf("test: %w", pcsc.ErrNoService)
 		}
-		return pcsc.Establish()
+		return pcsc.Establish(ctx)
 	}}
 	wctx, cancel := context.WithCancel(context.Background())
 	events := m.Watch(wctx)
@@ -133,7 +133,7 @@ func TestCardPulledMidRead(t *testing.T) {
 	ctx := vcardtest.Context(t)
 	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
 	slot := vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
-	c, err := ctx.Connect(vcardtest.Reader0)
+	c, err := ctx.Connect(context.Background(), vcardtest.Reader0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestCardPulledMidRead(t *testing.T) {
 
 	// Another application can lock the card: nothing leaked.
 	other := vcardtest.Context(t)
-	c2, err := other.Connect(vcardtest.Reader0)
+	c2, err := other.Connect(context.Background(), vcardtest.Reader0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -49,7 +50,7 @@ type Event struct {
 // Monitor reports reader and card changes.
 type Monitor struct {
 	// Open returns a new Context; nil means Establish.
-	Open func() (Context, error)
+	Open func(context.Context) (Context, error)
 	// Retry is how often to try to reach the service while it is down
 	// (and to list readers where the PnP pseudo-reader is not supported);
 	// zero means one second.
@@ -93,7 +94,7 @@ func (m *Monitor) run(ctx context.Context, ch chan<- Event) {
 	known := map[string]*slot{}
 	lost := false
 	for ctx.Err() == nil {
-		c, err := open()
+		c, err := open(ctx)
 		if err == nil {
 			if lost {
 				emit(Event{Kind: ServiceBack})
@@ -136,7 +137,7 @@ func watch(ctx context.Context, c Context, known map[string]*slot, emit func(Eve
 	pnp := true
 	var states []ReaderState
 	resync := func() error {
-		names, err := c.ListReaders()
+		names, err := c.ListReaders(ctx)
 		if err != nil && !errors.Is(err, ErrNoReaders) {
 			return err
 		}
@@ -227,9 +228,10 @@ func watch(ctx context.Context, c Context, known map[string]*slot, emit func(Eve
 	}
 }
 
-// Snapshot returns the current state of every reader of c.
+// Snapshot returns the current state of every reader of c. The service
+// answers at once: no answer within a few seconds is ErrNotAnswering.
 func Snapshot(ctx context.Context, c Context) ([]ReaderState, error) {
-	names, err := c.ListReaders()
+	names, err := c.ListReaders(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -237,5 +239,11 @@ func Snapshot(ctx context.Context, c Context) ([]ReaderState, error) {
 	for i, n := range names {
 		states[i].Reader = n
 	}
-	return states, c.Wait(ctx, states)
+	wctx, cancel := context.WithTimeout(ctx, serviceBound)
+	defer cancel()
+	err = c.Wait(wctx, states)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		err = fmt.Errorf("pcsc: get status change: %w", ErrNotAnswering)
+	}
+	return states, err
 }

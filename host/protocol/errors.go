@@ -49,6 +49,9 @@ const (
 	// CodeOriginNotAllowed is raised by the extension, not the host: the
 	// site is outside the enterprise allow-list (storage.managed).
 	CodeOriginNotAllowed Code = "ERR_EIDLINK_ORIGIN_NOT_ALLOWED"
+	// CodePCSCUnavailable: the smart-card service (pcscd, WinSCard) is not
+	// running or does not answer, whatever the command.
+	CodePCSCUnavailable Code = "ERR_EIDLINK_PCSC_UNAVAILABLE"
 )
 
 // Error is an error with a stable code. Message is English, for logs and

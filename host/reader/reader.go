@@ -19,17 +19,19 @@ import (
 // establish opens the PC/SC context; tests replace it.
 var establish = pcsc.Establish
 
+// triesBound bounds the PC/SC part of Tries: a login must not wait long for
+// a counter it can do without.
+const triesBound = 5 * time.Second
+
 // Scan reports every reader and its card. modules and tokens are what the
 // PKCS#11 side found (token.Provider.Status). The string is empty when
 // PC/SC works, else why it does not and what to do.
 func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) ([]protocol.ReaderStatus, string) {
-	c, err := establish()
+	c, err := establish(ctx)
 	if err != nil {
 		return nil, problem(err)
 	}
 	defer c.Release()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	states, err := pcsc.Snapshot(ctx, c)
 	if errors.Is(err, pcsc.ErrNoReaders) {
 		return []protocol.ReaderStatus{}, ""
@@ -41,7 +43,7 @@ func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protoco
 	for _, s := range states {
 		r := protocol.ReaderStatus{Name: s.Reader, CardPresent: s.Event&pcsc.StatePresent != 0}
 		if r.CardPresent {
-			describe(c, &r, s.ATR, modules, tokens)
+			describe(ctx, c, &r, s.ATR, modules, tokens)
 		}
 		readers = append(readers, r)
 	}
@@ -49,20 +51,61 @@ func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protoco
 }
 
 func problem(err error) string {
-	switch {
-	case errors.Is(err, pcsc.ErrNoService):
-		return "the smart-card service is not running (Linux: install and start pcscd)"
-	case errors.Is(err, pcsc.ErrNoReaders):
-		return ""
+	if e := Unavailable(err); e != nil {
+		return e.Message
 	}
 	return "PC/SC: " + err.Error()
 }
 
+// Unavailable returns the error for a PC/SC service that is down or does
+// not answer, nil for any other err. Commands and status say the same: one
+// cause, one code (CodePCSCUnavailable) and one message.
+func Unavailable(err error) *protocol.Error {
+	var msg string
+	switch {
+	case errors.Is(err, pcsc.ErrNoService):
+		msg = "the smart-card service (pcscd) is not running: start it (Linux: systemctl start pcscd.socket)"
+	case errors.Is(err, pcsc.ErrNotAnswering):
+		msg = "the smart-card service (pcscd) is not answering: restart it (Linux: systemctl restart pcscd)"
+	default:
+		return nil
+	}
+	return &protocol.Error{Code: protocol.CodePCSCUnavailable, Message: msg, Err: err}
+}
+
+// Check says, as PC/SC sees it, why no card could be used: an error with
+// CodePCSCUnavailable when the service is down or does not answer,
+// CodeNoReader when no reader is connected, CodeNoCard when no reader holds
+// a card; nil when a reader holds a card or PC/SC fails in another way.
+func Check(ctx context.Context) error {
+	c, err := establish(ctx)
+	var states []pcsc.ReaderState
+	if err == nil {
+		states, err = pcsc.Snapshot(ctx, c)
+		c.Release()
+	}
+	if e := Unavailable(err); e != nil {
+		return e
+	}
+	if errors.Is(err, pcsc.ErrNoReaders) {
+		return &protocol.Error{Code: protocol.CodeNoReader, Message: "no smart-card reader is connected: connect one (a CIE needs a contactless reader)", Err: err}
+	}
+	if err != nil {
+		return nil
+	}
+	for _, s := range states {
+		if s.Event.Has(pcsc.StatePresent) {
+			return nil
+		}
+	}
+	return protocol.Errorf(protocol.CodeNoCard, "no card in the reader: insert the CNS, or lay the CIE on the contactless reader")
+}
+
 // describe fills in what the card in r is and who serves it.
-func describe(c pcsc.Context, r *protocol.ReaderStatus, atr []byte, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
+func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr []byte, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
 	info := card.Identify(atr)
 	r.ATR, r.Family, r.CardKind, r.Contactless = info.ATRHex(), info.Name, string(info.Kind), info.Contactless
-	if h, err := c.Connect(r.Name); err == nil {
+	if h, err := c.Connect(ctx, r.Name); err == nil {
 		r.Pinpad = card.Pinpad(h)
 		if info.Kind != card.Unknown {
 			if pub, err := card.ReadPublic(h, info.Kind); err == nil {
@@ -109,17 +152,24 @@ func sameReader(slotDesc, reader string) bool {
 	return d != "" && (d == reader || strings.HasPrefix(reader, d) || strings.HasSuffix(d, reader))
 }
 
-// Tries asks the CNS in reader how many PIN tries it has left (VERIFY
-// without data answers 63Cx), without using one. It returns -1 when it
-// cannot tell: another kind of card, no card, or a card that does not say.
-func Tries(readerName string) int {
-	c, err := establish()
+// Tries asks the CNS in the reader a PKCS#11 slot describes how many PIN
+// tries it has left (VERIFY without data answers 63Cx), without using one.
+// It returns -1 when it cannot tell: another kind of card, no card, a card
+// that does not say, or a PC/SC service that does not answer in time.
+func Tries(slotDesc string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), triesBound)
+	defer cancel()
+	c, err := establish(ctx)
 	if err != nil {
 		return -1
 	}
 	defer c.Release()
-	for _, name := range candidates(c, readerName) {
-		h, err := c.Connect(name)
+	names, _ := c.ListReaders(ctx)
+	for _, name := range names {
+		if !sameReader(slotDesc, name) {
+			continue
+		}
+		h, err := c.Connect(ctx, name)
 		if err != nil {
 			continue
 		}
@@ -131,17 +181,6 @@ func Tries(readerName string) int {
 		return n
 	}
 	return -1
-}
-
-func candidates(c pcsc.Context, slotDesc string) []string {
-	names, _ := c.ListReaders()
-	var out []string
-	for _, n := range names {
-		if sameReader(slotDesc, n) {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // cnsTries selects the master file and sends VERIFY with no data for the

@@ -85,8 +85,8 @@ func TestChooseModuleBySlot(t *testing.T) {
 }
 
 func TestNoService(t *testing.T) {
-	defer func(f func() (pcsc.Context, error)) { establish = f }(establish)
-	establish = func() (pcsc.Context, error) { return nil, pcsc.ErrNoService }
+	defer func(f func(context.Context) (pcsc.Context, error)) { establish = f }(establish)
+	establish = func(context.Context) (pcsc.Context, error) { return nil, pcsc.ErrNoService }
 	readers, problem := Scan(context.Background(), nil, nil)
 	if readers != nil || problem == "" || Tries("any") != -1 {
 		t.Fatalf("without pcscd: %v %q", readers, problem)

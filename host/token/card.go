@@ -28,6 +28,7 @@ type card struct {
 	module   string // path
 	slot     uint
 	slotDesc string
+	hwSlot   bool // a reader's slot (CKF_HW_SLOT), not a software token's
 	sh       pkcs11.SessionHandle
 	info     pkcs11.TokenInfo
 	loggedIn bool
@@ -92,7 +93,7 @@ func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error
 	}
 	c := &card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: KindUnknown, askTries: tries}
 	if si, err := m.p11.GetSlotInfo(slot); err == nil {
-		c.slotDesc = trim(si.SlotDescription)
+		c.slotDesc, c.hwSlot = trim(si.SlotDescription), si.Flags&pkcs11.CKF_HW_SLOT != 0
 	}
 	if c.sh, err = m.p11.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION); err != nil {
 		return nil, err
@@ -195,13 +196,15 @@ func isIPZS(manufacturer, modulePath string) bool {
 }
 
 // triesLeft returns the PIN tries left: the card's own counter when
-// Config.Tries can read it (over PC/SC), else what the token flags say.
+// Config.Tries can read it (over PC/SC: only for a reader's slot, so a
+// software token such as SoftHSM2 never waits on pcscd), else what the
+// token flags say.
 // OpenSC's CNS emulation (itacns, 0.23) never learns the counter and leaves
 // it at 0, so every CNS it serves claims CKF_USER_PIN_LOCKED: for those
 // tokens the flags mean "unknown". A PIN that is really blocked is then
 // refused by the card itself (CKR_PIN_LOCKED), which costs nothing.
 func (c *card) triesLeft() (tries int, locked bool) {
-	if c.askTries != nil {
+	if c.askTries != nil && c.hwSlot {
 		if n := c.askTries(c.slotDesc); n >= 0 {
 			return n, n == 0
 		}

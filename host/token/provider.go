@@ -40,10 +40,13 @@ package token
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
+	"github.com/eidlink/eidlink/host/bounded"
 	"github.com/eidlink/eidlink/host/command"
 	"github.com/eidlink/eidlink/host/protocol"
 )
@@ -67,9 +70,9 @@ type Config struct {
 // Provider finds cards through PKCS#11 modules. It implements
 // command.Provider and is safe for concurrent use.
 type Provider struct {
-	cfg  Config
-	log  *slog.Logger
-	load func(path string) (cryptoki, bool, error)
+	cfg        Config
+	log        *slog.Logger
+	loadModule func(path string) (cryptoki, bool, error)
 
 	mu        sync.Mutex
 	mods      []*module // nil until first needed
@@ -80,13 +83,49 @@ type Provider struct {
 var _ command.Provider = (*Provider)(nil)
 
 // module is a candidate module and, once loaded, its handle.
+//
+// Calls into a module may never return: OpenSC and the card makers'
+// modules ask pcscd, and a wedged pcscd never answers. So the Provider
+// loads and scans each module through its gate (package bounded), for at
+// most loadBound and scanBound: a module that does not answer is reported
+// so and skipped until its abandoned call returns. While that call runs
+// only it touches the fields below.
 type module struct {
 	Module
+	gate    bounded.Gate
 	p11     cryptoki
 	shared  bool // initialised by someone else in this process: not finalised here
 	tried   bool
 	err     error
 	library string
+}
+
+// How long loading a module (C_Initialize) and reading its tokens may take.
+const (
+	loadBound = 5 * time.Second
+	scanBound = 20 * time.Second
+)
+
+// call runs fn, which calls into m, through m's gate: at most for bound and
+// while ctx lasts. drop releases what an abandoned fn returns.
+func call[T any](ctx context.Context, m *module, bound time.Duration, fn func() (T, error), drop func(T)) (T, error) {
+	v, err := bounded.Call(ctx, &m.gate, bound, fn, drop)
+	if errors.Is(err, bounded.ErrTimeout) || errors.Is(err, bounded.ErrStuck) {
+		err = fmt.Errorf("the module does not answer (a wedged smart-card service?): %w", err)
+	}
+	return v, err
+}
+
+// load loads m, at most once, through its gate, and reports why it is not
+// usable.
+func (p *Provider) load(ctx context.Context, m *module) error {
+	_, err := call(ctx, m, loadBound, func() (struct{}, error) {
+		if !p.loaded(m) {
+			return struct{}{}, m.err
+		}
+		return struct{}{}, nil
+	}, nil)
+	return err
 }
 
 // NewProvider returns a Provider; it loads nothing until used.
@@ -95,7 +134,7 @@ func NewProvider(cfg Config) *Provider {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Provider{cfg: cfg, log: log, load: loadModule}
+	return &Provider{cfg: cfg, log: log, loadModule: loadModule}
 }
 
 // modules returns the candidates, discovering them on first use.
@@ -132,7 +171,7 @@ func (p *Provider) loaded(m *module) bool {
 		return m.p11 != nil
 	}
 	m.tried = true
-	m.p11, m.shared, m.err = p.load(m.Path)
+	m.p11, m.shared, m.err = p.loadModule(m.Path)
 	if m.err != nil {
 		p.log.Warn("cannot load PKCS#11 module", "module", m.Path, "err", m.err)
 		return false
@@ -153,10 +192,10 @@ func (p *Provider) Open(ctx context.Context) (command.Card, error) {
 		return nil, protocol.Errorf(protocol.CodeFatal, "token provider is closed")
 	}
 	var (
-		fallback               *card // key hidden until login
-		present, loaded, found int
-		unreadable             int // tokens a module lists but cannot read
-		lastErr                error
+		fallback                     *card // key hidden until login
+		present, loaded, found, mute int
+		unreadable                   int // tokens a module lists but cannot read
+		lastErr                      error
 	)
 	for _, m := range p.modules() {
 		if err := ctx.Err(); err != nil {
@@ -167,27 +206,26 @@ func (p *Provider) Open(ctx context.Context) (command.Card, error) {
 			continue
 		}
 		present++
-		if !p.loaded(m) {
-			lastErr = m.err
+		if err := p.load(ctx, m); err != nil {
+			lastErr = err
+			if m.gate.Stuck() {
+				mute++
+			}
 			continue
 		}
 		loaded++
-		slots, err := m.p11.GetSlotList(true)
+		r, err := call(ctx, m, scanBound, func() (scan, error) { return p.scan(m), nil }, scan.close)
 		if err != nil {
-			p.log.Warn("cannot list slots", "module", m.Path, "err", err)
+			p.log.Warn("cannot read the tokens", "module", m.Path, "err", err)
+			lastErr = err
+			mute++
 			continue
 		}
-		for _, slot := range slots {
-			c, err := openToken(m, slot, p.cfg.Tries)
-			if err != nil {
-				p.log.Debug("skipping token", "module", m.Path, "slot", slot, "err", err)
-				lastErr = err
-				unreadable++
-				continue
-			}
-			if c == nil {
-				continue
-			}
+		unreadable += r.unreadable
+		if r.err != nil {
+			lastErr = r.err
+		}
+		for _, c := range r.cards {
 			found++
 			switch {
 			case c.auth != nil && c.auth.keySeen:
@@ -207,6 +245,8 @@ func (p *Provider) Open(ctx context.Context) (command.Card, error) {
 	switch {
 	case present == 0:
 		e = protocol.Errorf(protocol.CodeNoModule, "no PKCS#11 module found: install the card's software (CIE or CNS middleware, OpenSC) or set %s", EnvModule)
+	case found == 0 && mute > 0:
+		e = protocol.Errorf(protocol.CodeNoCard, "no card found: the card software does not answer")
 	case loaded == 0:
 		e = protocol.Errorf(protocol.CodeNoModule, "no PKCS#11 module could be loaded")
 	case found == 0 && unreadable > 0:
@@ -220,10 +260,52 @@ func (p *Provider) Open(ctx context.Context) (command.Card, error) {
 	return nil, e
 }
 
+// scan is what one module shows: the tokens it could open, up to the
+// first whose authentication key is visible before login.
+type scan struct {
+	cards      []*card
+	unreadable int   // tokens listed but not readable
+	err        error // the last error
+}
+
+func (s scan) close() {
+	for _, c := range s.cards {
+		c.Close()
+	}
+}
+
+// scan opens the tokens of m, a loaded module. Call it through m's gate.
+func (p *Provider) scan(m *module) scan {
+	var s scan
+	slots, err := m.p11.GetSlotList(true)
+	if err != nil {
+		p.log.Warn("cannot list slots", "module", m.Path, "err", err)
+		s.err = err
+		return s
+	}
+	for _, slot := range slots {
+		c, err := openToken(m, slot, p.cfg.Tries)
+		if err != nil {
+			p.log.Debug("skipping token", "module", m.Path, "slot", slot, "err", err)
+			s.err = err
+			s.unreadable++
+			continue
+		}
+		if c == nil {
+			continue
+		}
+		s.cards = append(s.cards, c)
+		if c.auth != nil && c.auth.keySeen {
+			break
+		}
+	}
+	return s
+}
+
 // Status reports every module and every initialised token. It loads the
 // modules it has not loaded yet and never fails as a whole: a module's
-// problem is in its ModuleStatus.Error. An unreadable config file is
-// reported as a module named "config file".
+// problem, not answering included, is in its ModuleStatus.Error. An
+// unreadable config file is reported as a module named "config file".
 func (p *Provider) Status(ctx context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -234,29 +316,53 @@ func (p *Provider) Status(ctx context.Context) ([]protocol.ModuleStatus, []proto
 	}
 	for _, m := range mods {
 		s := protocol.ModuleStatus{Name: m.Name, Path: m.Path, Source: m.Source, Present: m.Present}
-		if m.Present && !p.closed && ctx.Err() == nil && p.loaded(m) {
-			s.Loaded, s.Library = true, m.library
-			slots, err := m.p11.GetSlotList(true)
-			if err != nil {
-				s.Error = cardError("list slots", err).Message
-			}
-			for _, slot := range slots {
-				c, err := openToken(m, slot, p.cfg.Tries)
-				if err != nil {
-					s.Error = fmt.Sprintf("slot %d: %v", slot, err)
-					continue
-				}
-				if c != nil {
-					ts = append(ts, c.status())
-					c.p11.CloseSession(c.sh)
-				}
-			}
-		} else if m.err != nil {
-			s.Error = m.err.Error()
+		if !m.Present || p.closed || ctx.Err() != nil {
+			ms = append(ms, s)
+			continue
 		}
+		if err := p.load(ctx, m); err != nil {
+			s.Error = err.Error()
+			ms = append(ms, s)
+			continue
+		}
+		s.Loaded, s.Library = true, m.library
+		r, err := call(ctx, m, scanBound, func() (tokens, error) { return p.tokens(m), nil }, nil)
+		s.Error = r.problem
+		if err != nil {
+			s.Error = err.Error()
+		}
+		ts = append(ts, r.tokens...)
 		ms = append(ms, s)
 	}
 	return ms, ts
+}
+
+// tokens is the initialised tokens of a module and its last problem.
+type tokens struct {
+	tokens  []protocol.TokenStatus
+	problem string
+}
+
+// tokens describes the initialised tokens of m, a loaded module. Call it
+// through m's gate.
+func (p *Provider) tokens(m *module) tokens {
+	var r tokens
+	slots, err := m.p11.GetSlotList(true)
+	if err != nil {
+		r.problem = cardError("list slots", err).Message
+	}
+	for _, slot := range slots {
+		c, err := openToken(m, slot, p.cfg.Tries)
+		if err != nil {
+			r.problem = fmt.Sprintf("slot %d: %v", slot, err)
+			continue
+		}
+		if c != nil {
+			r.tokens = append(r.tokens, c.status())
+			c.p11.CloseSession(c.sh)
+		}
+	}
+	return r
 }
 
 // Close unloads every module. Cards opened from p stop working.
@@ -265,6 +371,10 @@ func (p *Provider) Close() error {
 	defer p.mu.Unlock()
 	p.closed = true
 	for _, m := range p.mods {
+		if m.gate.Stuck() {
+			p.log.Warn("leaving a PKCS#11 module loaded: a call into it has not returned", "module", m.Path)
+			continue
+		}
 		if m.p11 == nil {
 			continue
 		}

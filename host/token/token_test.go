@@ -306,7 +306,7 @@ func (f *faulty) Sign(sh pkcs11.SessionHandle, data []byte) ([]byte, error) {
 
 func faultyCard(t *testing.T, f *faulty) *card {
 	p := newProvider(t, softhsm)
-	p.load = func(path string) (cryptoki, bool, error) {
+	p.loadModule = func(path string) (cryptoki, bool, error) {
 		m, shared, err := loadModule(path)
 		f.cryptoki = m
 		return f, shared, err

@@ -54,12 +54,12 @@ func Context(t testing.TB) pcsc.Context {
 	if err := Lock(); err != nil {
 		t.Fatalf("locking vpcd's readers for this test process: %v", err)
 	}
-	c, err := pcsc.Establish()
+	c, err := pcsc.Establish(context.Background())
 	if err != nil {
 		t.Fatalf("pcscd is not reachable: %v\n%s", err, howTo)
 	}
 	t.Cleanup(func() { c.Release() })
-	readers, err := c.ListReaders()
+	readers, err := c.ListReaders(context.Background())
 	if err != nil || !slices.Contains(readers, Reader0) || !slices.Contains(readers, Reader1) {
 		t.Fatalf("pcscd has no vpcd readers (%q, %v)\n%s", readers, err, howTo)
 	}
