@@ -30,6 +30,17 @@ test("toPageError keeps the eidlink code, tries left and retryable", () => {
   assert.equal(CodedError.fromNative(/** @type {any} */ (null)).code, "ERR_WEBEID_UNKNOWN_ERROR");
 });
 
+// pcscd down or wedged: the page and the status say the same thing, never
+// "insert the card".
+test("an unavailable smart-card service is one message, the status's", () => {
+  const e = toPageError(CodedError.fromNative({ code: "ERR_EIDLINK_PCSC_UNAVAILABLE", message: "the smart-card service (pcscd) is not running" }), it);
+  assert.equal(e.code, "ERR_WEBEID_NATIVE_FATAL");
+  assert.equal(e.eidlinkCode, "ERR_EIDLINK_PCSC_UNAVAILABLE");
+  assert.match(e.message, /^Il servizio delle smart card \(pcscd\) non è avviato o non risponde/);
+  assert.ok(e.message.startsWith(it("state_pcsc_down")), "the status's title starts the error's text");
+  assert.doesNotMatch(e.message, /Inserisci|appoggia/);
+});
+
 // The page library ships with no dependencies, so it keeps its own copy of
 // the page codes (generated into codes.js from host/protocol/codes.go).
 test("the page library knows exactly the codes the extension sends", () => {

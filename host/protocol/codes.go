@@ -63,4 +63,5 @@ var Codes = []CodeInfo{
 	{CodeServiceRestarted, CodeUnknown, "host", "the eidlink service restarted during the request (`retryable: true`)", "yes"},
 	{CodeBusy, CodeActionPending, "host", "another operation is in progress", "yes"},
 	{CodeOriginNotAllowed, CodeContextInsecure, "extension", "the site is not in the enterprise allow-list", "no"},
+	{CodePCSCUnavailable, CodeFatal, "host", "the smart-card service (pcscd) is not running or does not answer; the status's `pcsc` has the same message", "after starting it"},
 }
