@@ -216,15 +216,7 @@ func TestAuthenticateThroughTheBinary(t *testing.T) {
 			}
 			h.send(`{"command":"pin","arguments":{"pin":"24681357"}}`)
 			token, _ := json.Marshal(h.recv())
-			roots, err := verify.LoadCertPool(card.CAFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, _ := verify.New(verify.Config{Roots: roots})
-			id, err := v.Verify(context.Background(), token, origin, nonce)
-			if err != nil {
-				t.Fatalf("token %s does not verify: %v", token, err)
-			}
+			v, id := verifyToken(t, card, token)
 			if id.CodiceFiscale != "RSSMRA80A01H501U" || id.CardKind != typ {
 				t.Fatalf("identity = %+v", id)
 			}
@@ -241,6 +233,21 @@ func TestAuthenticateThroughTheBinary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// verifyToken checks an auth token made by card for origin and nonce.
+func verifyToken(t *testing.T, card *testcard.Result, token []byte) (*verify.Verifier, *verify.Identity) {
+	t.Helper()
+	roots, err := verify.LoadCertPool(card.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := verify.New(verify.Config{Roots: roots})
+	id, err := v.Verify(context.Background(), token, origin, nonce)
+	if err != nil {
+		t.Fatalf("token %s does not verify: %v", token, err)
+	}
+	return v, id
 }
 
 func TestBadFrames(t *testing.T) {
@@ -374,14 +381,7 @@ func TestPCSCWedged(t *testing.T) {
 	}
 	h.send(`{"command":"pin","arguments":{"pin":"24681357"}}`)
 	token, _ := json.Marshal(h.recv())
-	roots, err := verify.LoadCertPool(card.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := verify.New(verify.Config{Roots: roots})
-	if _, err := v.Verify(context.Background(), token, origin, nonce); err != nil {
-		t.Fatalf("token %s does not verify: %v", token, err)
-	}
+	verifyToken(t, card, token)
 	h.stdin.Close()
 	h.wait()
 }
