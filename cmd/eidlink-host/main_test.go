@@ -61,7 +61,8 @@ type hostProc struct {
 func spawn(t *testing.T, card *testcard.Result, env ...string) *hostProc {
 	h := &hostProc{t: t}
 	h.cmd = exec.Command(hostBin, "chrome-extension://abcdefghijklmnopabcdefghijklmnop/")
-	h.cmd.Env = append(os.Environ(), "EIDLINK_LOG=debug")
+	// In-process: the card is the test's, not a running service's.
+	h.cmd.Env = append(os.Environ(), "EIDLINK_LOG=debug", "EIDLINK_SERVICE=off")
 	for _, e := range card.Env {
 		h.cmd.Env = append(h.cmd.Env, e.Name+"="+e.Value)
 	}

@@ -152,8 +152,14 @@ func (s *Server) run(ctx context.Context, req *protocol.Request) (any, error) {
 		}
 		return s.sign(ctx, a)
 	case protocol.CmdStatus:
+		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
+			return nil, err
+		}
 		return s.status(ctx), nil
 	case protocol.CmdQuit:
+		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
+			return nil, err
+		}
 		return nil, errQuit
 	case protocol.CmdPIN, protocol.CmdCancel:
 		return nil, protocol.Errorf(protocol.CodeUnexpectedPIN, "%q sent while no PIN was requested", req.Command)

@@ -134,10 +134,14 @@ func (s *Server) pinMessage(msg []byte) (pin protocol.PIN, done bool, err error)
 			return s.reject(req.Command, err)
 		}
 		return pin, true, nil
-	case protocol.CmdCancel:
+	case protocol.CmdCancel, protocol.CmdQuit:
+		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
+			return s.reject(req.Command, err)
+		}
+		if req.Command == protocol.CmdQuit {
+			return nil, true, errQuit
+		}
 		return nil, true, protocol.Errorf(protocol.CodeUserCancelled, "the user cancelled")
-	case protocol.CmdQuit:
-		return nil, true, errQuit
 	}
 	return s.reject(req.Command, protocol.Errorf(protocol.CodeBusy, "a PIN request is pending: send \"pin\" or \"cancel\" first"))
 }

@@ -247,3 +247,16 @@ func TestCheckJSONKeys(t *testing.T) {
 		t.Error("a duplicate after 100 keys passed")
 	}
 }
+
+func TestParseNoArguments(t *testing.T) {
+	for _, ok := range []string{``, `null`, `{}`, ` { } `} {
+		if err := ParseNoArguments(json.RawMessage(ok)); err != nil {
+			t.Errorf("ParseNoArguments(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{`"x"`, `1`, `[]`, `{"x":1}`, `true`} {
+		if err := ParseNoArguments(json.RawMessage(bad)); err == nil {
+			t.Errorf("ParseNoArguments(%q) accepted", bad)
+		}
+	}
+}

@@ -206,6 +206,16 @@ func decodeArgs(raw json.RawMessage, v any) error {
 	return nil
 }
 
+// ParseNoArguments checks the arguments of a command that takes none
+// ("status", "quit", "cancel"): absent, null or {}.
+func ParseNoArguments(raw json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if len(raw) > 0 && (json.Unmarshal(raw, &m) != nil || len(m) > 0) {
+		return invalid("this command takes no arguments")
+	}
+	return nil
+}
+
 // ParseAuthenticate decodes and validates the arguments of "authenticate".
 func ParseAuthenticate(raw json.RawMessage, o Options) (*AuthenticateArgs, error) {
 	var a AuthenticateArgs
