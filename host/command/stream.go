@@ -30,9 +30,10 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 }
 
 // ReadFrames reads native-messaging frames from r into the returned
-// channel, answering with out the frames it cannot pass on: an empty frame
-// (reading goes on), an oversized or unreadable one (reading stops: the
-// stream cannot be resynchronised). The channel is closed at the end of
+// channel (an empty frame as an empty message, which the command loop
+// refuses in turn), answering with out the frames it cannot pass on: an
+// oversized or unreadable one (reading stops: the stream cannot be
+// resynchronised). The channel is closed at the end of
 // the stream or when ctx ends.
 func ReadFrames(ctx context.Context, r io.Reader, out func(any) error) <-chan []byte {
 	in := make(chan []byte)
@@ -41,6 +42,11 @@ func ReadFrames(ctx context.Context, r io.Reader, out func(any) error) <-chan []
 		fr := nativemsg.NewReader(r, 0)
 		for {
 			msg, err := fr.Read()
+			if errors.Is(err, nativemsg.ErrEmpty) {
+				// Answered by the command loop, in order with the
+				// answers to the messages before it.
+				msg, err = []byte{}, nil
+			}
 			switch {
 			case err == nil:
 				select {
@@ -49,8 +55,6 @@ func ReadFrames(ctx context.Context, r io.Reader, out func(any) error) <-chan []
 					clear(msg)
 					return
 				}
-			case errors.Is(err, nativemsg.ErrEmpty):
-				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMalformedMessage, "empty message")})
 			case errors.Is(err, nativemsg.ErrTooLarge):
 				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMessageTooLarge, "message over %d bytes refused; closing", nativemsg.MaxIncoming)})
 				return

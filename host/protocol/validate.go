@@ -305,6 +305,9 @@ func validateLang(lang string) error {
 // that a PIN in the arguments exists only in msg and in Arguments: the
 // caller zeroes both when the message carried a PIN.
 func ParseRequest(msg []byte) (*Request, error) {
+	if len(msg) == 0 {
+		return nil, Errorf(CodeMalformedMessage, "empty message")
+	}
 	if !json.Valid(msg) {
 		return nil, Errorf(CodeMalformedMessage, "message is not JSON")
 	}
