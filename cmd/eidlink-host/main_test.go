@@ -22,6 +22,7 @@ import (
 	"github.com/eidlink/eidlink/host/testcard"
 	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 	"github.com/eidlink/eidlink/host/verify"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // These tests spawn the real binary, as a browser does, on a SoftHSM2
@@ -187,6 +188,7 @@ func errCode(m map[string]json.RawMessage) protocol.Code {
 }
 
 func newCard(t *testing.T, typ string) *testcard.Result {
+	testenv.NeedSoftHSM(t)
 	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: typ, PIN: "24681357"})
 	if err != nil {
 		t.Fatal(err)

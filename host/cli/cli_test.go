@@ -13,6 +13,7 @@ import (
 	"github.com/eidlink/eidlink/host/protocol"
 	"github.com/eidlink/eidlink/host/vcard"
 	"github.com/eidlink/eidlink/host/vcard/vcardtest"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -25,6 +26,7 @@ func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 // initCard creates a virtual card through the CLI and exports its
 // environment for the rest of the test.
 func initCard(t *testing.T, args ...string) string {
+	testenv.NeedSoftHSM(t)
 	dir := filepath.Join(t.TempDir(), "card")
 	code, out, errOut := run(t, "", append([]string{"testcard", "init", "--dir", dir}, args...)...)
 	if code != 0 {
@@ -177,6 +179,7 @@ func readerNamed(t *testing.T, st *protocol.Status, name string) protocol.Reader
 // pcscd -> OpenSC's own PKCS#11 module -> eidlink authenticate -> verify.
 // Wrong PINs cost exactly one try each and the tries come from the card.
 func TestAuthenticateThroughOpenSC(t *testing.T) {
+	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
 	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	ctx := vcardtest.Context(t)
@@ -204,6 +207,7 @@ func TestAuthenticateThroughOpenSC(t *testing.T) {
 // signs: a clean "card removed" error, no PIN try used, nothing left
 // locked, and the next login works.
 func TestCardPulledMidSign(t *testing.T) {
+	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
 	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	ctx := vcardtest.Context(t)

@@ -11,6 +11,7 @@ import (
 	"github.com/eidlink/eidlink/host/install"
 	"github.com/eidlink/eidlink/host/nativemsg"
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // devProfile runs "eidlink dev-profile --json" and decodes its output.
@@ -109,6 +110,7 @@ func TestDevProfileRegistersTheMockHost(t *testing.T) {
 }
 
 func TestDevProfileRealHostMakesAVirtualCard(t *testing.T) {
+	testenv.NeedSoftHSM(t)
 	tmp := t.TempDir()
 	ext := filepath.Join(tmp, "ext")
 	os.MkdirAll(ext, 0o755)

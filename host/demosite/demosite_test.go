@@ -18,6 +18,7 @@ import (
 	"github.com/eidlink/eidlink/host/testcard"
 	"github.com/eidlink/eidlink/host/token"
 	"github.com/eidlink/eidlink/host/verify"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 type fixture struct {
@@ -27,6 +28,7 @@ type fixture struct {
 }
 
 func setup(t *testing.T, typ string) *fixture {
+	testenv.NeedSoftHSM(t)
 	tc, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: typ})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
@@ -35,9 +37,8 @@ func setupHome(t *testing.T) string {
 	conf := filepath.Join(hsm, "softhsm2.conf")
 	os.WriteFile(conf, []byte("directories.tokendir = "+hsm+"\n"), 0o644)
 	t.Setenv("SOFTHSM2_CONF", conf)
-	if _, err := os.Stat(softhsmLib); err != nil {
-		t.Fatalf("%v: apt-get install softhsm2", err)
-	}
+	testenv.NeedSoftHSM(t) // modutil loads it
+	testenv.NeedCommand(t, "certutil", "libnss3-tools")
 	return home
 }
 
@@ -351,6 +352,7 @@ func reroot(l layout, root string) layout {
 }
 
 func TestSystemPolicies(t *testing.T) {
+	testenv.NeedSoftHSM(t) // the module registered
 	root := t.TempDir()
 	l := reroot(locate("linux", System, testDirs), root)
 	admin := `{"policies": {"DisableTelemetry": true, "Preferences": {"browser.tabs.warnOnClose": {"Value": false}, "security.default_personal_cert": {"Value": "Ask Every Time", "Status": "locked"}}}}`
@@ -471,9 +473,7 @@ func TestOptionsErrors(t *testing.T) {
 // TestOwnership: root installing into another user's home leaves every
 // file it writes, NSS database included, owned by that user.
 func TestOwnership(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("ownership is only changed by root")
-	}
+	testenv.NeedRoot(t, "ownership is only changed by root")
 	home := setupHome(t)
 	db := filepath.Join(home, ".pki/nssdb")
 	newNSSDB(t, db)

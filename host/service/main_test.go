@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eidlink/eidlink/host/vcard/vcardtest"
+	"github.com/eidlink/eidlink/internal/testenv"
 
 	"github.com/eidlink/eidlink/host/nativemsg"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -60,6 +62,7 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(dir, "card"), Type: "cie", PIN: testPIN})
 	if err != nil {

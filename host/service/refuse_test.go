@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // Every test here shows that one check, alone, refuses: the other checks
@@ -161,9 +163,7 @@ func openToOthers(dir string) {
 }
 
 func TestRefusesOtherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test runs a client as uid 65534: run it as root (CI does)")
-	}
+	testenv.NeedRoot(t, "it runs a client as uid 65534")
 	ts := startService(t, nil, nil, "")
 	// Let uid 65534 reach the socket and hand it the secret: only the
 	// peer check is left to refuse it.
@@ -199,9 +199,7 @@ func TestRefusesOtherUser(t *testing.T) {
 
 // The host refuses a service of another user before sending the secret.
 func TestHostChecksServiceUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test runs a listener as uid 65534: run it as root (CI does)")
-	}
+	testenv.NeedRoot(t, "it runs a listener as uid 65534")
 	dir := t.TempDir()
 	openToOthers(dir)
 	os.Chmod(dir, 0o777)

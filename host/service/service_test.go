@@ -17,6 +17,7 @@ import (
 	"github.com/eidlink/eidlink/host/testcard"
 	"github.com/eidlink/eidlink/host/token"
 	"github.com/eidlink/eidlink/host/verify"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 const (
@@ -28,6 +29,7 @@ const (
 // environment at it.
 func newCard(t testing.TB) *testcard.Result {
 	t.Helper()
+	testenv.NeedSoftHSM(t)
 	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: "cns", PIN: testPIN})
 	if err != nil {
 		t.Fatal(err)

@@ -7,15 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // TestSysV installs, starts, checks, stops and uninstalls a system-wide
 // service with SysV init, as on a machine whose PID 1 is not systemd (CI
 // and this project's machines), under a name of its own.
 func TestSysV(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test installs a system service: run it as root (CI does)")
-	}
+	testenv.Destructive(t, "installs and removes a SysV system service")
+	testenv.NeedRoot(t, "it installs a system service")
 	name := fmt.Sprintf("eidlink-test-%d", os.Getpid())
 	leftovers := func() []string {
 		var found []string

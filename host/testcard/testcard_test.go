@@ -20,9 +20,11 @@ import (
 
 	"github.com/eidlink/eidlink/host/testcard"
 	"github.com/eidlink/eidlink/host/token"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 func TestInit(t *testing.T) {
+	testenv.NeedSoftHSM(t)
 	for _, tc := range []struct {
 		opts   testcard.Options
 		policy string
@@ -169,6 +171,7 @@ func checkToken(t *testing.T, r *testcard.Result, o testcard.Options) {
 }
 
 func TestInitRecreatesOwnDirOnly(t *testing.T) {
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	first, err := testcard.Init(testcard.Options{Dir: dir, KeyType: "p256"})
 	if err != nil {

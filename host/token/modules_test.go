@@ -5,9 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 func TestDiscover(t *testing.T) {
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "libvendor.so")
 	if err := os.WriteFile(lib, nil, 0o600); err != nil {

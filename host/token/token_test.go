@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/miekg/pkcs11"
+
 	"github.com/eidlink/eidlink/host/protocol"
 	"github.com/eidlink/eidlink/host/testcard"
-	"github.com/miekg/pkcs11"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // These tests drive the real SoftHSM2 library (Debian package softhsm2)
@@ -30,9 +32,7 @@ var ctx = context.Background()
 // before loading SoftHSM2 in a Provider: Init needs it unloaded.
 func newCard(t testing.TB, o testcard.Options) *testcard.Result {
 	t.Helper()
-	if _, err := os.Stat(softhsm); err != nil {
-		t.Fatalf("%s is missing: apt-get install softhsm2", softhsm)
-	}
+	testenv.NeedSoftHSM(t)
 	o.Dir = t.TempDir()
 	r, err := testcard.Init(o)
 	if err != nil {
@@ -192,6 +192,7 @@ func TestCNS(t *testing.T) {
 
 // emptySoftHSM writes a SoftHSM2 configuration with an empty token store.
 func emptySoftHSM(t *testing.T) string {
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "softhsm2.conf")
 	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eidlink/eidlink/host/vcard"
 	"github.com/eidlink/eidlink/host/vcard/vcardtest"
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
@@ -20,9 +21,8 @@ const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 // vpcd: it lists the certificate, logs in, signs, and counts wrong PINs
 // as the card does.
 func TestOpenSC(t *testing.T) {
-	if _, err := os.Stat(openscModule); err != nil {
-		t.Fatalf("OpenSC's PKCS#11 module is missing (apt-get install opensc): %v", err)
-	}
+	testenv.NeedFile(t, openscModule, "opensc")
+	testenv.NeedCommand(t, "pkcs11-tool", "opensc")
 	ctx := vcardtest.Context(t)
 	vc := vcardtest.NewCard(t, "cns-incard", vcard.Options{})
 	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)

@@ -3,6 +3,8 @@
 package vcardtest
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -15,9 +17,16 @@ var held []*os.File
 
 // lockReaders takes an exclusive lock, held until the process exits, so
 // that test binaries of different packages (go test ./... runs them in
-// parallel) take turns with vpcd's readers.
+// parallel) take turns with vpcd's readers. The readers are the machine's,
+// so the lock is every user's: flock needs only a read-only descriptor,
+// and a file another user created (in sticky /tmp, O_CREATE on it is
+// refused) is opened as it is.
 func lockReaders() error {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "eidlink-vpcd-tests.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	name := filepath.Join(os.TempDir(), "eidlink-vpcd-tests.lock")
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(name, os.O_CREATE|os.O_RDONLY, 0o644)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,86 @@
+// Package testenv says what a test needs from the machine, so that
+// `go test ./...` runs anywhere and every test that cannot run says why.
+//
+// The tiers:
+//
+//   - Plain tests need Go and nothing else.
+//   - Machine tests need root, pcscd with vpcd's readers (`make pcscd`),
+//     SoftHSM2, OpenSC or other Debian packages (`make deps`). Where one
+//     is missing they skip, naming it and how to get it; with
+//     EIDLINK_TEST_STRICT=1 (make test and CI set it) they fail instead,
+//     so that a missing install step cannot pass as a skip.
+//   - Destructive tests change the machine outside their own temporary
+//     files: a real system service, a package installed and purged. They
+//     run only with EIDLINK_TEST_DESTRUCTIVE=1 (make test and CI set it),
+//     strict or not.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/eidlink/eidlink/host/testcard"
+)
+
+// The environment variables that choose the tiers.
+const (
+	StrictEnv      = "EIDLINK_TEST_STRICT"
+	DestructiveEnv = "EIDLINK_TEST_DESTRUCTIVE"
+)
+
+// Missing ends t for want of what, with fix saying how to get it: a skip,
+// or under EIDLINK_TEST_STRICT=1 a failure.
+func Missing(t testing.TB, what, fix string) {
+	t.Helper()
+	msg := fmt.Sprintf("needs %s: %s", what, fix)
+	if os.Getenv(StrictEnv) == "1" {
+		t.Fatalf("%s (%s=1: a missing requirement fails the test)", msg, StrictEnv)
+	} else {
+		t.Skip(msg)
+	}
+}
+
+// NeedRoot ends t unless it runs as root; why says what root is for.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "root", why+": run it as root (make test does)")
+	}
+}
+
+// NeedFile ends t unless path exists; pkg is the Debian package that
+// installs it.
+func NeedFile(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		Missing(t, path, "apt-get install "+pkg+" (or make deps)")
+	}
+}
+
+// NeedCommand ends t unless name is on PATH; pkg is the Debian package
+// that installs it.
+func NeedCommand(t testing.TB, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		Missing(t, name, "apt-get install "+pkg+" (or make deps)")
+	}
+}
+
+// NeedSoftHSM ends t unless SoftHSM2, the library and softhsm2-util, is
+// installed.
+func NeedSoftHSM(t testing.TB) {
+	t.Helper()
+	NeedFile(t, testcard.DefaultModule, "softhsm2")
+	NeedCommand(t, "softhsm2-util", "softhsm2")
+}
+
+// Destructive skips t unless EIDLINK_TEST_DESTRUCTIVE=1; what says what
+// it changes on the machine.
+func Destructive(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv(DestructiveEnv) != "1" {
+		t.Skipf("changes the machine (%s): runs only with %s=1 (make test sets it)", what, DestructiveEnv)
+	}
+}
