@@ -61,10 +61,13 @@ type world struct {
 	env  []string
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldPIN(t, testPIN) }
+
+// newWorldPIN is newWorld with a card whose PIN is pin.
+func newWorldPIN(t testing.TB, pin string) *world {
 	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(dir, "card"), Type: "cie", PIN: testPIN})
+	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(dir, "card"), Type: "cie", PIN: pin})
 	if err != nil {
 		t.Fatal(err)
 	}
