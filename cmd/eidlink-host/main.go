@@ -1,8 +1,8 @@
 // Command eidlink-host is the native-messaging host that Chrome and Firefox
 // start for the eidlink extension. It speaks the protocol in PROTOCOL.md on
-// stdin and stdout and logs to stderr (never a PIN). When the eidlink
-// service runs, the host relays the messages to it; otherwise it drives the
-// cards itself.
+// stdin and stdout and logs to stderr (never a PIN). When the user's own
+// eidlink service runs, the host relays the messages to it; otherwise it
+// drives the cards itself.
 //
 // Set EIDLINK_DEVELOPER_MODE=1 to accept http://localhost origins,
 // EIDLINK_SERVICE=off to never relay to the service, and EIDLINK_LOG=debug

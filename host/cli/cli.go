@@ -38,7 +38,7 @@ Usage:
                         [--given-name NAME --surname NAME --cf CODICEFISCALE]
                                                        create a virtual card (SoftHSM2)
   eidlink service install|uninstall|start|stop|status|run|unit [--system]
-                                                       the card service (run "eidlink service")
+                                                       your own card service; --system: for every user
   eidlink dev-profile --browser chromium|firefox --dir DIR [--host mock|real|none] [--scenario NAME] [--card-dir DIR]
                                                        a browser profile with the extension and a mock or virtual-card host
   eidlink version

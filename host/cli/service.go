@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -11,11 +12,19 @@ import (
 	"github.com/eidlink/eidlink/host/service"
 )
 
-const serviceUsage = `usage: eidlink service install|uninstall|start|stop|status [--system] [--name NAME]
-       eidlink service run [--system] [--name NAME] [--listen unix:PATH|tcp:127.0.0.1:PORT]
-       eidlink service unit --systemd|--systemd-system|--launchd [--exec PATH] [--name NAME]`
+const serviceUsage = `usage: eidlink service install|uninstall|status [--system] [--name NAME]
+       eidlink service start|stop [--name NAME]
+       eidlink service run [--name NAME] [--listen unix:PATH|tcp:127.0.0.1:PORT]
+       eidlink service unit --systemd|--launchd [--exec PATH] [--name NAME]
+The service is each user's own; --system (as root) installs it for every user.`
 
-// service implements "eidlink service": the long-running card service.
+// errNoSystemService answers "service run --system", which older
+// versions had: an instance that serves every user does not exist.
+var errNoSystemService = errors.New("there is no system-wide eidlink service: each user runs their own " +
+	"(\"eidlink service install --system\" installs it for every user)")
+
+// service implements "eidlink service": the long-running card service,
+// each user's own.
 func (e *env) service(args []string) error {
 	if len(args) == 0 {
 		return usagef("%s", serviceUsage)
@@ -30,24 +39,27 @@ func (e *env) service(args []string) error {
 	default:
 		return usagef("%s", serviceUsage)
 	}
-	fs.BoolVar(&o.System, "system", false, "the system-wide service instead of the user's own")
+	fs.BoolVar(&o.System, "system", false, "install, uninstall, status: the service installed for every user")
 	listen := fs.String("listen", "", "run: where to listen (unix:PATH or tcp:127.0.0.1:PORT)")
 	if err := e.parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || *listen != "" && args[0] != "run" {
+	if fs.NArg() > 0 || *listen != "" && args[0] != "run" || o.System && (args[0] == "start" || args[0] == "stop") {
 		return usagef("%s", serviceUsage)
 	}
 	if args[0] == "run" {
+		if o.System {
+			return errNoSystemService
+		}
 		return e.serviceRun(o, *listen)
 	}
 	m, err := service.NewManager(o)
 	if err != nil {
 		return err
 	}
-	scope := "per user"
+	scope := "your own"
 	if o.System {
-		scope = "system-wide"
+		scope = "every user's own"
 	}
 	switch args[0] {
 	case "install":
@@ -55,12 +67,16 @@ func (e *env) service(args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "eidlink: installed the %s service (%s, %s)\n", o.Name, m.Platform(), scope)
-		e.hint("start it with \"eidlink service start\"%s", flagsOf(o))
+		if o.System {
+			e.hint("it starts at each user's next login; a user logged in now starts theirs with \"eidlink service start\"%s", flagsOf(o))
+		} else {
+			e.hint("start it with \"eidlink service start\"%s", flagsOf(o))
+		}
 	case "uninstall":
 		if err := m.Uninstall(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "eidlink: uninstalled the %s service\n", o.Name)
+		fmt.Fprintf(e.stderr, "eidlink: uninstalled the %s service (%s)\n", o.Name, scope)
 	case "start":
 		if err := m.Start(); err != nil {
 			return err
@@ -68,22 +84,29 @@ func (e *env) service(args []string) error {
 		if _, err := awaitService(m, 5*time.Second); err != nil {
 			return fmt.Errorf("the service started but does not answer: %w", err)
 		}
-		fmt.Fprintf(e.stderr, "eidlink: the %s service is running\n", o.Name)
+		fmt.Fprintf(e.stderr, "eidlink: your %s service is running\n", o.Name)
 	case "stop":
 		if err := m.Stop(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "eidlink: stopped the %s service\n", o.Name)
+		fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
 	case "status":
 		state, err := m.State()
 		if err != nil {
 			state = "unknown: " + err.Error()
 		}
 		fmt.Fprintf(e.stdout, "service\t%s (%s, %s)\nstate\t%s\n", o.Name, m.Platform(), scope, state)
+		if o.System {
+			if state == "not installed" {
+				e.hint("install it with \"sudo eidlink service install --system\"%s", flagsOf(service.Options{Name: o.Name}))
+				return errors.New("the service is not installed for every user")
+			}
+			return nil
+		}
 		c, err := awaitService(m, 0)
 		if err != nil {
 			e.hint("start it with \"eidlink service start\"%s, or run it in the foreground with \"eidlink service run\"%[1]s", flagsOf(o))
-			return fmt.Errorf("the service does not answer: %w", err)
+			return fmt.Errorf("your service does not answer: %w", err)
 		}
 		fmt.Fprintf(e.stdout, "endpoint\t%s\nversion\t%s\n", c.Endpoint, c.Service.Version)
 	}
@@ -91,14 +114,10 @@ func (e *env) service(args []string) error {
 }
 
 func flagsOf(o service.Options) string {
-	s := ""
-	if o.System {
-		s += " --system"
-	}
 	if o.Name != service.DefaultName {
-		s += " --name " + o.Name
+		return " --name " + o.Name
 	}
-	return s
+	return ""
 }
 
 // awaitService connects to m's service, trying for up to wait.
@@ -126,7 +145,7 @@ func awaitService(m *service.Manager, wait time.Duration) (*service.Conn, error)
 // serviceRun runs the service in the foreground (or under the service
 // manager that started it) until SIGINT or SIGTERM.
 func (e *env) serviceRun(o service.Options, listen string) error {
-	paths, err := service.PathsFor(o.Name, o.System)
+	paths, err := service.PathsFor(o.Name)
 	if err != nil {
 		return err
 	}
@@ -151,7 +170,7 @@ func (e *env) serviceRun(o service.Options, listen string) error {
 // serviceUnit prints a unit file for packages to install.
 func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o service.Options) error {
 	kinds := map[string]*bool{}
-	for _, k := range []string{service.UnitSystemd, service.UnitSystemdSystem, service.UnitLaunchd} {
+	for _, k := range []string{service.UnitSystemd, service.UnitLaunchd} {
 		kinds[k] = fs.Bool(k, false, "print the "+k+" unit")
 	}
 	exec := fs.String("exec", "", "the eidlink executable (default: where the packages install it)")

@@ -45,11 +45,7 @@ func printStatus(w io.Writer, st *protocol.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintf(tw, "eidlink\t%s (%s)\n", st.Version, st.Mode)
-	if st.Service != nil && st.Service.Running {
-		fmt.Fprintf(tw, "service\trunning %s at %s\n", st.Service.Version, st.Service.Endpoint)
-	} else {
-		fmt.Fprintln(tw, "service\tnot running (the host works in-process)")
-	}
+	fmt.Fprintf(tw, "service\t%s\n", describeService(st.Service))
 	if st.PCSC != "" {
 		fmt.Fprintf(tw, "PC/SC\t%s\n", st.PCSC)
 	}
@@ -90,6 +86,20 @@ func printStatus(w io.Writer, st *protocol.Status) {
 	}
 }
 
+// describeService says which service the host talks to (each user's
+// own), or why none.
+func describeService(s *protocol.ServiceStatus) string {
+	switch {
+	case s == nil:
+		return "not running (the host works in-process)"
+	case s.Running:
+		return fmt.Sprintf("%s's own, running %s at %s", s.User, s.Version, s.Endpoint)
+	case s.Reason != "":
+		return fmt.Sprintf("none of %s's answers: %s (the host works in-process)", s.User, s.Reason)
+	}
+	return "not running (the host works in-process)"
+}
+
 // doctor checks each piece eidlink needs and says how to fix what fails.
 func (e *env) doctor(args []string) error {
 	if err := e.parse(e.newFlags("doctor"), args); err != nil {
@@ -122,6 +132,12 @@ func (e *env) doctor(args []string) error {
 		"install the CIE middleware (IPZS) for a CIE, your card's middleware or OpenSC (apt-get install opensc) for a CNS")
 	check(st.PCSC == "", "the smart-card service (PC/SC) answers",
 		st.PCSC+"; Linux: apt-get install pcscd and start it (systemctl start pcscd.socket); Windows and macOS: it is part of the system")
+	if s := st.Service; s != nil && s.Running {
+		check(true, "the eidlink service: "+describeService(s), "")
+	} else {
+		fmt.Fprintf(e.stdout, "[info] the eidlink service: %s\n       suggestion: %s\n", describeService(s),
+			"start your own with \"eidlink service start\" (after \"eidlink service install\"), or leave it: eidlink-host works without it")
+	}
 	usable := 0
 	for _, t := range st.Tokens {
 		if t.HasAuthKey {

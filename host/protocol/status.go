@@ -14,11 +14,15 @@ type Status struct {
 	PCSC string `json:"pcsc,omitempty"`
 }
 
-// ServiceStatus describes the eidlink service as the host sees it.
+// ServiceStatus describes the eidlink service as the host sees it. Each
+// user has their own service: User names the user it serves (and runs
+// as), Reason says why it does not answer when Running is false.
 type ServiceStatus struct {
 	Running  bool   `json:"running"`
 	Endpoint string `json:"endpoint,omitempty"`
 	Version  string `json:"version,omitempty"`
+	User     string `json:"user,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // ModuleStatus describes one PKCS#11 module eidlink knows about.

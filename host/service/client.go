@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"strings"
+	"syscall"
 
 	"github.com/eidlink/eidlink/host/nativemsg"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -25,10 +28,14 @@ type Conn struct {
 }
 
 // Dial connects to the service that p locates (the endpoint in
-// service.endpoint when that file exists) and exchanges hellos. It fails
-// with a *VersionError when the service speaks another major version.
+// service.endpoint when that file exists) and exchanges hellos. Its errors
+// say why no service answers; it fails with a *VersionError when the
+// service speaks another major version.
 func Dial(ctx context.Context, p Paths) (*Conn, error) {
 	secret, err := readSecret(p.Secret)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no eidlink service has run for this user (no %s)", p.Secret)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -39,34 +46,36 @@ func Dial(ctx context.Context, p Paths) (*Conn, error) {
 			return nil, err
 		}
 	}
+	if strings.HasSuffix(ep.Address, ":0") {
+		return nil, fmt.Errorf("no eidlink service runs for this user (no %s)", p.endpointFile())
+	}
 	return dial(ctx, ep, secret)
 }
 
-// DialDefault dials each of DefaultPaths in turn.
+// DialDefault dials the user's own service: the only one a host uses.
 func DialDefault(ctx context.Context) (*Conn, error) {
-	var errs []error
-	for _, p := range DefaultPaths() {
-		c, err := Dial(ctx, p)
-		if err == nil {
-			return c, nil
-		}
-		errs = append(errs, err)
+	p, err := PathsFor(DefaultName)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errors.Join(errs...)
+	return Dial(ctx, p)
 }
 
 func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
 	d := websocket.Dialer{
 		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			c, err := new(net.Dialer).DialContext(ctx, ep.Network, ep.Address)
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, fmt.Errorf("no eidlink service listens on %s", ep)
+			}
 			if err != nil {
 				return nil, err
 			}
-			// The secret goes only to a service of this user (or root).
+			// The secret goes only to this user's own service.
 			if uc, ok := c.(*net.UnixConn); ok {
-				if uid, err := peerUID(uc); err != nil || uid != os.Geteuid() && uid != 0 {
+				if uid, err := peerUID(uc); err != nil || uid != os.Geteuid() {
 					c.Close()
-					return nil, fmt.Errorf("%s is served by another user (uid %d)", ep, uid)
+					return nil, fmt.Errorf("%s is served by another user (uid %d): a host talks only to its own user's service", ep, uid)
 				}
 			}
 			return c, nil
@@ -115,13 +124,25 @@ func (c *Conn) Close() error { return c.ws.Close() }
 // normally (after "quit").
 func Ended(err error) bool { return websocket.IsCloseError(err, websocket.CloseNormalClosure) }
 
-// Probe reports whether the default service answers, where, and its
-// version.
+// Probe reports whether the user's own service answers, where, and its
+// version, or why it does not.
 func Probe(ctx context.Context) *protocol.ServiceStatus {
+	st := &protocol.ServiceStatus{User: currentUser()}
 	c, err := DialDefault(ctx)
 	if err != nil {
-		return &protocol.ServiceStatus{}
+		st.Reason = err.Error()
+		return st
 	}
 	defer c.Close()
-	return &protocol.ServiceStatus{Running: true, Endpoint: c.Endpoint.String(), Version: c.Service.Version}
+	st.Running, st.Endpoint, st.Version = true, c.Endpoint.String(), c.Service.Version
+	return st
+}
+
+// currentUser names the user this process runs as: the only user its
+// service serves.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprint("uid ", os.Geteuid())
 }

@@ -1,6 +1,30 @@
-// Package service runs eidlink as a long-lived OS service that owns the
-// PKCS#11 modules and the PC/SC readers, and connects the native hosts
-// that browsers spawn to it.
+// Package service runs eidlink as a long-lived service that owns the
+// PKCS#11 modules and the PC/SC readers for one user, and connects the
+// native hosts that the user's browsers spawn to it.
+//
+// # One service per user
+//
+// Each user has their own service, running as that user; there is no
+// system-wide instance. The card, its PIN conversation and the login
+// belong to one user's session: the process that asks for the PIN, loads
+// the card maker's PKCS#11 module (and the modules the user's own
+// configuration names) and holds the card open runs with that user's
+// rights and no more. So no request, PIN request or card event of one
+// user can reach another, and the OS keeps deciding who may use a reader
+// (pcscd's polkit rules on Linux, which a root service would bypass).
+// Users logged in at once each have their own service; PC/SC arbitrates
+// the reader between them. A system service for every user would have to
+// run the modules as root or SYSTEM, separate users inside one process,
+// and ignore per-user configuration, for no gain on a machine where one
+// person uses the card at a time.
+//
+// Installed "for every user" (Options.System), the service is still each
+// user's own: a systemd user unit enabled with "systemctl --global", or a
+// launchd agent in /Library/LaunchAgents. Where the service manager has
+// no per-user services (SysV, OpenRC, the Windows SCM) nothing is
+// installed and the host does the card work itself. A host talks only to
+// its own user's service (DialDefault), so it can also start that service
+// on demand, and Probe says which service that is, or why none answers.
 //
 // # IPC
 //
@@ -35,8 +59,8 @@
 //
 // # Installation
 //
-// Manager installs and controls the service through
-// github.com/kardianos/service: a per-user systemd unit or launchd agent
-// by default, a system service with System (the only kind on SysV and
-// Windows). Unit renders the hardened systemd units and the launchd plist.
+// Manager installs and controls the user's service through
+// github.com/kardianos/service (a systemd user unit or a launchd agent),
+// and with System the unit for every user. Unit renders the hardened
+// systemd unit and the launchd plist.
 package service

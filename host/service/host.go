@@ -66,13 +66,13 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 	} else {
 		cfg.Log.Info("eidlink service not reachable: working in-process", "err", err)
 	}
-	status := cfg.Status
+	status, reason := cfg.Status, err.Error()
 	cfg.Status = func(ctx context.Context, st *protocol.Status) {
 		if status != nil {
 			status(ctx, st)
 		}
 		if st.Service == nil {
-			st.Service = &protocol.ServiceStatus{}
+			st.Service = &protocol.ServiceStatus{User: currentUser(), Reason: reason}
 		}
 	}
 	if pending != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,10 +56,13 @@ func TestMain(m *testing.M) {
 }
 
 // world is a user's environment: a virtual card, and configuration and
-// runtime directories of its own.
+// runtime directories of its own; attr and dir, when set, run its
+// processes as another user, in another directory.
 type world struct {
 	card *testcard.Result
 	env  []string
+	attr *syscall.SysProcAttr
+	dir  string
 }
 
 func newWorld(t testing.TB) *world { return newWorldPIN(t, testPIN) }
@@ -109,7 +113,7 @@ type serviceProc struct {
 func (w *world) startService(t testing.TB) *serviceProc {
 	t.Helper()
 	s := &serviceProc{cmd: exec.Command(eidlinkBin, "service", "run"), done: make(chan struct{})}
-	s.cmd.Env = w.env
+	s.cmd.Env, s.cmd.SysProcAttr, s.cmd.Dir = w.env, w.attr, w.dir
 	pipe, _ := s.cmd.StderrPipe()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -148,7 +152,7 @@ type hostProc struct {
 func (w *world) host(t testing.TB) *hostProc {
 	t.Helper()
 	h := &hostProc{t: t, cmd: exec.Command(hostBin, "chrome-extension://abcdefghijklmnopabcdefghijklmnop/"), msgs: make(chan []byte, 16), done: make(chan struct{})}
-	h.cmd.Env = w.env
+	h.cmd.Env, h.cmd.SysProcAttr, h.cmd.Dir = w.env, w.attr, w.dir
 	h.cmd.Stderr = &h.stderr
 	h.stdin, _ = h.cmd.StdinPipe()
 	stdout, _ := h.cmd.StdoutPipe()

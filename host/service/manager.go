@@ -1,13 +1,15 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 
@@ -17,8 +19,11 @@ import (
 // Options name the service to manage or run.
 type Options struct {
 	Name string // DefaultName when empty
-	// System selects the system-wide service instead of the user's own.
-	// Windows has only system services (the SCM): it is implied there.
+	// System installs the user's own service for every user of the
+	// machine, as root: a systemd user unit in /etc/systemd/user enabled
+	// with "systemctl --global", or a launchd agent in
+	// /Library/LaunchAgents. Each user's instance starts at their login
+	// and serves only them: there is no system-wide instance.
 	System bool
 	Exec   string // the eidlink executable the service runs; this one when empty
 }
@@ -26,9 +31,6 @@ type Options struct {
 func (o Options) normal() (Options, error) {
 	if o.Name == "" {
 		o.Name = DefaultName
-	}
-	if runtime.GOOS == "windows" {
-		o.System = true
 	}
 	if o.Exec == "" {
 		exe, err := os.Executable()
@@ -40,33 +42,23 @@ func (o Options) normal() (Options, error) {
 	return o, nil
 }
 
-// config is the kardianos configuration. Per-user systemd units and
-// launchd agents are the ones Unit renders; system-wide, the systemd unit
-// too, and kardianos's own files elsewhere (SysV script, launchd daemon).
+// config is the kardianos configuration of the user's own service: the
+// systemd unit and launchd agent that Unit renders.
 func (o Options) config() (*kservice.Config, error) {
 	c := &kservice.Config{
 		Name:        o.Name,
 		DisplayName: displayName,
 		Description: description,
 		Executable:  o.Exec,
-		Arguments:   runArgs(o.Name, o.System),
-		Option:      kservice.KeyValue{"UserService": !o.System},
+		Arguments:   runArgs(o.Name),
+		Option:      kservice.KeyValue{"UserService": true},
 	}
-	kind := UnitSystemd
-	if o.System {
-		kind = UnitSystemdSystem
-	}
-	unit, err := Unit(kind, o.Name, o.Exec)
-	if err != nil {
-		return nil, err
-	}
-	c.Option["SystemdScript"] = string(unit)
-	if !o.System {
-		plist, err := Unit(UnitLaunchd, o.Name, o.Exec)
+	for option, kind := range map[string]string{"SystemdScript": UnitSystemd, "LaunchdConfig": UnitLaunchd} {
+		unit, err := Unit(kind, o.Name, o.Exec)
 		if err != nil {
 			return nil, err
 		}
-		c.Option["LaunchdConfig"] = string(plist)
+		c.Option[option] = string(unit)
 	}
 	return c, nil
 }
@@ -74,17 +66,13 @@ func (o Options) config() (*kservice.Config, error) {
 // Manager installs and controls the service through the OS service
 // manager.
 type Manager struct {
-	o   Options
-	svc kservice.Service
-	// noUser is set for a per-user service where the service manager has
-	// none (SysV, OpenRC, Upstart): it can only be run in the foreground.
-	noUser error
+	o        Options
+	svc      kservice.Service
+	platform string // as kardianos names it; tests set another
+	root     string // where System installs its unit: "/" but in tests
 }
 
-// NewManager returns the Manager of the service o names. Where the
-// service manager has no per-user services (SysV, OpenRC, Upstart), the
-// per-user service is never installed and only runs in the foreground:
-// use System there.
+// NewManager returns the Manager of the service o names.
 func NewManager(o Options) (*Manager, error) {
 	o, err := o.normal()
 	if err != nil {
@@ -98,11 +86,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{o: o, svc: svc}
-	if p := svc.Platform(); !o.System && !strings.HasSuffix(p, "systemd") && !strings.HasSuffix(p, "launchd") {
-		m.noUser = fmt.Errorf("%s has no per-user services: install the service system-wide with --system", p)
-	}
-	return m, nil
+	return &Manager{o: o, svc: svc, platform: svc.Platform(), root: "/"}, nil
 }
 
 type nopProgram struct{}
@@ -112,20 +96,37 @@ func (nopProgram) Stop(kservice.Service) error  { return nil }
 
 // Platform names the service manager, as kardianos/service does
 // ("linux-systemd", "unix-systemv", "darwin-launchd", "windows-service").
-func (m *Manager) Platform() string { return m.svc.Platform() }
+func (m *Manager) Platform() string { return m.platform }
 
-// Paths are the service's secret and endpoint.
-func (m *Manager) Paths() (Paths, error) { return PathsFor(m.o.Name, m.o.System) }
+// supported fails where the service manager has no per-user services
+// (SysV, OpenRC, Upstart, the Windows SCM): the service is never
+// installed there, a user runs it in their session with "eidlink service
+// run", and without it the hosts do the card work themselves.
+func (m *Manager) supported() error {
+	if strings.HasSuffix(m.platform, "systemd") || strings.HasSuffix(m.platform, "launchd") {
+		return nil
+	}
+	return fmt.Errorf("%s has no per-user services, and eidlink has no system-wide one: "+
+		"each user's eidlink-host does the card work itself; to keep one service for your session, start \"eidlink service run\" with it", m.platform)
+}
 
-// Install creates the secret, then installs the service to start at boot
-// (system) or login (per user). It does not start it.
+// Paths are the service's secret and endpoint for the user running this
+// process.
+func (m *Manager) Paths() (Paths, error) { return PathsFor(m.o.Name) }
+
+// Install creates the secret, then installs the user's own service to
+// start at login; with System, installs it for every user (it starts at
+// each one's next login). It does not start it.
 func (m *Manager) Install() error {
+	if err := m.supported(); err != nil {
+		return err
+	}
+	if m.o.System {
+		return m.allUsers().install()
+	}
 	p, err := m.Paths()
 	if err != nil {
 		return err
-	}
-	if m.noUser != nil {
-		return m.noUser
 	}
 	if _, err := ensureSecret(p.Secret); err != nil {
 		return err
@@ -133,27 +134,41 @@ func (m *Manager) Install() error {
 	return m.svc.Install()
 }
 
-// Start starts the installed service.
+// errOwnOnly refuses to start or stop "every user's" service: each
+// user's instance is theirs.
+var errOwnOnly = errors.New("start and stop act on your own service: each user's instance starts at their login")
+
+// Start starts the user's installed service.
 func (m *Manager) Start() error {
-	if m.noUser != nil {
-		return m.noUser
+	if m.o.System {
+		return errOwnOnly
+	}
+	if err := m.supported(); err != nil {
+		return err
 	}
 	return m.svc.Start()
 }
 
-// Stop stops the service.
+// Stop stops the user's service.
 func (m *Manager) Stop() error {
-	if m.noUser != nil {
-		return m.noUser
+	if m.o.System {
+		return errOwnOnly
+	}
+	if err := m.supported(); err != nil {
+		return err
 	}
 	return m.svc.Stop()
 }
 
 // State is "running", "stopped" or "not installed", as the service
-// manager sees it.
+// manager sees the user's service; with System, "enabled for every user",
+// "installed, not enabled" or "not installed".
 func (m *Manager) State() (string, error) {
-	if m.noUser != nil {
+	if m.supported() != nil {
 		return "not installed", nil
+	}
+	if m.o.System {
+		return m.allUsers().state(), nil
 	}
 	st, err := m.svc.Status()
 	switch {
@@ -163,22 +178,20 @@ func (m *Manager) State() (string, error) {
 		return "stopped", nil
 	case errors.Is(err, kservice.ErrNotInstalled):
 		return "not installed", nil
-	case m.sysv():
-		// "service NAME status" fails both when stopped and when unknown.
-		if _, err := os.Stat(m.initScript()); err != nil {
-			return "not installed", nil
-		}
-		return "stopped", nil
 	}
 	return "", err
 }
 
-// Uninstall stops the service and removes what Install and the service
-// created: the service definition, SysV's rc links, log and PID files,
-// the secret and the service's directories when empty.
+// Uninstall stops the user's service and removes what Install and the
+// service created: the service definition, the secret and the service's
+// directories when empty. With System, it removes the unit installed for
+// every user; the instances running stop at logout.
 func (m *Manager) Uninstall() error {
-	if m.noUser != nil {
-		return m.noUser
+	if err := m.supported(); err != nil {
+		return err
+	}
+	if m.o.System {
+		return m.allUsers().uninstall()
 	}
 	if st, _ := m.State(); st == "running" {
 		if err := m.Stop(); err != nil {
@@ -186,9 +199,6 @@ func (m *Manager) Uninstall() error {
 		}
 	}
 	err := m.svc.Uninstall()
-	if m.sysv() {
-		m.cleanSysV()
-	}
 	p, perr := m.Paths()
 	if perr != nil {
 		return errors.Join(err, perr)
@@ -203,26 +213,83 @@ func (m *Manager) Uninstall() error {
 	return err
 }
 
-func (m *Manager) sysv() bool         { return m.svc.Platform() == "unix-systemv" }
-func (m *Manager) initScript() string { return "/etc/init.d/" + m.o.Name }
-
-// cleanSysV removes what kardianos's SysV support leaves behind: the rc
-// links to the init script, its logs and its PID file.
-func (m *Manager) cleanSysV() {
-	links, _ := filepath.Glob("/etc/rc[0-6S].d/[SK][0-9][0-9]" + m.o.Name)
-	for _, l := range links {
-		if t, err := os.Readlink(l); err == nil && t == m.initScript() {
-			os.Remove(l)
-		}
-	}
-	for _, f := range []string{"/var/log/" + m.o.Name + ".log", "/var/log/" + m.o.Name + ".err", "/var/run/" + m.o.Name + ".pid"} {
-		os.Remove(f)
-	}
+// allUsers is the user's own service installed for every user: a unit
+// file that each user's service manager reads at login, and for systemd
+// its "systemctl --global" enablement.
+type allUsers struct {
+	name, file string
+	kind, exec string   // the unit's
+	systemctl  []string // systemctl's options; nil for launchd
 }
 
-// Run runs srv as the service o names: under the service manager when it
-// started this process (the Windows SCM), else in the foreground until
-// SIGINT or SIGTERM. It returns when srv stops, with srv's error.
+func (m *Manager) allUsers() allUsers {
+	a := allUsers{name: m.o.Name, file: filepath.Join(m.root, "Library/LaunchAgents", m.o.Name+".plist"), kind: UnitLaunchd, exec: m.o.Exec}
+	if strings.HasSuffix(m.platform, "systemd") {
+		a.kind = UnitSystemd
+		a.file = filepath.Join(m.root, "etc/systemd/user", m.o.Name+".service")
+		a.systemctl = []string{"--global", "--root=" + m.root}
+	}
+	return a
+}
+
+func (a allUsers) run(verb string) (string, error) {
+	unit := filepath.Base(a.file)
+	out, err := exec.Command("systemctl", append(a.systemctl, verb, unit)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("systemctl --global %s %s: %w: %s", verb, unit, err, bytes.TrimSpace(out))
+	}
+	return string(bytes.TrimSpace(out)), nil
+}
+
+func (a allUsers) install() error {
+	unit, err := Unit(a.kind, a.name, a.exec)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(a.file), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(a.file, unit, 0o644); err != nil {
+		return err
+	}
+	if a.systemctl == nil {
+		return nil
+	}
+	if _, err := a.run("enable"); err != nil {
+		os.Remove(a.file)
+		return err
+	}
+	return nil
+}
+
+func (a allUsers) uninstall() error {
+	if a.systemctl != nil {
+		if _, err := os.Stat(a.file); err == nil {
+			if _, err := a.run("disable"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(a.file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (a allUsers) state() string {
+	if _, err := os.Stat(a.file); err != nil {
+		return "not installed"
+	}
+	if a.systemctl != nil {
+		if out, _ := a.run("is-enabled"); out != "enabled" {
+			return "installed, not enabled"
+		}
+	}
+	return "enabled for every user"
+}
+
+// Run runs srv as the user's service o names, in the foreground (the
+// user's service manager or session started it) until SIGINT or SIGTERM. It returns when srv stops, with srv's error.
 func Run(o Options, srv *Server) error {
 	o, err := o.normal()
 	if err != nil {

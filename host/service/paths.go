@@ -1,7 +1,6 @@
 package service
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -58,22 +57,20 @@ func (p Paths) endpointFile() string {
 	return filepath.Join(filepath.Dir(p.Secret), "service.endpoint")
 }
 
-// PathsFor returns the paths of the service called name.
+// PathsFor returns the paths of the user's own service called name: there
+// is no system-wide service (see the package documentation).
 //
-// Per-user: the secret is NAME/service.key in the user's configuration
-// directory ($XDG_CONFIG_HOME or ~/.config, ~/Library/Application Support,
-// %AppData%); the socket is NAME/service.sock in $XDG_RUNTIME_DIR or, when
-// that is unset, in the user's cache directory ($XDG_CACHE_HOME or
-// ~/.cache, ~/Library/Caches).
+// The secret is NAME/service.key in the user's configuration directory
+// ($XDG_CONFIG_HOME or ~/.config, ~/Library/Application Support); the
+// socket is NAME/service.sock in $XDG_RUNTIME_DIR or, when that is unset,
+// in the user's cache directory ($XDG_CACHE_HOME or ~/.cache,
+// ~/Library/Caches).
 //
-// System-wide: /etc/NAME/service.key and /run/NAME/service.sock on Linux,
-// /Library/Application Support/NAME and /var/run/NAME on macOS,
-// %ProgramData%\NAME on Windows.
-//
-// On Windows the service listens on 127.0.0.1 at a port it picks and
-// writes in service.endpoint next to the secret.
-func PathsFor(name string, system bool) (Paths, error) {
-	config, run, err := dirs(system)
+// On Windows both the secret and service.endpoint, where the service
+// writes the 127.0.0.1 port it picked, are in %LocalAppData%\NAME: a
+// roaming profile must not carry them to another machine.
+func PathsFor(name string) (Paths, error) {
+	config, run, err := dirs()
 	if err != nil {
 		return Paths{}, err
 	}
@@ -84,18 +81,11 @@ func PathsFor(name string, system bool) (Paths, error) {
 	return p, nil
 }
 
-// dirs returns the configuration and runtime directories.
-func dirs(system bool) (config, run string, err error) {
-	switch {
-	case runtime.GOOS == "windows" && system:
-		return cmp.Or(os.Getenv("ProgramData"), `C:\ProgramData`), "", nil
-	case runtime.GOOS == "windows":
-		config, err = os.UserConfigDir()
+// dirs returns the user's configuration and runtime directories.
+func dirs() (config, run string, err error) {
+	if runtime.GOOS == "windows" {
+		config, err = os.UserCacheDir()
 		return config, "", err
-	case runtime.GOOS == "darwin" && system:
-		return "/Library/Application Support", "/var/run", nil
-	case system:
-		return "/etc", "/run", nil
 	}
 	home, err := homeDir()
 	if err != nil {
@@ -114,19 +104,6 @@ func xdg(env, def string) string {
 		return d
 	}
 	return def
-}
-
-// DefaultPaths are the places a host looks for the service, in order: the
-// user's own service, then the system-wide one (whose secret only its
-// user can read).
-func DefaultPaths() []Paths {
-	var ps []Paths
-	for _, system := range []bool{false, true} {
-		if p, err := PathsFor(DefaultName, system); err == nil {
-			ps = append(ps, p)
-		}
-	}
-	return ps
 }
 
 // homeDir is $HOME, or the home directory in the user database when

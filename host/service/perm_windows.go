@@ -10,8 +10,8 @@ import (
 func private(os.FileInfo, string) error { return nil }
 
 // restrict gives the secret file a protected ACL: full control for
-// SYSTEM, the Administrators and the user who created it (who ran
-// "eidlink service install"), nothing for anyone else.
+// SYSTEM, the Administrators and the user whose service created it,
+// nothing for anyone else.
 func restrict(path string) error {
 	u, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {

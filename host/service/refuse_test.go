@@ -9,17 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // Every test here shows that one check, alone, refuses: the other checks
@@ -152,125 +148,4 @@ func peerChild() int {
 	}
 	c.Close()
 	return 0
-}
-
-// openToOthers lets other users into dir and its parents up to the
-// temporary directory.
-func openToOthers(dir string) {
-	for d := dir; strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-}
-
-func TestRefusesOtherUser(t *testing.T) {
-	testenv.NeedRoot(t, "it runs a client as uid 65534")
-	ts := startService(t, nil, nil, "")
-	// Let uid 65534 reach the socket and hand it the secret: only the
-	// peer check is left to refuse it.
-	sock := ts.Endpoint().Address
-	openToOthers(filepath.Dir(sock))
-	os.Chmod(sock, 0o666)
-	secret, _ := os.ReadFile(ts.paths.Secret)
-	exe := filepath.Join(t.TempDir(), "client")
-	openToOthers(filepath.Dir(exe))
-	self, _ := os.ReadFile(os.Args[0])
-	if err := os.WriteFile(exe, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(cred *syscall.Credential) (int, string) {
-		cmd := exec.Command(exe)
-		cmd.Dir = "/"
-		cmd.Env = []string{childEnv + "=" + ts.Endpoint().String()}
-		cmd.Stdin = strings.NewReader(string(secret))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		out, _ := cmd.CombinedOutput()
-		return cmd.ProcessState.ExitCode(), string(out)
-	}
-	if code, out := run(nil); code != 0 {
-		t.Fatalf("the same client as this user failed (%d): %s", code, out)
-	}
-	if code, out := run(&syscall.Credential{Uid: 65534, Gid: 65534}); code != 3 {
-		t.Fatalf("client as uid 65534: exit %d, want 3 (refused): %s", code, out)
-	}
-	if r := ts.refused.list(); !slices.Equal(r, []Refusal{RefusedPeer}) {
-		t.Fatalf("refusals %v, want peer", r)
-	}
-}
-
-// The host refuses a service of another user before sending the secret.
-func TestHostChecksServiceUser(t *testing.T) {
-	testenv.NeedRoot(t, "it runs a listener as uid 65534")
-	dir := t.TempDir()
-	openToOthers(dir)
-	os.Chmod(dir, 0o777)
-	sock := filepath.Join(dir, "s.sock")
-	exe := filepath.Join(dir, "listener")
-	self, _ := os.ReadFile(os.Args[0])
-	os.WriteFile(exe, self, 0o755)
-	cmd := exec.Command(exe)
-	cmd.Dir = "/"
-	cmd.Env = []string{listenerEnv + "=" + sock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if _, err := io.ReadFull(out, make([]byte, 6)); err != nil {
-		t.Fatal("the listener did not start")
-	}
-	_, err := dial(context.Background(), Endpoint{"unix", sock}, make([]byte, secretLen))
-	if err == nil || !strings.Contains(err.Error(), "another user") {
-		t.Fatalf("dial: %v, want a refusal of the other user's service", err)
-	}
-}
-
-func TestBrowserIsRefused(t *testing.T) {
-	ts := startService(t, nil, nil, "tcp:127.0.0.1:0")
-	results := make(chan string, 1)
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/result" {
-			select {
-			case results <- r.URL.Query().Get("r"):
-			default:
-			}
-			return
-		}
-		fmt.Fprintf(w, `<!doctype html><title>probe</title><script>
-let opened = false;
-const ws = new WebSocket("ws://%s/");
-ws.onopen = () => { opened = true; fetch("/result?r=open"); };
-ws.onclose = (e) => { if (!opened) fetch("/result?r=closed-" + e.code); };
-</script>`, ts.Endpoint().Address)
-	}))
-	defer page.Close()
-	profile, err := os.MkdirTemp("", "eidlink-chromium")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, page.URL+"/")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting chromium (apt-get install chromium): %v", err)
-	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		os.RemoveAll(profile)
-	}()
-	select {
-	case r := <-results:
-		if r != "closed-1006" {
-			t.Fatalf("the page's WebSocket: %s, want closed-1006 (refused)", r)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the page reported nothing; chromium said: %s", stderr.String())
-	}
-	if r := ts.refused.list(); !slices.Contains(r, RefusedOrigin) || slices.Contains(r, RefusedSecret) {
-		t.Fatalf("refusals %v: want the Origin header refused (before the secret is checked)", r)
-	}
 }

@@ -51,7 +51,8 @@ type Server struct {
 	ln       net.Listener
 	endpoint Endpoint
 	secret   []byte
-	uid      int
+	uid      int    // the only user served (Unix sockets)
+	user     string // its name, for status
 	hub      hub
 	mu       sync.Mutex
 	closing  bool // no new sessions
@@ -71,7 +72,7 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Paths.Endpoint, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, endpoint: cfg.Paths.Endpoint, secret: secret, uid: os.Geteuid()}
+	s := &Server{cfg: cfg, ln: ln, endpoint: cfg.Paths.Endpoint, secret: secret, uid: os.Geteuid(), user: currentUser()}
 	if s.endpoint.Network == "tcp" {
 		s.endpoint.Address = ln.Addr().String()
 		if err := os.WriteFile(cfg.Paths.endpointFile(), []byte(s.endpoint.String()+"\n"), 0o600); err != nil {
@@ -83,7 +84,7 @@ func Listen(cfg Config) (*Server, error) {
 	status := cfg.Command.Status
 	s.cfg.Command.Status = func(ctx context.Context, st *protocol.Status) {
 		st.Mode = "service"
-		st.Service = &protocol.ServiceStatus{Running: true, Endpoint: s.endpoint.String(), Version: cfg.Command.Version}
+		st.Service = &protocol.ServiceStatus{Running: true, Endpoint: s.endpoint.String(), Version: cfg.Command.Version, User: s.user}
 		if status != nil {
 			status(ctx, st)
 		}

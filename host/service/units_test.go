@@ -13,9 +13,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestUnitsMatchGolden(t *testing.T) {
 	for kind, file := range map[string]string{
-		UnitSystemd:       "eidlink.service",
-		UnitSystemdSystem: "eidlink-system.service",
-		UnitLaunchd:       "eidlink.plist",
+		UnitSystemd: "eidlink.service",
+		UnitLaunchd: "eidlink.plist",
 	} {
 		got, err := Unit(kind, DefaultName, DefaultExec[kind])
 		if err != nil {
@@ -36,8 +35,8 @@ func TestUnitsMatchGolden(t *testing.T) {
 }
 
 func TestUnitQuoting(t *testing.T) {
-	unit, _ := Unit(UnitSystemdSystem, "eidlink-x", `/opt/e id/eid%link`)
-	if !strings.Contains(string(unit), `ExecStart="/opt/e id/eid%%link" service run --system --name eidlink-x`) ||
+	unit, _ := Unit(UnitSystemd, "eidlink-x", `/opt/e id/eid%link`)
+	if !strings.Contains(string(unit), `ExecStart="/opt/e id/eid%%link" service run --name eidlink-x`) ||
 		!strings.Contains(string(unit), "RuntimeDirectory=eidlink-x\n") {
 		t.Fatalf("unit:\n%s", unit)
 	}
