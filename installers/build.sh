@@ -62,12 +62,11 @@ msi() {
 	# wixl stamps the build time and a random package code: pin both.
 	(cd "$dir" && faketime "@$SOURCE_DATE_EPOCH" wixl -a x64 -D Version="$VERSION" -D ProductCode="$(guid product)" \
 		-D BinDir=bin -D ManifestDir=manifests -o eidlink.msi eidlink.wxs)
-	# What wixl cannot write: component conditions, wildcard RemoveFile,
-	# secure public properties.
+	# What wixl cannot write: component conditions, secure public
+	# properties.
 	local q=(
 		"UPDATE \`Component\` SET \`Condition\` = 'FORCEINSTALL_EXTENSION = \"1\"' WHERE \`Component\` = 'cmpForceChromium' OR \`Component\` = 'cmpForceFirefox'"
 		"UPDATE \`Component\` SET \`Condition\` = 'AUTOSELECT_CERTIFICATE = \"1\"' WHERE \`Component\` = 'cmpAutoSelectChromium' OR \`Component\` = 'cmpAutoSelectFirefox'"
-		"INSERT INTO \`RemoveFile\` (\`FileKey\`, \`Component_\`, \`FileName\`, \`DirProperty\`, \`InstallMode\`) VALUES ('rmDataFiles', 'cmpData', '*', 'DATADIR', 2)"
 		"UPDATE \`Property\` SET \`Value\` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;FORCEINSTALL_EXTENSION;AUTOSELECT_CERTIFICATE;AUTOSELECT_FILTER;FORCELIST_INDEX;AUTOSELECT_INDEX1;AUTOSELECT_INDEX2;CHROME_UPDATE_URL;FIREFOX_INSTALL_URL' WHERE \`Property\` = 'SecureCustomProperties'"
 	)
 	for s in "${q[@]}"; do msibuild "$dir/eidlink.msi" -q "$s"; done

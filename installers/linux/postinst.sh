@@ -1,13 +1,19 @@
 #!/bin/sh
 # eidlink postinst (deb: configure; rpm: %post): the browsers' host
-# manifests, and Firefox PKCS#11 manifests for the card software installed
+# manifests, Firefox PKCS#11 manifests for the card software installed
 # now ("eidlink install --system" records what it writes and the
-# directories it creates, for prerm). The policies are left to the
+# directories it creates, for prerm), and each user's own card service:
+# the systemd user unit, enabled for every user (it starts at each user's
+# next login and serves only that user). The policies are left to the
 # administrator ("eidlink install --system --parts policies").
 set -e
 case "$1" in
 configure | 1 | 2)
 	/usr/bin/eidlink install --system --host-path /usr/bin/eidlink-host >/dev/null
+	if command -v systemctl >/dev/null; then
+		systemctl --global enable eidlink.service ||
+			echo "eidlink: the card service was not enabled for the users; run: sudo systemctl --global enable eidlink.service" >&2
+	fi
 	;;
 esac
 exit 0
