@@ -26,7 +26,7 @@ DEBS := git ca-certificates procps gcc make curl pkg-config libpcsclite-dev pcsc
 NODE_VERSION := 22.23.5
 
 # package:FuzzTarget pairs run briefly by `make test`.
-FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest \
+FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest host/protocol:FuzzCheckJSONKeys \
         host/command:FuzzServeStream host/verify:FuzzParseToken host/verify:FuzzVerify \
         host/token:FuzzConfig host/eidcert:FuzzHolderOf \
         host/card:FuzzIdentify host/vcard:FuzzProcess host/install:FuzzParseNSSModules

@@ -103,6 +103,9 @@ func FuzzServeStream(f *testing.F) {
 	f.Add(frames(authMsg, `{"command":"pin","arguments":{"pin":"\u0000"}}`, `{"command":"cancel"}`))
 	f.Add(frames(`{"command":"sign","arguments":{"certificate":"AAAA","hash":"AAAA","hashFunction":"SHA-256","origin":"https://a.it"}}`))
 	f.Add([]byte{5, 0, 0, 0, '{', '}'})
+	f.Add(frames(`{"command":"status","command":"quit"}`, `{"command":"status","arguments":{"x":1}}`))
+	f.Add(frames(authMsg, `{"command":"pin","arguments":{"pin":"11111111","pin":"12345678"}}`, `{"command":"cancel","arguments":"x"}`))
+	f.Add(frames(`{"command":"authenticate","arguments":{"challengeNonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==","origin":"https://a.it:65536","Origin":"https://a.it"}}`))
 	card := newFakeCard(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		card.tries = 3

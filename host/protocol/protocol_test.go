@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -259,4 +260,48 @@ func TestParseNoArguments(t *testing.T) {
 			t.Errorf("ParseNoArguments(%q) accepted", bad)
 		}
 	}
+}
+
+// FuzzCheckJSONKeys checks the hand-written scanner against a reference
+// walk of encoding/json's tokens: for any valid JSON both find a duplicate
+// key, or neither does.
+func FuzzCheckJSONKeys(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[{"c":1},{"c":1}]}}`, `{"\u0061":1,"a":2}`, `{"a":"}\"{","b":[1,"a",{}]}`,
+		`[{"x":1,"y":{"x":1}}]`, "{\"\xff\":1,\"\xfe\":2}", `{"a\\":1,"a\\\\":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			CheckJSONKeys(data, nil) // must not panic
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		want := hasDuplicateKey(dec)
+		if got := CheckJSONKeys(data, nil) != nil; got != want {
+			t.Fatalf("CheckJSONKeys(%q) found a duplicate: %v; encoding/json's tokens: %v", data, got, want)
+		}
+	})
+}
+
+func hasDuplicateKey(dec *json.Decoder) bool {
+	tok, _ := dec.Token()
+	dup := false
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			k, _ := dec.Token()
+			key, _ := k.(string)
+			dup = dup || seen[key]
+			seen[key] = true
+			dup = hasDuplicateKey(dec) || dup
+		}
+		dec.Token()
+	case json.Delim('['):
+		for dec.More() {
+			dup = hasDuplicateKey(dec) || dup
+		}
+		dec.Token()
+	}
+	return dup
 }
