@@ -133,10 +133,17 @@ export function createClient(win) {
 
   return {
     /**
+     * A failure carries the library's version in `library`, as Web eID's
+     * does (and, on a version mismatch, `requiresUpdate`, `extension` and
+     * `nativeApp` from the extension).
      * @param {Options} [options] only lang: the language of the error message
      * @returns {Promise<Versions>}
      */
-    status: (options) => send({ action: "web-eid:status", options }, base),
+    status: (options) =>
+      send({ action: "web-eid:status", options }, base).catch((/** @type {any} */ e) => {
+        e.library ??= VERSION;
+        throw e;
+      }),
 
     /**
      * @param {string} challengeNonce from the server, base64, 44..128 chars

@@ -156,6 +156,7 @@ test("library: no extension means EXTENSION_UNAVAILABLE after the ack timeout", 
   t.mock.timers.tick(1);
   await until(() => out.done);
   assert.equal(out.err.code, "ERR_WEBEID_EXTENSION_UNAVAILABLE");
+  assert.equal(out.err.library, "0.1.0", "a status error says the library's version, as Web eID's does");
 });
 
 test("library: pending action, missing parameters, insecure page", async (t) => {
