@@ -20,6 +20,7 @@ import (
 	"github.com/eidlink/eidlink/host/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/host/protocol"
 	"github.com/eidlink/eidlink/host/testcard"
+	"github.com/eidlink/eidlink/host/vcard"
 	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 	"github.com/eidlink/eidlink/host/verify"
 	"github.com/eidlink/eidlink/internal/testenv"
@@ -396,4 +397,39 @@ func TestSIGTERMWithPCSCWedged(t *testing.T) {
 	h.waitLog("loaded PKCS#11 module") // the status has begun
 	h.cmd.Process.Signal(syscall.SIGTERM)
 	h.wait()
+}
+
+// The card laid after the click: with no card in vpcd's reader a login
+// asked to wait sends a cardRequest; the virtual CNS is inserted and the
+// login goes on to the PIN and ends with a token, through OpenSC.
+func TestCardArrivesDuringLogin(t *testing.T) {
+	ctx := vcardtest.Context(t)
+	vcardtest.WaitCard(t, ctx, vcardtest.Reader0, nil)
+	home := t.TempDir()
+	h := spawn(t, &testcard.Result{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+		"EIDLINK_SERVICE=off", "HOME="+home, "XDG_CONFIG_HOME="+home)
+	h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `","waitForCard":60000}}`)
+	var cr protocol.CardRequest
+	if m := h.recv(); json.Unmarshal(m["cardRequest"], &cr) != nil || cr.Reason != protocol.CardReasonNoCard || cr.Origin != origin {
+		t.Fatalf("want a cardRequest for a missing card, got %v", m)
+	}
+	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
+	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	var req protocol.PINRequest
+	if m := h.recv(); json.Unmarshal(m["pinRequest"], &req) != nil || req.CardKind != "cns" || req.TriesLeft != 3 {
+		t.Fatalf("want a PIN request once the card is in, got %v", m)
+	}
+	h.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
+	var tok protocol.AuthToken
+	if m := h.recv(); json.Unmarshal(mustJSON(m), &tok) != nil || tok.Format != "web-eid:1.0" || tok.Signature == "" {
+		t.Fatalf("want a token, got %v", m)
+	}
+	h.send(`{"command":"quit"}`)
+	h.recv()
+	h.wait()
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

@@ -40,9 +40,13 @@ type Config struct {
 	// names the same cause as the status.
 	Check func(ctx context.Context) error
 	// Events, when set, starts a source of card and reader events that
-	// Serve forwards to the extension as they come (reader.Events).
+	// Serve forwards to the extension as they come (reader.Events); they
+	// also wake a card wait.
 	Events func(ctx context.Context) <-chan protocol.EventMessage
-	Log    *slog.Logger
+	// CardPoll is how often a card wait asks the provider again; 0 means
+	// DefaultCardPoll.
+	CardPoll time.Duration
+	Log      *slog.Logger
 }
 
 // AppVersion is the appVersion URL written into tokens.
@@ -53,9 +57,10 @@ func (c *Config) AppVersion() string {
 // Server runs commands read from in and writes replies with out. out must
 // be safe for concurrent use (events may be written from elsewhere).
 type Server struct {
-	cfg Config
-	in  <-chan []byte
-	out func(v any) error
+	cfg     Config
+	in      <-chan []byte
+	out     func(v any) error
+	changed chan struct{} // a card event came: a card wait tries again
 }
 
 // errQuit ends Serve after "quit".
@@ -70,7 +75,10 @@ func Serve(ctx context.Context, cfg Config, in <-chan []byte, out func(v any) er
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, in: in, out: out}
+	if cfg.CardPoll == 0 {
+		cfg.CardPoll = DefaultCardPoll
+	}
+	s := &Server{cfg: cfg, in: in, out: out, changed: make(chan struct{}, 1)}
 	if cfg.Events != nil {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -78,6 +86,10 @@ func Serve(ctx context.Context, cfg Config, in <-chan []byte, out func(v any) er
 			for ev := range cfg.Events(ctx) {
 				if out(ev) != nil {
 					return
+				}
+				select {
+				case s.changed <- struct{}{}:
+				default:
 				}
 			}
 		}()
@@ -171,7 +183,7 @@ func (s *Server) run(ctx context.Context, req *protocol.Request) (any, error) {
 }
 
 func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs) (any, error) {
-	card, err := s.open(ctx)
+	card, err := s.openCard(ctx, a.Origin, protocol.CmdAuthenticate, ms(a.WaitForCard))
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +194,8 @@ func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs)
 	}
 	return authtoken.Create(ctx, cert, certSigner{card, cert}, a.Origin, a.ChallengeNonce, s.cfg.AppVersion())
 }
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // open opens the card with the provider; when there is none, the error
 // says why (see Config.Check).
@@ -206,8 +220,8 @@ func (c certSigner) Sign(ctx context.Context, h crypto.Hash, digest []byte) ([]b
 	return c.card.Sign(ctx, c.cert, h, digest)
 }
 
-func (s *Server) signingCertificate(ctx context.Context, _ *protocol.GetSigningCertificateArgs) (any, error) {
-	card, err := s.open(ctx)
+func (s *Server) signingCertificate(ctx context.Context, a *protocol.GetSigningCertificateArgs) (any, error) {
+	card, err := s.openCard(ctx, a.Origin, protocol.CmdGetSigningCertificate, ms(a.WaitForCard))
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +250,7 @@ func supportedAlgorithms(cert *x509.Certificate) []protocol.SignatureAlgorithm {
 }
 
 func (s *Server) sign(ctx context.Context, r *protocol.SignRequest) (any, error) {
-	card, err := s.open(ctx)
+	card, err := s.openCard(ctx, r.Origin, protocol.CmdSign, ms(r.WaitForCard))
 	if err != nil {
 		return nil, err
 	}

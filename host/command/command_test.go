@@ -100,8 +100,11 @@ type session struct {
 }
 
 func start(t *testing.T, p Provider, timeout time.Duration) *session {
+	return startConfig(t, Config{Provider: p, Version: "1.0.0", PINTimeout: timeout})
+}
+
+func startConfig(t *testing.T, cfg Config) *session {
 	s := &session{t: t, in: make(chan []byte), out: make(chan []byte, 16), done: make(chan error, 1)}
-	cfg := Config{Provider: p, Version: "1.0.0", PINTimeout: timeout}
 	go func() {
 		s.done <- Serve(context.Background(), cfg, s.in, func(v any) error {
 			b, err := json.Marshal(v)
@@ -137,7 +140,7 @@ func (s *session) recv() map[string]json.RawMessage {
 
 func (s *session) pinRequest() *protocol.PINRequest {
 	s.t.Helper()
-	m := s.recv()
+	m := s.next()
 	var r protocol.PINRequest
 	if err := json.Unmarshal(m["pinRequest"], &r); err != nil || m["pinRequest"] == nil {
 		s.t.Fatalf("want a pinRequest, got %v", m)
@@ -147,7 +150,7 @@ func (s *session) pinRequest() *protocol.PINRequest {
 
 func (s *session) wantError(code protocol.Code) *protocol.Error {
 	s.t.Helper()
-	m := s.recv()
+	m := s.next()
 	var e protocol.Error
 	if err := json.Unmarshal(m["error"], &e); err != nil || e.Code != code {
 		s.t.Fatalf("want error %s, got %s", code, m)

@@ -110,7 +110,7 @@ func (s *Server) waitPIN(ctx context.Context) (protocol.PIN, error) {
 			if !ok {
 				return nil, errClosed
 			}
-			pin, done, err := s.pinMessage(msg)
+			pin, done, err := s.waitMessage(msg, true)
 			clear(msg)
 			if done {
 				return pin, err
@@ -119,9 +119,10 @@ func (s *Server) waitPIN(ctx context.Context) (protocol.PIN, error) {
 	}
 }
 
-// pinMessage handles one message received during a PIN wait; done is false
-// when the wait goes on.
-func (s *Server) pinMessage(msg []byte) (pin protocol.PIN, done bool, err error) {
+// waitMessage handles one message received while the holder is asked for
+// the PIN (pinPending) or for the card; done is false when the wait goes
+// on.
+func (s *Server) waitMessage(msg []byte, pinPending bool) (pin protocol.PIN, done bool, err error) {
 	req, err := protocol.ParseRequest(msg)
 	if err != nil {
 		return s.reject("", err)
@@ -129,6 +130,9 @@ func (s *Server) pinMessage(msg []byte) (pin protocol.PIN, done bool, err error)
 	defer clear(req.Arguments)
 	switch req.Command {
 	case protocol.CmdPIN:
+		if !pinPending {
+			return s.reject(req.Command, protocol.Errorf(protocol.CodeUnexpectedPIN, "\"pin\" sent while a card, not the PIN, is awaited"))
+		}
 		pin, err := protocol.ParsePIN(req.Arguments)
 		if err != nil {
 			return s.reject(req.Command, err)
@@ -142,6 +146,9 @@ func (s *Server) pinMessage(msg []byte) (pin protocol.PIN, done bool, err error)
 			return nil, true, errQuit
 		}
 		return nil, true, protocol.Errorf(protocol.CodeUserCancelled, "the user cancelled")
+	}
+	if !pinPending {
+		return s.reject(req.Command, protocol.Errorf(protocol.CodeBusy, "a card request is pending: present the card or send \"cancel\" first"))
 	}
 	return s.reject(req.Command, protocol.Errorf(protocol.CodeBusy, "a PIN request is pending: send \"pin\" or \"cancel\" first"))
 }

@@ -45,6 +45,7 @@ var Scenarios = []Scenario{
 	{"card-removed", "the card is pulled during the login (ERR_EIDLINK_CARD_REMOVED)"},
 	{"crash", "the host exits during the login, as when a card module crashes"},
 	{"no-card", "a reader without a card (ERR_EIDLINK_NO_CARD)"},
+	{"card-later", "no card at first: asked to wait, the host sends a cardRequest and the card arrives 2 s later; then as ok"},
 	{"no-reader", "no reader (ERR_EIDLINK_NO_READER)"},
 	{"no-module", "a CIE in the reader but no card software (ERR_EIDLINK_NO_MODULE)"},
 	{"wrong-version", "the host says it is version 99.0.0 (ERR_WEBEID_VERSION_MISMATCH)"},
@@ -58,6 +59,10 @@ const TimeoutPINTimeout = 2 * time.Second
 // type the PIN on the reader: the PIN window shows its pinpad state
 // meanwhile.
 const PinpadTyping = 2 * time.Second
+
+// CardLater is how long after the first card command the card of the
+// "card-later" scenario arrives.
+const CardLater = 2 * time.Second
 
 // ErrCrashed is returned by Serve when the "crash" scenario crashed: the
 // caller exits without writing anything more.
@@ -138,6 +143,7 @@ func Serve(ctx context.Context, o Options, r io.Reader, w io.Writer) error {
 		Options:    protocol.Options{AllowLoopbackHTTP: true},
 		PINTimeout: o.PINTimeout,
 		Status:     h.complete,
+		CardPoll:   100 * time.Millisecond,
 		Log:        o.Log,
 	}
 	err := command.ServeStream(ctx, cfg, r, cw)
@@ -161,7 +167,7 @@ func (c *crashWriter) Write(p []byte) (int, error) {
 }
 
 func echo(r io.Reader, w io.Writer) error {
-	if err := nativemsg.WriteJSON(w, protocol.VersionMessage{Version: protocol.Version}); err != nil {
+	if err := nativemsg.WriteJSON(w, protocol.Hello(protocol.Version)); err != nil {
 		return err
 	}
 	fr := nativemsg.NewReader(r, 0)
@@ -187,6 +193,7 @@ type host struct {
 	tries    int
 	refused  bool // wrong-pin-once: the first PIN was refused
 	crash    func()
+	arrives  time.Time // card-later: when the card is in the reader
 }
 
 // pinpadTyping is PinpadTyping, shorter in tests.
@@ -205,6 +212,13 @@ func (h *host) Open(context.Context) (command.Card, error) {
 		return nil, protocol.Errorf(protocol.CodeNoReader, "no card reader (mock)")
 	case "no-module":
 		return nil, protocol.Errorf(protocol.CodeNoModule, "no PKCS#11 module for the card (mock)")
+	case "card-later":
+		if h.arrives.IsZero() {
+			h.arrives = time.Now().Add(CardLater)
+		}
+		if time.Now().Before(h.arrives) {
+			return nil, protocol.Errorf(protocol.CodeNoCard, "no card in the reader yet (mock)")
+		}
 	}
 	return h, nil
 }

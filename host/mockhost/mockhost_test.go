@@ -346,3 +346,31 @@ func TestLoadCardChecksTheFiles(t *testing.T) {
 		t.Error("a 4-digit CIE PIN was accepted")
 	}
 }
+
+// card-later: asked to wait, the host says "no card", then the card
+// arrives and the login goes on to the PIN and the token; not asked, it
+// fails at once as no-card does.
+func TestCardLater(t *testing.T) {
+	crd := card(t, "cie")
+	c := start(t, Options{Scenario: "card-later", Card: crd})
+	c.hello()
+	c.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `","waitForCard":60000}}`)
+	var cr protocol.CardRequest
+	if m := c.recv(); json.Unmarshal(m["cardRequest"], &cr) != nil || cr.Reason != protocol.CardReasonNoCard {
+		t.Fatalf("want a cardRequest, got %s", flat(m))
+	}
+	if m := c.recv(); m["pinRequest"] == nil {
+		t.Fatalf("want a PIN request once the card arrives, got %s", flat(m))
+	}
+	c.send(`{"command":"pin","arguments":{"pin":"` + crd.PIN + `"}}`)
+	if m := c.recv(); m["signature"] == nil {
+		t.Fatalf("want a token, got %s", flat(m))
+	}
+
+	c = start(t, Options{Scenario: "card-later", Card: crd})
+	c.hello()
+	c.send(auth)
+	if e := errorOf(c.recv()); e.Code != protocol.CodeNoCard {
+		t.Fatalf("without waitForCard: %+v", e)
+	}
+}

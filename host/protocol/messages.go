@@ -22,22 +22,42 @@ type Request struct {
 	Arguments json.RawMessage `json:"arguments,omitempty"`
 }
 
-// VersionMessage is the first message the host writes.
+// VersionMessage is the first message the host writes. Features lists
+// what this host can do beyond the commands every version knows, so that a
+// newer extension asks for it only from a host that can.
 type VersionMessage struct {
-	Version string `json:"version"`
+	Version  string   `json:"version"`
+	Features []string `json:"features,omitempty"`
 }
+
+// FeatureCardRequest: the card commands take a "waitForCard" argument and
+// then, with no card or no reader, send a CardRequest and wait.
+const FeatureCardRequest = "cardRequest"
+
+// Hello is the version message of a host of this build at version.
+func Hello(version string) VersionMessage {
+	return VersionMessage{Version: version, Features: []string{FeatureCardRequest}}
+}
+
+// MaxCardWait bounds a "waitForCard" argument (milliseconds).
+const MaxCardWait = 10 * 60 * 1000
 
 // AuthenticateArgs are the arguments of "authenticate".
 type AuthenticateArgs struct {
 	ChallengeNonce string `json:"challengeNonce"`
 	Origin         string `json:"origin"`
 	Lang           string `json:"lang,omitempty"`
+	// WaitForCard, in milliseconds (at most MaxCardWait), lets the host
+	// wait that long for a missing card or reader, after a CardRequest;
+	// 0 fails at once. The same in the other card commands.
+	WaitForCard int `json:"waitForCard,omitempty"`
 }
 
 // GetSigningCertificateArgs are the arguments of "get-signing-certificate".
 type GetSigningCertificateArgs struct {
-	Origin string `json:"origin"`
-	Lang   string `json:"lang,omitempty"`
+	Origin      string `json:"origin"`
+	Lang        string `json:"lang,omitempty"`
+	WaitForCard int    `json:"waitForCard,omitempty"`
 }
 
 // SignArgs are the arguments of "sign". Certificate is the base64 DER of the
@@ -48,6 +68,7 @@ type SignArgs struct {
 	HashFunction string `json:"hashFunction"`
 	Origin       string `json:"origin"`
 	Lang         string `json:"lang,omitempty"`
+	WaitForCard  int    `json:"waitForCard,omitempty"`
 }
 
 // PINArgs are the arguments of "pin". The PIN travels as a JSON string
@@ -116,6 +137,25 @@ type PINRequest struct {
 // PINRequestMessage wraps a PINRequest on the wire.
 type PINRequestMessage struct {
 	PINRequest *PINRequest `json:"pinRequest"`
+}
+
+// CardRequest tells the extension that a card command waits for the
+// holder to connect a reader or present the card (see WaitForCard).
+type CardRequest struct {
+	Reason  string `json:"reason"` // "no-reader" or "no-card"
+	Origin  string `json:"origin"`
+	Purpose string `json:"purpose"` // the command: "authenticate", "get-signing-certificate" or "sign"
+}
+
+// CardRequest reasons.
+const (
+	CardReasonNoReader = "no-reader"
+	CardReasonNoCard   = "no-card"
+)
+
+// CardRequestMessage wraps a CardRequest on the wire.
+type CardRequestMessage struct {
+	CardRequest *CardRequest `json:"cardRequest"`
 }
 
 // ErrorMessage wraps an Error on the wire.

@@ -228,6 +228,9 @@ func ParseAuthenticate(raw json.RawMessage, o Options) (*AuthenticateArgs, error
 	if err := ValidateNonce(a.ChallengeNonce); err != nil {
 		return nil, err
 	}
+	if err := validateWait(a.WaitForCard); err != nil {
+		return nil, err
+	}
 	return &a, validateLang(a.Lang)
 }
 
@@ -240,6 +243,9 @@ func ParseGetSigningCertificate(raw json.RawMessage, o Options) (*GetSigningCert
 	if err := ValidateOrigin(a.Origin, o); err != nil {
 		return nil, err
 	}
+	if err := validateWait(a.WaitForCard); err != nil {
+		return nil, err
+	}
 	return &a, validateLang(a.Lang)
 }
 
@@ -250,6 +256,7 @@ type SignRequest struct {
 	Hash        []byte
 	HashFunc    string
 	Lang        string
+	WaitForCard int // milliseconds
 }
 
 // ParseSign decodes and validates "sign": the certificate must parse, the
@@ -284,7 +291,18 @@ func ParseSign(raw json.RawMessage, o Options) (*SignRequest, error) {
 	if err := validateLang(a.Lang); err != nil {
 		return nil, err
 	}
-	return &SignRequest{Origin: a.Origin, Certificate: cert, Hash: digest, HashFunc: a.HashFunction, Lang: a.Lang}, nil
+	if err := validateWait(a.WaitForCard); err != nil {
+		return nil, err
+	}
+	return &SignRequest{Origin: a.Origin, Certificate: cert, Hash: digest, HashFunc: a.HashFunction, Lang: a.Lang, WaitForCard: a.WaitForCard}, nil
+}
+
+// validateWait checks a waitForCard argument.
+func validateWait(ms int) error {
+	if ms < 0 || ms > MaxCardWait {
+		return invalid("waitForCard must be 0 to %d milliseconds", MaxCardWait)
+	}
+	return nil
 }
 
 // validateLang accepts an empty language or a short BCP 47-like tag.

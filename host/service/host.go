@@ -37,7 +37,7 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 		}
 		return write(b)
 	}
-	if err := out(protocol.VersionMessage{Version: cfg.Version}); err != nil {
+	if err := out(protocol.Hello(cfg.Version)); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -150,16 +150,17 @@ type flight struct {
 
 func (f *flight) saw(rep []byte) {
 	var m struct {
-		Event      json.RawMessage `json:"event"`
-		PINRequest json.RawMessage `json:"pinRequest"`
-		Error      *protocol.Error `json:"error"`
+		Event       json.RawMessage `json:"event"`
+		PINRequest  json.RawMessage `json:"pinRequest"`
+		CardRequest json.RawMessage `json:"cardRequest"`
+		Error       *protocol.Error `json:"error"`
 	}
 	if json.Unmarshal(rep, &m) != nil || m.Event != nil {
 		return
 	}
 	f.outstanding = max(f.outstanding-1, 0)
 	switch {
-	case m.PINRequest != nil:
+	case m.PINRequest != nil || m.CardRequest != nil: // the holder is asked: the request goes on
 		f.pinPending = true
 	case m.Error != nil && f.pinPending && (m.Error.Code == protocol.CodeBusy || m.Error.Code == protocol.CodeMalformedMessage || m.Error.Code == protocol.CodeInvalidArgument):
 		// a message refused during the PIN wait: the wait goes on
