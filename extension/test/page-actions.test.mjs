@@ -22,7 +22,7 @@ const pinRequest = (/** @type {object} */ extra = {}) => ({
  * A scripted host: answers each command with script(msg), which returns
  * the messages to send back (or null for none).
  * @param {(msg: any, host: {hosts: FakePort[]}) => any[]|null} script
- * @param {{settings?: object, version?: string|null, store?: SettingsStore}} [o]
+ * @param {{settings?: object, version?: string|null, features?: string[], store?: SettingsStore}} [o]
  */
 function setup(script, o = {}) {
   const clock = new FakeClock();
@@ -39,7 +39,7 @@ function setup(script, o = {}) {
           const port = new FakePort();
           hosts.push(port);
           port.onPost = (msg) => queueMicrotask(() => (script(msg, { hosts }) ?? []).forEach((m) => port.receive(m)));
-          if (o.version !== null) queueMicrotask(() => port.receive({ version: o.version ?? "0.1.0" }));
+          if (o.version !== null) queueMicrotask(() => port.receive({ version: o.version ?? "0.1.0", features: o.features }));
           else queueMicrotask(() => port.drop("Specified native messaging host not found."));
           return port;
         },
@@ -371,4 +371,50 @@ test("sign and get-signing-certificate pass only their own fields", async () => 
   await until(() => out.done);
   assert.deepEqual(out.ok, { action: "web-eid:sign-success", signature: "c2ln", signatureAlgorithm: alg });
   assert.deepEqual(hosts[1].sent[0], { command: "sign", arguments: { certificate: "MIIC", hash: "aGFzaA==", hashFunction: "SHA-256", origin: "https://www.inps.it", lang: "it" } });
+});
+
+const cardRequest = (/** @type {string} */ reason) => ({ cardRequest: { reason, origin: "https://www.inps.it", purpose: "authenticate" } });
+
+/** A host that waits for the card (the test lays it) before the PIN. */
+const cardHost = (/** @type {any} */ msg) => (msg.command === "authenticate" ? [cardRequest("no-reader")] : authHost(msg));
+
+test("no card yet: the window asks for it, follows the host and goes on to the PIN when the card arrives", async () => {
+  const { clock, hosts, windows, handle } = setup(cardHost, { features: ["cardRequest"] });
+  const out = track(handle({ action: "web-eid:authenticate", challengeNonce: NONCE, options: { lang: "it" } }, inps, signal()));
+  await until(() => windows[0]?.page.sent.length);
+  const [w] = windows;
+  const wait = hosts[0].sent[0].arguments.waitForCard;
+  assert.ok(wait > 0 && wait < 120_000, `waitForCard ${wait} is within the action's time`);
+  assert.deepEqual({ ...w.page.sent[0], deadline: 0 }, { type: "card", request: cardRequest("no-reader").cardRequest, deadline: 0, lang: "it" });
+  hosts[0].receive({ event: "reader-added" });
+  hosts[0].receive(cardRequest("no-card")); // a reader, still no card
+  await until(() => w.page.sent.length === 2);
+  assert.equal(w.page.sent[1].request.reason, "no-card");
+  hosts[0].receive(pinRequest()); // the card is there
+  await until(() => w.page.sent.length === 3);
+  assert.equal(w.page.sent[2].type, "request");
+  w.page.receive({ type: "pin", pin: PIN });
+  await until(() => out.done);
+  assert.equal(out.ok.action, "web-eid:authenticate-success");
+  assert.deepEqual(commands(hosts[0].sent), ["authenticate", "pin"]);
+  assert.equal(windows[0].opened.length, 1, "one window from the card to the PIN");
+  assert.equal(clock.active, 0, "no timer left");
+});
+
+test("cancel while the host waits for the card: the host gets cancel, the page USER_CANCELLED", async () => {
+  const { hosts, windows, handle } = setup(cardHost, { features: ["cardRequest"] });
+  const out = track(handle({ action: "web-eid:authenticate", challengeNonce: NONCE }, inps, signal()));
+  await until(() => windows[0]?.page.sent.length);
+  windows[0].page.receive({ type: "cancel" });
+  await until(() => out.done);
+  assert.equal(out.ok.error.code, "ERR_WEBEID_USER_CANCELLED");
+  assert.deepEqual(commands(hosts[0].sent), ["authenticate", "cancel"]);
+});
+
+test("a host without the cardRequest feature is never asked to wait", async () => {
+  const { hosts, handle } = setup(() => [{ error: { code: "ERR_EIDLINK_NO_CARD", message: "no card" } }]);
+  const out = track(handle({ action: "web-eid:authenticate", challengeNonce: NONCE }, inps, signal()));
+  await until(() => out.done);
+  assert.equal(out.ok.error.eidlinkCode, "ERR_EIDLINK_NO_CARD");
+  assert.equal("waitForCard" in hosts[0].sent[0].arguments, false);
 });

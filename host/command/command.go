@@ -46,7 +46,18 @@ type Config struct {
 	// CardPoll is how often a card wait asks the provider again; 0 means
 	// DefaultCardPoll.
 	CardPoll time.Duration
-	Log      *slog.Logger
+	// NoCardWait makes a host of before the card wait: it does not list
+	// the feature and fails at once without a card (mock scenarios).
+	NoCardWait bool
+	Log        *slog.Logger
+}
+
+// Hello is the version message the host writes first.
+func (c *Config) Hello() protocol.VersionMessage {
+	if c.NoCardWait {
+		return protocol.VersionMessage{Version: c.Version}
+	}
+	return protocol.Hello(c.Version)
 }
 
 // AppVersion is the appVersion URL written into tokens.

@@ -21,7 +21,7 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 		defer mu.Unlock()
 		return nativemsg.WriteJSON(w, v)
 	}
-	if err := out(protocol.Hello(cfg.Version)); err != nil {
+	if err := out(cfg.Hello()); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -44,9 +44,9 @@ var Scenarios = []Scenario{
 	{"timeout", "the host stops waiting for the PIN after 2 s (ERR_WEBEID_USER_TIMEOUT)"},
 	{"card-removed", "the card is pulled during the login (ERR_EIDLINK_CARD_REMOVED)"},
 	{"crash", "the host exits during the login, as when a card module crashes"},
-	{"no-card", "a reader without a card (ERR_EIDLINK_NO_CARD)"},
+	{"no-card", "a reader without a card (ERR_EIDLINK_NO_CARD at once: a host that does not wait for the card)"},
 	{"card-later", "no card at first: asked to wait, the host sends a cardRequest and the card arrives 2 s later; then as ok"},
-	{"no-reader", "no reader (ERR_EIDLINK_NO_READER)"},
+	{"no-reader", "no reader (ERR_EIDLINK_NO_READER at once: a host that does not wait for the card)"},
 	{"no-module", "a CIE in the reader but no card software (ERR_EIDLINK_NO_MODULE)"},
 	{"wrong-version", "the host says it is version 99.0.0 (ERR_WEBEID_VERSION_MISMATCH)"},
 	{"echo", "after the version, every message is sent back as it is (transport benchmarks)"},
@@ -144,6 +144,7 @@ func Serve(ctx context.Context, o Options, r io.Reader, w io.Writer) error {
 		PINTimeout: o.PINTimeout,
 		Status:     h.complete,
 		CardPoll:   100 * time.Millisecond,
+		NoCardWait: o.Scenario == "no-card" || o.Scenario == "no-reader",
 		Log:        o.Log,
 	}
 	err := command.ServeStream(ctx, cfg, r, cw)
@@ -216,11 +217,17 @@ func (h *host) Open(context.Context) (command.Card, error) {
 		if h.arrives.IsZero() {
 			h.arrives = time.Now().Add(CardLater)
 		}
-		if time.Now().Before(h.arrives) {
+		if !h.cardIn() {
 			return nil, protocol.Errorf(protocol.CodeNoCard, "no card in the reader yet (mock)")
 		}
 	}
 	return h, nil
+}
+
+// cardIn reports whether the card is in the reader: card-later's only
+// once it has arrived.
+func (h *host) cardIn() bool {
+	return h.scenario != "card-later" || !h.arrives.IsZero() && !time.Now().Before(h.arrives)
 }
 
 func (h *host) Status(context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus) {
@@ -228,7 +235,7 @@ func (h *host) Status(context.Context) ([]protocol.ModuleStatus, []protocol.Toke
 		return []protocol.ModuleStatus{}, []protocol.TokenStatus{}
 	}
 	mods := []protocol.ModuleStatus{{Name: moduleName, Path: "eidlink-mockhost", Source: "builtin", Present: true, Loaded: true, Library: moduleName + " " + protocol.Version}}
-	if h.card == nil || h.scenario == "no-card" || h.scenario == "no-reader" {
+	if h.card == nil || h.scenario == "no-card" || h.scenario == "no-reader" || !h.cardIn() {
 		return mods, []protocol.TokenStatus{}
 	}
 	return mods, []protocol.TokenStatus{h.Info()}
@@ -245,6 +252,12 @@ func (h *host) complete(_ context.Context, st *protocol.Status) {
 	case "no-module":
 		st.Readers = append(st.Readers, protocol.ReaderStatus{Name: readerName, CardPresent: true, Family: "CIE 3.0", CardKind: "cie", Contactless: true,
 			Problem: "the CIE software (IPZS CIE middleware) is not installed"})
+	case "card-later":
+		if !h.cardIn() {
+			st.Readers = append(st.Readers, protocol.ReaderStatus{Name: readerName})
+			break
+		}
+		fallthrough
 	default:
 		if h.card != nil {
 			st.Readers = append(st.Readers, protocol.ReaderStatus{Name: readerName, CardPresent: true, CardKind: h.card.Kind, Contactless: h.card.Kind == "cie",

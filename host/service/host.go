@@ -37,7 +37,7 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 		}
 		return write(b)
 	}
-	if err := out(protocol.Hello(cfg.Version)); err != nil {
+	if err := out(cfg.Hello()); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -534,6 +534,21 @@ export function defineSuite(kind) {
           },
         },
         {
+          scenario: "card-later",
+          name: "card-later: the PIN window asks for the card, then for the PIN",
+          badge: "no-card",
+          welcome: true,
+          pin: async (pin) => {
+            await pin.waitFor('body[data-state="card"]');
+            assert.equal(await pin.text("#card-title"), text("cardTitleNoCard"));
+            assert.equal(await pin.visible("#card-cancel"), true, "the holder can cancel the wait");
+            await pin.size(480, 700);
+            await pin.screenshot(shot("pin-card-wait"));
+            await pin.waitFor('body[data-state="input"]'); // the card arrived
+            await right(pin);
+          },
+        },
+        {
           scenario: "pinpad",
           badge: "ready",
           welcome: true,

@@ -1,5 +1,7 @@
 // The context every page action runs in, and the command loop with the
-// PIN conversation: pinRequest -> PIN window -> pin|cancel -> ... -> answer.
+// PIN conversation: pinRequest -> PIN window -> pin|cancel -> ... -> answer,
+// and the wait for the card: cardRequest -> the PIN window says "present
+// the card" -> the host goes on by itself when the card arrives (or cancel).
 
 import { CodedError, ErrorCode } from "../shared/errors.js";
 
@@ -11,7 +13,21 @@ import { CodedError, ErrorCode } from "../shared/errors.js";
  *   On a pinpad it resolves at once with {pin: ""} (the reader takes the PIN).
  * @property {AbortSignal} signal aborted when the holder cancels or closes the
  *   window while the host is working (pinpad entry, PIN being checked)
+ * @property {(request: object, timeout: number) => Promise<void>} showCard
+ *   shows a cardRequest; resolves when the holder cancels
  */
+
+/** The commands that need the card, which the host may wait for. */
+const CARD_COMMANDS = new Set(["authenticate", "get-signing-certificate", "sign"]);
+
+/** The host's own limit on waitForCard (host/protocol MaxCardWait). */
+const MAX_CARD_WAIT = 600_000;
+
+/**
+ * How much earlier than the action's deadline the host gives up waiting for
+ * the card, so that its USER_TIMEOUT, not our ACTION_TIMEOUT, ends the wait.
+ */
+const CARD_WAIT_MARGIN = 1000;
 
 /**
  * @typedef {object} ActionContext
@@ -45,15 +61,41 @@ function remaining(ctx, code) {
  * @param {object} args
  */
 export async function runCommand(ctx, command, args) {
+  if (CARD_COMMANDS.has(command) && ctx.native.features?.includes("cardRequest")) {
+    const wait = Math.min(remaining(ctx, ErrorCode.USER_TIMEOUT) - CARD_WAIT_MARGIN, MAX_CARD_WAIT);
+    args = { ...args, waitForCard: Math.max(1, Math.floor(wait)) };
+  }
   let reply = await ctx.native.send({ command, arguments: args }, remaining(ctx, ErrorCode.ACTION_TIMEOUT), ctx.signal);
-  while (reply && typeof reply === "object" && reply.pinRequest) {
+  while (reply && typeof reply === "object" && (reply.pinRequest || reply.cardRequest)) {
     const dialog = ctx.pin();
+    if (reply.cardRequest) {
+      reply = await waitCard(ctx, dialog, reply.cardRequest);
+      continue;
+    }
     const answer = await abortable(dialog.ask(reply.pinRequest, remaining(ctx, ErrorCode.USER_TIMEOUT)), AbortSignal.any([ctx.signal, ctx.native.signal]));
     const next = "pin" in answer ? { command: "pin", arguments: { pin: answer.pin } } : { command: "cancel" };
     reply = await ctx.native.send(next, remaining(ctx, ErrorCode.ACTION_TIMEOUT), AbortSignal.any([ctx.signal, dialog.signal]));
   }
   if (!reply || typeof reply !== "object") throw new CodedError(ErrorCode.NATIVE_FATAL, "eidlink-host sent an unexpected message");
   if (reply.error) throw CodedError.fromNative(reply.error);
+  return reply;
+}
+
+/**
+ * waitCard shows a cardRequest while the host waits for the card. The host
+ * answers by itself: a new cardRequest, the pinRequest once the card is
+ * there, or an error (its timeout). The holder's Cancel is passed on as
+ * "cancel", and the host's answer to it is returned.
+ * @param {ActionContext} ctx
+ * @param {PinAsker} dialog
+ * @param {object} request
+ */
+async function waitCard(ctx, dialog, request) {
+  const reply = ctx.native.receive(remaining(ctx, ErrorCode.ACTION_TIMEOUT), ctx.signal);
+  const cancelled = Symbol("cancelled");
+  const first = await Promise.race([reply, dialog.showCard(request, remaining(ctx, ErrorCode.USER_TIMEOUT)).then(() => cancelled)]);
+  if (first !== cancelled) return first;
+  ctx.native.post({ command: "cancel" });
   return reply;
 }
 

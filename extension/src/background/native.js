@@ -42,6 +42,8 @@ export class NativeAppService {
     /** @type {keyof typeof NativeState} */
     this.state = NativeState.UNINITIALIZED;
     this.version = "";
+    /** @type {string[]} what the host can do beyond the base protocol (its version message's features) */
+    this.features = [];
     /** @type {Port|null} */
     this.port = null;
     /** @type {{resolve: (m: any) => void, reject: (e: Error) => void}|null} */
@@ -87,6 +89,7 @@ export class NativeAppService {
     }
     this.state = NativeState.CONNECTED;
     this.version = hello.version;
+    this.features = Array.isArray(hello.features) ? hello.features.filter((/** @type {unknown} */ f) => typeof f === "string") : [];
     return this.version;
   }
 
@@ -99,15 +102,35 @@ export class NativeAppService {
    * @param {AbortSignal} [signal] aborts the wait with its reason
    */
   async send(message, timeout, signal) {
-    if (this.state !== NativeState.CONNECTED || !this.port) throw new CodedError(ErrorCode.NATIVE_UNAVAILABLE, "eidlink-host is not connected");
-    const reply = this.wait(timeout, () => new CodedError(ErrorCode.ACTION_TIMEOUT, "eidlink-host did not answer in time"), signal);
+    const reply = this.receive(timeout, signal);
+    this.post(message);
+    return reply;
+  }
+
+  /**
+   * receive returns the host's next message that is not an event, as send
+   * does, without writing anything (the host goes on by itself).
+   * @param {number} timeout ms
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<any>}
+   */
+  receive(timeout, signal) {
+    if (this.state !== NativeState.CONNECTED || !this.port) return Promise.reject(new CodedError(ErrorCode.NATIVE_UNAVAILABLE, "eidlink-host is not connected"));
+    return this.wait(timeout, () => new CodedError(ErrorCode.ACTION_TIMEOUT, "eidlink-host did not answer in time"), signal);
+  }
+
+  /**
+   * post writes a message that gets no answer of its own ("cancel" while
+   * the host waits for the card: the command's answer follows).
+   * @param {object} message
+   */
+  post(message) {
     try {
-      this.port.postMessage(message);
+      this.port?.postMessage(message);
     } catch (e) {
       this.waiter?.reject(new CodedError(ErrorCode.NATIVE_UNAVAILABLE, String(e)));
       this.close();
     }
-    return reply;
   }
 
   /** close ends the port; the host exits on end of input. Idempotent. */

@@ -26,6 +26,7 @@ const MAX_USER_TIMEOUT = 600_000;
 /**
  * @typedef {object} PinDialogLike
  * @property {import("./conversation.js").PinAsker["ask"]} ask
+ * @property {import("./conversation.js").PinAsker["showCard"]} showCard
  * @property {AbortSignal} signal
  * @property {() => void} close
  */

@@ -19,7 +19,8 @@ import { realTimers } from "../shared/timers.js";
 
 /**
  * The page side of the port (pin/pin.js):
- *   background -> page: {type: "request", request, deadline, lang} | {type: "timeout"} | {type: "done"}
+ *   background -> page: {type: "request", request, deadline, lang} | {type: "card", request, deadline, lang}
+ *                       | {type: "timeout"} | {type: "done"}
  *   page -> background: {type: "pin", pin} | {type: "cancel"}
  * @typedef {import("./native.js").Port} Port
  */
@@ -68,6 +69,24 @@ export class PinDialog {
       port.postMessage({ type: "request", request, deadline, lang: this.lang });
       if (request.pinpad) return { pin: "" };
       return new Promise((resolve) => (this.answer = resolve));
+    });
+  }
+
+  /**
+   * showCard shows a cardRequest (see PinAsker): "present the card" until
+   * the next ask, or until the holder cancels, when it resolves. The host
+   * keeps the time: it ends the wait itself.
+   * @param {object} request a cardRequest from the host
+   * @param {number} timeout ms, for the countdown
+   * @returns {Promise<void>}
+   */
+  async showCard(request, timeout) {
+    if (this.closed) return;
+    const deadline = this.now() + timeout;
+    const port = this.port ?? (await this.attach());
+    port.postMessage({ type: "card", request, deadline, lang: this.lang });
+    return new Promise((resolve) => {
+      this.answer = (a) => "cancel" in a && resolve();
     });
   }
 

@@ -1,5 +1,7 @@
 // The PIN window. It gets pinRequests from the background over the "pin"
-// port and sends back {type: "pin"} or {type: "cancel"}. The PIN is read
+// port and sends back {type: "pin"} or {type: "cancel"}. Before the PIN it
+// may get cardRequests: the host waits for the holder to present the card
+// (or connect the reader), and the window says so until the PIN request. The PIN is read
 // from the input, sent, and the input cleared; it is never stored or logged.
 // Closing the window cancels (the background sees the port close).
 
@@ -22,20 +24,23 @@ let ticker = 0;
 const port = api.runtime.connect({ name: "pin" });
 port.onMessage.addListener((/** @type {any} */ msg) => {
   if (msg?.type === "request") show(msg.request, msg.deadline, msg.lang);
+  else if (msg?.type === "card") showCard(msg.request, msg.deadline, msg.lang);
   else if (msg?.type === "timeout") end(t("pinTimeout"));
   else if (msg?.type === "done") end(t("pinDone"));
 });
 port.onDisconnect.addListener(() => end(t("pinDone")));
 
-/** @param {string} state loading | input | busy | pinpad | ended */
+/** @param {string} state loading | card | input | busy | pinpad | ended */
 function setState(state) {
   document.body.dataset.state = state;
   const inputOn = state === "input";
   input.disabled = !inputOn;
   $("submit").toggleAttribute("disabled", !inputOn);
   $("cancel").toggleAttribute("disabled", state === "ended");
-  form.hidden = state === "pinpad";
+  form.hidden = state === "pinpad" || state === "card";
   $("pinpad").hidden = state !== "pinpad";
+  $("card-wait").hidden = state !== "card";
+  $("card-info").hidden = state === "card";
   $("busy").hidden = state !== "busy";
 }
 
@@ -86,6 +91,36 @@ function show(r, dl, lang) {
     setState("input");
     input.focus();
   }
+  tick();
+  clearInterval(ticker);
+  ticker = window.setInterval(tick, 1000);
+}
+
+/**
+ * showCard asks the holder to present the card (a CIE is contactless: laid
+ * on the reader; a CNS is inserted) or to connect the reader.
+ * @param {{reason: string, origin: string, purpose: string}} r a cardRequest
+ * @param {number} dl
+ * @param {string} lang
+ */
+function showCard(r, dl, lang) {
+  setLanguage(lang);
+  localize(document);
+  request = null;
+  deadline = dl;
+  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : "pinHeadingAuth");
+  document.title = $("heading").textContent ?? "";
+  $("origin").textContent = siteName(r.origin);
+  $("origin").title = r.origin;
+  field("holder", "");
+  field("cf", "");
+  $("error").hidden = true;
+  $("last-try-warning").hidden = true;
+  const noReader = r.reason === "no-reader";
+  $("card-title").textContent = t(noReader ? "cardTitleNoReader" : "cardTitleNoCard");
+  $("card-hint").textContent = t(noReader ? "cardHintNoReader" : "cardHintNoCard");
+  setState("card");
+  $("card-cancel").focus();
   tick();
   clearInterval(ticker);
   ticker = window.setInterval(tick, 1000);
@@ -160,6 +195,7 @@ const cancel = () => {
 };
 $("cancel").addEventListener("click", cancel);
 $("pinpad-cancel").addEventListener("click", cancel);
+$("card-cancel").addEventListener("click", cancel);
 document.addEventListener("keydown", (e) => e.key === "Escape" && cancel());
 
 /** @param {string} text */
