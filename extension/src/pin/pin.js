@@ -50,14 +50,8 @@ function setState(state) {
  * @param {string} lang
  */
 function show(r, dl, lang) {
-  setLanguage(lang);
-  localize(document);
+  begin(r, dl, lang);
   request = r;
-  deadline = dl;
-  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : "pinHeadingAuth");
-  document.title = $("heading").textContent ?? "";
-  $("origin").textContent = siteName(r.origin);
-  $("origin").title = r.origin;
   const kind = r.cardKind === "cie" || r.cardKind === "cns" ? r.cardKind : "unknown";
   $("card-kind").textContent = t("kind_" + kind) + (kind === "unknown" && r.tokenLabel ? ` (${r.tokenLabel})` : "");
   field("holder", r.holder);
@@ -97,6 +91,22 @@ function show(r, dl, lang) {
 }
 
 /**
+ * begin shows what every request shows: language, heading and site.
+ * @param {{origin: string, purpose: string}} r
+ * @param {number} dl
+ * @param {string} lang
+ */
+function begin(r, dl, lang) {
+  setLanguage(lang);
+  localize(document);
+  deadline = dl;
+  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : "pinHeadingAuth");
+  document.title = $("heading").textContent ?? "";
+  $("origin").textContent = siteName(r.origin);
+  $("origin").title = r.origin;
+}
+
+/**
  * showCard asks the holder to present the card (a CIE is contactless: laid
  * on the reader; a CNS is inserted) or to connect the reader.
  * @param {{reason: string, origin: string, purpose: string}} r a cardRequest
@@ -104,14 +114,8 @@ function show(r, dl, lang) {
  * @param {string} lang
  */
 function showCard(r, dl, lang) {
-  setLanguage(lang);
-  localize(document);
+  begin(r, dl, lang);
   request = null;
-  deadline = dl;
-  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : "pinHeadingAuth");
-  document.title = $("heading").textContent ?? "";
-  $("origin").textContent = siteName(r.origin);
-  $("origin").title = r.origin;
   field("holder", "");
   field("cf", "");
   $("error").hidden = true;
