@@ -9,6 +9,8 @@ import (
 
 	"github.com/eidlink/eidlink/host/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/vcard"
+	"github.com/eidlink/eidlink/host/vcard/vcardtest"
 )
 
 // A wedged pcscd (it accepts connections and never answers) holds no
@@ -41,4 +43,34 @@ func TestServiceWithPCSCWedged(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("the service did not stop on SIGTERM: %s", s.stderr.String())
 	}
+}
+
+// Through the service, a login asked to wait for the card sends a
+// cardRequest, and goes on when the virtual CNS is inserted into vpcd
+// (the service polls the PKCS#11 slots, OpenSC here).
+func TestServiceWaitsForTheCard(t *testing.T) {
+	ctx := vcardtest.Context(t)
+	vcardtest.WaitCard(t, ctx, vcardtest.Reader0, nil)
+	w := newWorld(t)
+	home := t.TempDir()
+	w.env = append(w.env, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "SOFTHSM2_CONF=/nonexistent", "HOME="+home)
+	w.startService(t)
+	h := w.host(t)
+	h.recv() // the version
+	nonce := newNonce()
+	h.send(strings.Replace(authenticateMsg(nonce), `"origin"`, `"waitForCard":60000,"origin"`, 1))
+	var cr protocol.CardRequest
+	if m := h.recv(); json.Unmarshal(m["cardRequest"], &cr) != nil || cr.Reason != protocol.CardReasonNoCard {
+		t.Fatalf("want a cardRequest, got %s", mustJSON(m))
+	}
+	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
+	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	if m := h.recv(); m["pinRequest"] == nil {
+		t.Fatalf("want a PIN request once the card is in, got %s", mustJSON(m))
+	}
+	h.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
+	if m := h.recv(); m["signature"] == nil {
+		t.Fatalf("want a token, got %s", mustJSON(m))
+	}
+	h.quit()
 }
