@@ -214,10 +214,10 @@ func TestCardPulledMidSign(t *testing.T) {
 	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
 	slot := vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
 	var pulled atomic.Bool
-	slot.PullOn = func(apdu []byte) bool {
+	slot.SetPullOn(func(apdu []byte) bool {
 		// PSO (2A) or INTERNAL AUTHENTICATE (88): the signature itself.
 		return len(apdu) > 1 && (apdu[1] == 0x2A || apdu[1] == 0x88) && pulled.CompareAndSwap(false, true)
-	}
+	})
 	code, out, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce)
 	if code != 1 || out != "" || !pulled.Load() || !strings.Contains(errOut, "hint: keep the card in the reader") {
 		t.Fatalf("card pulled mid-sign: exit %d, pulled %v, %s", code, pulled.Load(), errOut)

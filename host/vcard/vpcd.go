@@ -27,12 +27,27 @@ type Slot struct {
 	Log        *slog.Logger // nil: discard
 	// PullOn, for tests, is asked about every command APDU; when it says
 	// true the card is pulled before it answers, as a holder who takes the
-	// card away mid-operation. Insert puts it back.
+	// card away mid-operation. Insert puts it back. Set it before Insert,
+	// or with SetPullOn while the card is in.
 	PullOn func(apdu []byte) bool
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// SetPullOn sets PullOn while the card may be serving commands.
+func (s *Slot) SetPullOn(f func(apdu []byte) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.PullOn = f
+}
+
+func (s *Slot) pullOn(apdu []byte) bool {
+	s.mu.Lock()
+	f := s.PullOn
+	s.mu.Unlock()
+	return f != nil && f(apdu)
 }
 
 func (s *Slot) addr() string {
@@ -136,7 +151,7 @@ func (s *Slot) serve(conn net.Conn) error {
 		case len(msg) == 1:
 			s.Card.Reset() // power off, power on, reset
 			continue
-		case s.PullOn != nil && s.PullOn(msg):
+		case s.pullOn(msg):
 			s.mu.Lock()
 			cancel := s.cancel
 			s.cancel = nil
