@@ -55,7 +55,7 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 	cfg.Options.AllowLoopbackHTTP = cfg.Options.AllowLoopbackHTTP || dev
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	in := make(chan []byte, 1)
+	in := make(chan command.Input, 1)
 	out := make(chan json.RawMessage, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -67,7 +67,7 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 			return err
 		})
 	}()
-	in <- req
+	in <- command.Input{Msg: req}
 	for {
 		var msg json.RawMessage
 		select {
@@ -94,11 +94,11 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 		}
 		pinMsg, err := e.askPIN(m.PINRequest)
 		if err != nil {
-			in <- []byte(`{"command":"cancel"}`)
+			in <- command.Input{Msg: []byte(`{"command":"cancel"}`)}
 			<-out // the cancellation error
 			return nil, err
 		}
-		in <- pinMsg // the command loop zeroes it after use
+		in <- command.Input{Msg: pinMsg} // the command loop zeroes it after use
 	}
 }
 

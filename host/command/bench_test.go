@@ -25,7 +25,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 	p := token.NewProvider(token.Config{})
 	defer p.Close()
-	in := make(chan []byte)
+	in := make(chan command.Input)
 	out := make(chan []byte, 1)
 	go command.Serve(context.Background(), command.Config{Provider: p, Version: "1"}, in, func(v any) error {
 		msg, err := json.Marshal(v)
@@ -34,9 +34,9 @@ func BenchmarkAuthenticate(b *testing.B) {
 	})
 	auth := `{"command":"authenticate","arguments":{"challengeNonce":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=","origin":"https://www.inps.it"}}`
 	for b.Loop() {
-		in <- []byte(auth)
+		in <- command.Input{Msg: []byte(auth)}
 		<-out // PIN request
-		in <- []byte(`{"command":"pin","arguments":{"pin":"12345678"}}`)
+		in <- command.Input{Msg: []byte(`{"command":"pin","arguments":{"pin":"12345678"}}`)}
 		var tok struct{ Signature string }
 		if json.Unmarshal(<-out, &tok); tok.Signature == "" {
 			b.Fatal("no token")

@@ -17,9 +17,9 @@ const DefaultCardPoll = time.Second
 // waits up to wait for the holder: it asks the provider again on every
 // card event and every CardPoll, and sends a new CardRequest when the
 // reason changes (a reader connected, still no card). The wait ends with
-// the card, on "cancel" (CodeUserCancelled), "quit", the port closing, or
-// when time runs out (CodeUserTimeout). Other messages get CodeBusy or,
-// for "pin", CodeUnexpectedPIN.
+// the card, on "cancel" (CodeUserCancelled), when ctx ends ("quit", the
+// port closing), or when time runs out (CodeUserTimeout). Serve answers
+// other messages meanwhile: CodeBusy, or for "pin" CodeUnexpectedPIN.
 func (s *Server) openCard(ctx context.Context, origin, purpose string, wait time.Duration) (Card, error) {
 	card, err := s.open(ctx)
 	reason := cardReason(err)
@@ -31,6 +31,8 @@ func (s *Server) openCard(ctx context.Context, origin, purpose string, wait time
 	poll := time.NewTicker(s.cfg.CardPoll)
 	defer poll.Stop()
 	sent := ""
+	s.ask(askingCard)
+	defer s.ask(askingNothing)
 	for {
 		if reason != sent {
 			req := &protocol.CardRequest{Reason: reason, Origin: origin, Purpose: purpose}
@@ -44,16 +46,8 @@ func (s *Server) openCard(ctx context.Context, origin, purpose string, wait time
 			return nil, ctx.Err()
 		case <-deadline.C:
 			return nil, protocol.Errorf(protocol.CodeUserTimeout, "no card was presented in time")
-		case msg, ok := <-s.in:
-			if !ok {
-				return nil, errClosed
-			}
-			_, done, err := s.waitMessage(msg, false)
-			clear(msg)
-			if done {
-				return nil, err
-			}
-			continue
+		case a := <-s.pins: // "cancel"
+			return nil, a.err
 		case <-poll.C:
 		case <-s.changed:
 		}

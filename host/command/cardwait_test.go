@@ -83,7 +83,11 @@ func TestCardWaitFollowsTheHolder(t *testing.T) {
 	if r := s.cardRequest(); r.Reason != protocol.CardReasonNoReader || r.Origin != origin || r.Purpose != "authenticate" {
 		t.Fatalf("first cardRequest = %+v", r)
 	}
-	s.send(`{"command":"status"}`)
+	s.send(`{"command":"status"}`) // answered during the wait
+	if m := s.next(); m["mode"] == nil {
+		t.Fatalf("status during the card wait: %v", m)
+	}
+	s.send(authWaitMsg)
 	s.wantError(protocol.CodeBusy)
 	s.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
 	s.wantError(protocol.CodeUnexpectedPIN)

@@ -2,8 +2,9 @@
 // application protocol plus "status" and the PIN conversation) over any
 // message transport: stdio framing for browsers, WebSocket for the service.
 //
-// One Server handles one port (one browser connection) and one command at a
-// time, as the browser sends them.
+// One Server handles one port (one browser connection) and one card
+// command at a time; it keeps answering "status" while a command waits for
+// the card or the PIN.
 package command
 
 import (
@@ -13,8 +14,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -65,34 +66,73 @@ func (c *Config) AppVersion() string {
 	return "https://eidlink.it/eidlink-host/" + c.Version
 }
 
-// Server runs commands read from in and writes replies with out. out must
-// be safe for concurrent use (events may be written from elsewhere).
-type Server struct {
-	cfg     Config
-	in      <-chan []byte
-	out     func(v any) error
-	changed chan struct{} // a card event came: a card wait tries again
+// Input is one item read from the extension: a message, or the error that
+// answers a frame that could not be read. Serve answers both in turn.
+type Input struct {
+	Msg []byte
+	Err *protocol.Error
 }
 
-// errQuit ends Serve after "quit".
-var errQuit = errors.New("quit")
+// Server runs the commands of one port.
+type Server struct {
+	cfg Config
+	out func(v any) error
+
+	changed chan struct{} // a card event came: a card wait tries again
+
+	mu     sync.Mutex
+	asking asking         // what the holder is asked for: "pin" and "cancel" answer it
+	pins   chan pinAnswer // the answer, handed to the command (capacity 1)
+}
+
+// asking is what a command waits for from the holder.
+type asking int
+
+const (
+	askingNothing asking = iota
+	askingPIN            // a PINRequest is out
+	askingCard           // a CardRequest is out
+)
+
+// pinAnswer is the extension's answer to a PIN or card request: a PIN, or
+// an error ("cancel").
+type pinAnswer struct {
+	pin protocol.PIN
+	err error
+}
+
+// result is the outcome of a command that ran on its own goroutine.
+type result struct {
+	command string
+	v       any
+	err     error
+	start   time.Time
+}
 
 // Serve handles messages from in until in is closed, "quit" arrives or ctx
 // is done. It owns every message it receives and zeroes each one after use.
-func Serve(ctx context.Context, cfg Config, in <-chan []byte, out func(v any) error) error {
+// out must be safe for concurrent use (events are written from elsewhere).
+//
+// Serve keeps reading while a card command (authenticate, sign,
+// get-signing-certificate) runs on its own goroutine, however long that
+// command waits for the card or the PIN: "status" is answered at once,
+// "pin" and "cancel" go to the pending PIN or card request, "quit" ends the
+// command and the session, and another card command gets CodeBusy.
+// Everything else is answered in the order it arrived.
+func Serve(ctx context.Context, cfg Config, in <-chan Input, out func(v any) error) error {
 	if cfg.PINTimeout == 0 {
 		cfg.PINTimeout = DefaultPINTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if cfg.CardPoll == 0 {
 		cfg.CardPoll = DefaultCardPoll
 	}
-	s := &Server{cfg: cfg, in: in, out: out, changed: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, out: out, pins: make(chan pinAnswer, 1), changed: make(chan struct{}, 1)}
 	if cfg.Events != nil {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		go func() {
 			for ev := range cfg.Events(ctx) {
 				if out(ev) != nil {
@@ -105,47 +145,117 @@ func Serve(ctx context.Context, cfg Config, in <-chan []byte, out func(v any) er
 			}
 		}()
 	}
+	var (
+		running bool
+		stop    context.CancelFunc
+		done    = make(chan result, 1)
+	)
+	// end cancels the command that runs, if any, and waits for it: its
+	// answer is dropped, the session is over.
+	end := func() {
+		if running {
+			stop()
+			<-done
+			running = false
+		}
+	}
+	defer end()
 	for {
+		// A finished command is answered before the next message is
+		// looked at, so that it does not find the port busy.
+		select {
+		case r := <-done:
+			running = false
+			if err := s.answer(r); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case msg, ok := <-in:
+		case r := <-done:
+			running = false
+			if err := s.answer(r); err != nil {
+				return err
+			}
+		case it, ok := <-in:
 			if !ok {
 				return nil
 			}
-			err := s.handle(ctx, msg)
-			clear(msg)
-			if err == errQuit {
-				return nil
+			if it.Err != nil {
+				if err := s.fail("", it.Err); err != nil {
+					return err
+				}
+				continue
 			}
+			req, err := protocol.ParseRequest(it.Msg)
+			clear(it.Msg)
 			if err != nil {
-				return err
+				if err := s.fail("", err); err != nil {
+					return err
+				}
+				continue
 			}
+			switch req.Command {
+			case protocol.CmdQuit, protocol.CmdStatus:
+				err := protocol.ParseNoArguments(req.Arguments)
+				clear(req.Arguments)
+				switch {
+				case err != nil:
+					err = s.fail(req.Command, err)
+				case req.Command == protocol.CmdQuit:
+					end()
+					s.out(struct{}{})
+					return nil
+				default:
+					err = s.out(s.status(ctx))
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			case protocol.CmdPIN, protocol.CmdCancel:
+				if err := s.answerPrompt(req); err != nil {
+					return err
+				}
+				continue
+			}
+			if running {
+				clear(req.Arguments)
+				if err := s.fail(req.Command, s.busy()); err != nil {
+					return err
+				}
+				continue
+			}
+			job, err := s.prepare(req)
+			clear(req.Arguments)
+			if err != nil {
+				if err := s.fail(req.Command, err); err != nil {
+					return err
+				}
+				continue
+			}
+			jctx, jstop := context.WithCancel(ctx)
+			stop, running = jstop, true
+			go func(command string) {
+				defer jstop()
+				start := time.Now()
+				v, err := job(jctx)
+				done <- result{command, v, err, start}
+			}(req.Command)
 		}
 	}
 }
 
-// handle runs one message. Errors returned end the session (transport
-// failures); command failures are written to the extension.
-func (s *Server) handle(ctx context.Context, msg []byte) error {
-	req, err := protocol.ParseRequest(msg)
-	if err != nil {
-		return s.fail("", err)
+// answer writes the final answer of a command.
+func (s *Server) answer(r result) error {
+	if r.err != nil {
+		return s.fail(r.command, r.err)
 	}
-	defer clear(req.Arguments)
-	start := time.Now()
-	result, err := s.run(ctx, req)
-	if err == errQuit || err == errClosed {
-		if err == errQuit {
-			s.out(struct{}{})
-		}
-		return errQuit
-	}
-	if err != nil {
-		return s.fail(req.Command, err)
-	}
-	s.cfg.Log.Info("command done", "command", req.Command, "ms", time.Since(start).Milliseconds())
-	return s.out(result)
+	s.cfg.Log.Info("command done", "command", r.command, "ms", time.Since(r.start).Milliseconds())
+	return s.out(r.v)
 }
 
 func (s *Server) fail(command string, err error) error {
@@ -154,38 +264,45 @@ func (s *Server) fail(command string, err error) error {
 	return s.out(protocol.ErrorMessage{Error: pe})
 }
 
-func (s *Server) run(ctx context.Context, req *protocol.Request) (any, error) {
+// busy is the error for a card command sent while another runs.
+func (s *Server) busy() error {
+	s.mu.Lock()
+	asking := s.asking
+	s.mu.Unlock()
+	var e *protocol.Error
+	switch asking {
+	case askingPIN:
+		e = protocol.Errorf(protocol.CodeBusy, "a PIN request is pending: send \"pin\" or \"cancel\" first")
+	case askingCard:
+		e = protocol.Errorf(protocol.CodeBusy, "a card request is pending: present the card or send \"cancel\" first")
+	default:
+		e = protocol.Errorf(protocol.CodeBusy, "another command is running on this connection")
+	}
+	e.Retryable = true
+	return e
+}
+
+// prepare checks a card command's arguments and returns the work to run.
+func (s *Server) prepare(req *protocol.Request) (func(context.Context) (any, error), error) {
 	switch req.Command {
 	case protocol.CmdAuthenticate:
 		a, err := protocol.ParseAuthenticate(req.Arguments, s.cfg.Options)
 		if err != nil {
 			return nil, err
 		}
-		return s.authenticate(ctx, a)
+		return func(ctx context.Context) (any, error) { return s.authenticate(ctx, a) }, nil
 	case protocol.CmdGetSigningCertificate:
 		a, err := protocol.ParseGetSigningCertificate(req.Arguments, s.cfg.Options)
 		if err != nil {
 			return nil, err
 		}
-		return s.signingCertificate(ctx, a)
+		return func(ctx context.Context) (any, error) { return s.signingCertificate(ctx, a) }, nil
 	case protocol.CmdSign:
 		a, err := protocol.ParseSign(req.Arguments, s.cfg.Options)
 		if err != nil {
 			return nil, err
 		}
-		return s.sign(ctx, a)
-	case protocol.CmdStatus:
-		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
-			return nil, err
-		}
-		return s.status(ctx), nil
-	case protocol.CmdQuit:
-		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
-			return nil, err
-		}
-		return nil, errQuit
-	case protocol.CmdPIN, protocol.CmdCancel:
-		return nil, protocol.Errorf(protocol.CodeUnexpectedPIN, "%q sent while no PIN was requested", req.Command)
+		return func(ctx context.Context) (any, error) { return s.sign(ctx, a) }, nil
 	}
 	if !utf8.ValidString(req.Command) || len(req.Command) > 64 {
 		return nil, protocol.Errorf(protocol.CodeUnknownCommand, "unknown command")

@@ -93,7 +93,7 @@ func (p *fakeProvider) Status(context.Context) ([]protocol.ModuleStatus, []proto
 // session drives a Server like the extension does.
 type session struct {
 	t    *testing.T
-	in   chan []byte
+	in   chan Input
 	out  chan []byte
 	done chan error
 	sent [][]byte
@@ -104,7 +104,7 @@ func start(t *testing.T, p Provider, timeout time.Duration) *session {
 }
 
 func startConfig(t *testing.T, cfg Config) *session {
-	s := &session{t: t, in: make(chan []byte), out: make(chan []byte, 16), done: make(chan error, 1)}
+	s := &session{t: t, in: make(chan Input), out: make(chan []byte, 16), done: make(chan error, 1)}
 	go func() {
 		s.done <- Serve(context.Background(), cfg, s.in, func(v any) error {
 			b, err := json.Marshal(v)
@@ -118,7 +118,7 @@ func startConfig(t *testing.T, cfg Config) *session {
 func (s *session) send(msg string) {
 	b := []byte(msg)
 	s.sent = append(s.sent, b)
-	s.in <- b
+	s.in <- Input{Msg: b}
 }
 
 func (s *session) recv() map[string]json.RawMessage {
@@ -277,7 +277,11 @@ func TestMessagesDuringPINWait(t *testing.T) {
 	s := start(t, &fakeProvider{card: card}, time.Minute)
 	s.send(authMsg)
 	s.pinRequest()
-	s.send(`{"command":"status"}`)
+	s.send(`{"command":"status"}`) // answered during the wait
+	if m := s.recv(); m["tokens"] == nil {
+		t.Fatalf("status during the PIN wait: %v", m)
+	}
+	s.send(authMsg)
 	s.wantError(protocol.CodeBusy)
 	s.send(`not json`)
 	s.wantError(protocol.CodeMalformedMessage)

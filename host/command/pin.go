@@ -2,14 +2,10 @@ package command
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/eidlink/eidlink/host/protocol"
 )
-
-// errClosed ends Serve when the port closes during a PIN conversation.
-var errClosed = errors.New("port closed")
 
 // login runs the PIN conversation: it sends a PIN request, waits for the
 // extension's "pin" or "cancel", and presents the PIN once. After a wrong
@@ -24,11 +20,7 @@ func (s *Server) login(ctx context.Context, card Card, origin, purpose string) e
 		if info.PINLocked || info.TriesLeft == 0 {
 			return protocol.Errorf(protocol.CodePINBlocked, "the PIN is blocked: unblock it with the PUK")
 		}
-		req := pinRequest(info, origin, purpose, last)
-		if err := s.out(protocol.PINRequestMessage{PINRequest: req}); err != nil {
-			return err
-		}
-		pin, err := s.waitPIN(ctx)
+		pin, err := s.askPIN(ctx, card, pinRequest(info, origin, purpose, last))
 		if err != nil {
 			return err
 		}
@@ -96,67 +88,87 @@ func checkPINFormat(pin protocol.PIN, info protocol.TokenStatus) *protocol.Error
 	return nil
 }
 
-// waitPIN waits for "pin" or "cancel". Other commands get CodeBusy.
-func (s *Server) waitPIN(ctx context.Context) (protocol.PIN, error) {
-	timer := time.NewTimer(s.cfg.PINTimeout)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer.C:
-			return nil, protocol.Errorf(protocol.CodeUserTimeout, "no PIN was entered in time")
-		case msg, ok := <-s.in:
-			if !ok {
-				return nil, errClosed
-			}
-			pin, done, err := s.waitMessage(msg, true)
-			clear(msg)
-			if done {
-				return pin, err
-			}
-		}
-	}
+// PromptWatcher is implemented by a Card that other commands may be
+// waiting for (service.Queued): login tells it while a PIN request is
+// out, which may last minutes, so that they need not queue behind it.
+type PromptWatcher interface {
+	PromptOpen(open bool)
 }
 
-// waitMessage handles one message received while the holder is asked for
-// the PIN (pinPending) or for the card; done is false when the wait goes
-// on.
-func (s *Server) waitMessage(msg []byte, pinPending bool) (pin protocol.PIN, done bool, err error) {
-	req, err := protocol.ParseRequest(msg)
-	if err != nil {
-		return s.reject("", err)
+// askPIN sends a PIN request and waits for the answer that Serve hands
+// over ("pin" or "cancel"), at most PINTimeout.
+func (s *Server) askPIN(ctx context.Context, card Card, req *protocol.PINRequest) (protocol.PIN, error) {
+	if w, ok := card.(PromptWatcher); ok {
+		w.PromptOpen(true)
+		defer w.PromptOpen(false)
 	}
-	defer clear(req.Arguments)
-	switch req.Command {
-	case protocol.CmdPIN:
-		if !pinPending {
-			return s.reject(req.Command, protocol.Errorf(protocol.CodeUnexpectedPIN, "\"pin\" sent while a card, not the PIN, is awaited"))
+	s.ask(askingPIN)
+	err := s.out(protocol.PINRequestMessage{PINRequest: req})
+	if err == nil {
+		timer := time.NewTimer(s.cfg.PINTimeout)
+		defer timer.Stop()
+		select {
+		case a := <-s.pins:
+			return a.pin, a.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-timer.C:
+			err = protocol.Errorf(protocol.CodeUserTimeout, "no PIN was entered in time")
 		}
+	}
+	s.ask(askingNothing)
+	return nil, err
+}
+
+// ask says what the holder is now asked for. Asking for nothing drops an
+// answer handed over meanwhile: it came too late.
+func (s *Server) ask(a asking) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a == askingNothing && s.asking == askingNothing {
+		select {
+		case late := <-s.pins:
+			late.pin.Zero()
+		default:
+		}
+	}
+	s.asking = a
+}
+
+// answerPrompt handles "pin" and "cancel": it hands the answer to the
+// command whose PIN or card request is out. A malformed message is
+// refused and the request stays pending.
+func (s *Server) answerPrompt(req *protocol.Request) error {
+	defer clear(req.Arguments)
+	err := s.handOver(req)
+	if err != nil {
+		return s.fail(req.Command, err)
+	}
+	return nil
+}
+
+// handOver gives the answer in req to the waiting command, or says why not.
+func (s *Server) handOver(req *protocol.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := pinAnswer{err: protocol.Errorf(protocol.CodeUserCancelled, "the user cancelled")}
+	switch {
+	case s.asking == askingNothing:
+		return protocol.Errorf(protocol.CodeUnexpectedPIN, "%q sent while no PIN was requested", req.Command)
+	case req.Command == protocol.CmdCancel:
+		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
+			return err
+		}
+	case s.asking == askingCard:
+		return protocol.Errorf(protocol.CodeUnexpectedPIN, "\"pin\" sent while a card, not the PIN, is awaited")
+	default:
 		pin, err := protocol.ParsePIN(req.Arguments)
 		if err != nil {
-			return s.reject(req.Command, err)
+			return err
 		}
-		return pin, true, nil
-	case protocol.CmdCancel, protocol.CmdQuit:
-		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
-			return s.reject(req.Command, err)
-		}
-		if req.Command == protocol.CmdQuit {
-			return nil, true, errQuit
-		}
-		return nil, true, protocol.Errorf(protocol.CodeUserCancelled, "the user cancelled")
+		a = pinAnswer{pin: pin}
 	}
-	if !pinPending {
-		return s.reject(req.Command, protocol.Errorf(protocol.CodeBusy, "a card request is pending: present the card or send \"cancel\" first"))
-	}
-	return s.reject(req.Command, protocol.Errorf(protocol.CodeBusy, "a PIN request is pending: send \"pin\" or \"cancel\" first"))
-}
-
-// reject answers a message that does not end the PIN wait.
-func (s *Server) reject(command string, err error) (protocol.PIN, bool, error) {
-	if werr := s.fail(command, err); werr != nil {
-		return nil, true, werr
-	}
-	return nil, false, nil
+	s.asking = askingNothing
+	s.pins <- a
+	return nil
 }

@@ -26,45 +26,56 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return Serve(ctx, cfg, ReadFrames(ctx, r, out), out)
+	return Serve(ctx, cfg, ReadFrames(ctx, r), out)
 }
 
 // ReadFrames reads native-messaging frames from r into the returned
-// channel (an empty frame as an empty message, which the command loop
-// refuses in turn), answering with out the frames it cannot pass on: an
-// oversized or unreadable one (reading stops: the stream cannot be
-// resynchronised). The channel is closed at the end of
-// the stream or when ctx ends.
-func ReadFrames(ctx context.Context, r io.Reader, out func(any) error) <-chan []byte {
-	in := make(chan []byte)
+// channel, which holds up to a few frames (beyond that, reading waits: the
+// browser's input is held back, not buffered without bound). A frame that
+// cannot be passed on comes as an Input with the error that answers it: an
+// empty frame (reading goes on), an oversized or unreadable one (reading
+// stops: the stream cannot be resynchronised). The channel is closed at the
+// end of the stream or when ctx ends.
+func ReadFrames(ctx context.Context, r io.Reader) <-chan Input {
+	in := make(chan Input, inputBuffer)
 	go func() {
 		defer close(in)
 		fr := nativemsg.NewReader(r, 0)
 		for {
-			msg, err := fr.Read()
-			if errors.Is(err, nativemsg.ErrEmpty) {
-				// Answered by the command loop, in order with the
-				// answers to the messages before it.
-				msg, err = []byte{}, nil
+			it, more := readInput(fr)
+			if it.Msg == nil && it.Err == nil {
+				return
 			}
-			switch {
-			case err == nil:
-				select {
-				case in <- msg:
-				case <-ctx.Done():
-					clear(msg)
-					return
-				}
-			case errors.Is(err, nativemsg.ErrTooLarge):
-				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMessageTooLarge, "message over %d bytes refused; closing", nativemsg.MaxIncoming)})
+			select {
+			case in <- it:
+			case <-ctx.Done():
+				clear(it.Msg)
 				return
-			case err == io.EOF:
-				return
-			default:
-				out(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeMalformedMessage, "unreadable message: %v; closing", err)})
+			}
+			if !more {
 				return
 			}
 		}
 	}()
 	return in
+}
+
+// inputBuffer is how many frames ReadFrames reads ahead.
+const inputBuffer = 16
+
+// readInput reads the next frame; more is false when reading must stop
+// after it. A zero Input means the end of the stream.
+func readInput(fr *nativemsg.Reader) (it Input, more bool) {
+	msg, err := fr.Read()
+	switch {
+	case err == nil:
+		return Input{Msg: msg}, true
+	case errors.Is(err, nativemsg.ErrEmpty):
+		return Input{Err: protocol.Errorf(protocol.CodeMalformedMessage, "empty message")}, true
+	case errors.Is(err, nativemsg.ErrTooLarge):
+		return Input{Err: protocol.Errorf(protocol.CodeMessageTooLarge, "message over %d bytes refused; closing", nativemsg.MaxIncoming)}, false
+	case err == io.EOF:
+		return Input{}, false
+	}
+	return Input{Err: protocol.Errorf(protocol.CodeMalformedMessage, "unreadable message: %v; closing", err)}, false
 }

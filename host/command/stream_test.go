@@ -114,3 +114,30 @@ func FuzzServeStream(f *testing.F) {
 		readAll(t, out.Bytes())
 	})
 }
+
+// An empty frame is answered in its turn: after the answer to the command
+// before it, however long that command takes. The status here is held
+// until the host has read every frame, so an error written as soon as the
+// frame is read would come first.
+func TestServeStreamAnswersInOrder(t *testing.T) {
+	release := make(chan struct{})
+	cfg := Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1",
+		Status: func(context.Context, *protocol.Status) { <-release }}
+	pr, pw := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- ServeStream(context.Background(), cfg, pr, &out) }()
+	pw.Write(frames(`{"command":"status"}`))
+	pw.Write([]byte{0, 0, 0, 0})
+	pw.Write(frames(`{"command":"nope"}`)) // returns once the host read it: the empty frame is behind it
+	close(release)
+	out.wait(func(b []byte) bool { return bytes.Contains(b, []byte("nope")) })
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	msgs := readAll(t, out.bytes())
+	if len(msgs) != 4 || msgs[1]["mode"] == nil || code(msgs[2]) != protocol.CodeMalformedMessage || code(msgs[3]) != protocol.CodeUnknownCommand {
+		t.Fatalf("answers out of order: %v", msgs)
+	}
+}

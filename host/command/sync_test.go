@@ -37,3 +37,9 @@ func (b *syncBuffer) wait(ok func([]byte) bool) {
 		b.cond.Wait()
 	}
 }
+
+func (b *syncBuffer) bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}

@@ -54,8 +54,10 @@
 //
 // ServeHost is eidlink-host's loop: it relays the browser's messages to
 // the service when one answers, and runs the commands in-process when none
-// does. A service lost during a request gives the browser
-// ERR_EIDLINK_SERVICE_RESTARTED (retryable) for it.
+// does. It reads the browser and the service on separate goroutines, so
+// that pipelined requests never deadlock it. A service lost
+// during a request gives the browser ERR_EIDLINK_SERVICE_RESTARTED
+// (retryable) for it.
 //
 // # Installation
 //

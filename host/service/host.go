@@ -18,9 +18,17 @@ import (
 // relays every message to the service dial connects to; when dial fails
 // it runs the commands in-process with cfg, as command.ServeStream does.
 //
-// When the service is lost, the request in flight, if any, is answered
-// with ERR_EIDLINK_SERVICE_RESTARTED (retryable) and the next message
-// dials again, or falls back to in-process. The relay never parses the
+// The relay reads from the browser and from the service on separate
+// goroutines, so neither side's backlog ever stops the other: the
+// service's answers are written as they come, and the browser's messages
+// wait in a small buffer (then in the browser's pipe) while the service
+// is slow to take them. A frame that cannot be read is answered in its
+// turn, after the answers to the messages before it.
+//
+// When the service is lost (gone, or silent past the heartbeat's bound),
+// each request in flight, and a pending PIN request, is answered with
+// ERR_EIDLINK_SERVICE_RESTARTED (retryable) and the next message dials
+// again, or falls back to in-process. The relay never parses the
 // browser's messages (they may carry a PIN) and clears each one once
 // sent.
 func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Context) (*Conn, error), r io.Reader, w io.Writer) error {
@@ -42,18 +50,28 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	in := command.ReadFrames(ctx, r, out)
+	in := command.ReadFrames(ctx, r)
 	conn, err := dial(ctx)
-	var pending []byte // a message that arrived after the service was lost
+	var pending []command.Input // a message that arrived after the service was lost
 	for err == nil {
 		var lost bool
-		lost, err = relay(ctx, conn, pending, in, write, out)
+		lost, err = relay(ctx, conn, pending, in, write)
+		pending = nil
 		if !lost || err != nil {
 			return err
 		}
-		var ok bool
-		if pending, ok = <-in; !ok {
-			return nil
+		for pending == nil {
+			it, ok := <-in
+			if !ok {
+				return nil
+			}
+			if it.Err != nil {
+				if err := out(protocol.ErrorMessage{Error: it.Err}); err != nil {
+					return err
+				}
+				continue
+			}
+			pending = []command.Input{it}
 		}
 		conn, err = dial(ctx)
 	}
@@ -76,119 +94,237 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 		}
 	}
 	if pending != nil {
-		in = prepend(ctx, pending, in)
+		in = prepend(ctx, pending[0], in)
 	}
 	return command.Serve(ctx, cfg, in, out)
 }
 
-// relay forwards first (if not nil) and the messages from in to conn, and
-// conn's messages to write, until the browser closes the port, the
-// service ends the session ("quit") or the service is lost (lost true).
-func relay(ctx context.Context, conn *Conn, first []byte, in <-chan []byte, write func([]byte) error, out func(any) error) (lost bool, err error) {
-	defer conn.Close()
-	replies := make(chan []byte)
-	var recvErr error
+// relay forwards first and the messages from in to conn, and conn's
+// messages to write, until the browser closes the port, the service ends
+// the session ("quit") or the service is lost (lost true). Each direction
+// has its own goroutine: this one sends, another receives.
+func relay(ctx context.Context, conn *Conn, first []command.Input, in <-chan command.Input, write func([]byte) error) (lost bool, err error) {
+	f := &flight{write: write}
+	type ending struct {
+		err     error
+		browser bool // writing to the browser failed
+	}
+	recvd := make(chan ending, 1)
 	go func() {
-		defer close(replies)
 		for {
 			msg, err := conn.Recv()
 			if err != nil {
-				recvErr = err
+				conn.Close() // unblocks a Send waiting on a frozen service
+				recvd <- ending{err: err}
 				return
 			}
-			select {
-			case replies <- msg:
-			case <-ctx.Done():
+			err = f.reply(msg)
+			clear(msg)
+			if err != nil {
+				conn.Close()
+				recvd <- ending{err: err, browser: true}
 				return
 			}
 		}
 	}()
-	var f flight
-	send := func(msg []byte) error {
-		f.outstanding++
-		err := conn.Send(msg)
-		clear(msg)
-		return err
+	// stop closes the connection and waits for the receiving goroutine.
+	var end *ending
+	stop := func() ending {
+		if end == nil {
+			conn.Close()
+			e := <-recvd
+			end = &e
+		}
+		return *end
 	}
-	if first != nil && send(first) != nil {
-		return f.lost(out)
+	forward := func(it command.Input) (sendErr, writeErr error) {
+		if it.Err != nil {
+			return nil, f.local(it.Err)
+		}
+		f.sent()
+		err := conn.Send(it.Msg)
+		clear(it.Msg)
+		return err, nil
+	}
+	for _, it := range first {
+		if serr, werr := forward(it); werr != nil {
+			stop()
+			return false, werr
+		} else if serr != nil {
+			stop()
+			return true, f.lost()
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
+			stop()
 			return false, ctx.Err()
-		case msg, ok := <-in:
-			if !ok {
+		case it, ok := <-in:
+			if !ok { // the browser closed the port: nobody waits for answers
+				stop()
+				return false, f.flushLocal()
+			}
+			serr, werr := forward(it)
+			if werr != nil {
+				stop()
+				return false, werr
+			}
+			if serr != nil {
+				if e := stop(); e.browser {
+					return false, e.err
+				}
+				return true, f.lost()
+			}
+		case e := <-recvd:
+			end = &e
+			switch {
+			case e.browser:
+				return false, e.err
+			case Ended(e.err): // after "quit"
 				return false, nil
 			}
-			if send(msg) != nil {
-				return f.lost(out)
-			}
-		case rep, ok := <-replies:
-			if !ok {
-				if Ended(recvErr) {
-					return false, nil
-				}
-				return f.lost(out)
-			}
-			f.saw(rep)
-			err := write(rep)
-			clear(rep)
-			if err != nil {
-				return false, err
-			}
+			return true, f.lost()
 		}
 	}
 }
 
-// flight tracks whether the browser waits for an answer: a message sent
-// and not yet answered, or a PIN request pending.
+// flight pairs the service's answers with the browser's messages: each
+// message the browser sends gets exactly one answer that is not an event
+// (a PIN request counts as the answer to the message that caused it). It
+// holds the relay's own answers (to frames that could not be read) until
+// the messages before them are answered, and knows what the browser
+// still waits for when the service is lost.
 type flight struct {
-	outstanding int
-	pinPending  bool
+	mu    sync.Mutex
+	write func([]byte) error
+	// queue is in request order: nil for a message sent to the service and
+	// not answered yet, else a local answer held behind those. Its head is
+	// never a local answer: those are written as soon as they reach it.
+	queue      []*protocol.Error
+	pinPending bool
 }
 
-func (f *flight) saw(rep []byte) {
+func (f *flight) sent() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue = append(f.queue, nil)
+}
+
+// local answers, in its turn, a frame that was not sent.
+func (f *flight) local(e *protocol.Error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue = append(f.queue, e)
+	return f.flushLocked()
+}
+
+// reply writes a message from the service and accounts for it.
+func (f *flight) reply(rep []byte) error {
 	var m struct {
 		Event       json.RawMessage `json:"event"`
 		PINRequest  json.RawMessage `json:"pinRequest"`
 		CardRequest json.RawMessage `json:"cardRequest"`
+		Mode        json.RawMessage `json:"mode"`
 		Error       *protocol.Error `json:"error"`
 	}
-	if json.Unmarshal(rep, &m) != nil || m.Event != nil {
-		return
+	isEvent := json.Unmarshal(rep, &m) == nil && m.Event != nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(rep); err != nil || isEvent {
+		return err
 	}
-	f.outstanding = max(f.outstanding-1, 0)
+	if len(f.queue) > 0 {
+		f.queue = f.queue[1:]
+	}
 	switch {
 	case m.PINRequest != nil || m.CardRequest != nil: // the holder is asked: the request goes on
 		f.pinPending = true
-	case m.Error != nil && f.pinPending && (m.Error.Code == protocol.CodeBusy || m.Error.Code == protocol.CodeMalformedMessage || m.Error.Code == protocol.CodeInvalidArgument):
+	case m.Mode != nil: // a status, answered during the PIN wait too
+	case m.Error != nil && f.pinPending && refusal(m.Error.Code):
 		// a message refused during the PIN wait: the wait goes on
 	default:
 		f.pinPending = false
 	}
+	return f.flushLocked()
 }
 
-// lost answers the request in flight, if any, with CodeServiceRestarted.
-func (f *flight) lost(out func(any) error) (bool, error) {
-	if f.outstanding == 0 && !f.pinPending {
-		return true, nil
+// refusal tells the errors that refuse one message without ending the
+// command in progress.
+func refusal(c protocol.Code) bool {
+	switch c {
+	case protocol.CodeBusy, protocol.CodeMalformedMessage, protocol.CodeInvalidArgument, protocol.CodeUnknownCommand, protocol.CodeUnexpectedPIN:
+		return true
 	}
-	e := protocol.Errorf(protocol.CodeServiceRestarted, "the eidlink service stopped during the request: send it again")
-	e.Retryable = true
-	return true, out(protocol.ErrorMessage{Error: e})
+	return false
+}
+
+func (f *flight) flushLocked() error {
+	for len(f.queue) > 0 && f.queue[0] != nil {
+		if err := f.writeError(f.queue[0]); err != nil {
+			return err
+		}
+		f.queue = f.queue[1:]
+	}
+	return nil
+}
+
+// flushLocal writes the local answers still held, at the end.
+func (f *flight) flushLocal() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.queue {
+		if e != nil {
+			if err := f.writeError(e); err != nil {
+				return err
+			}
+		}
+	}
+	f.queue = nil
+	return nil
+}
+
+// lost answers, in order, what the browser waits for: each message in
+// flight with CodeServiceRestarted, or the pending PIN request's command
+// when no message is.
+func (f *flight) lost() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	restarted := protocol.Errorf(protocol.CodeServiceRestarted, "the eidlink service stopped during the request: send it again")
+	restarted.Retryable = true
+	if len(f.queue) == 0 && f.pinPending {
+		f.queue = append(f.queue, nil)
+	}
+	for _, e := range f.queue {
+		if e == nil {
+			e = restarted
+		}
+		if err := f.writeError(e); err != nil {
+			return err
+		}
+	}
+	f.queue, f.pinPending = nil, false
+	return nil
+}
+
+func (f *flight) writeError(e *protocol.Error) error {
+	b, err := json.Marshal(protocol.ErrorMessage{Error: e})
+	if err != nil {
+		return err
+	}
+	return f.write(b)
 }
 
 // prepend returns a channel that yields first, then what in yields.
-func prepend(ctx context.Context, first []byte, in <-chan []byte) <-chan []byte {
-	c := make(chan []byte)
+func prepend(ctx context.Context, first command.Input, in <-chan command.Input) <-chan command.Input {
+	c := make(chan command.Input)
 	go func() {
 		defer close(c)
-		for msg, ok := first, true; ok; msg, ok = <-in {
+		for it, ok := first, true; ok; it, ok = <-in {
 			select {
-			case c <- msg:
+			case c <- it:
 			case <-ctx.Done():
-				clear(msg)
+				clear(it.Msg)
 				return
 			}
 		}

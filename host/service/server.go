@@ -234,7 +234,7 @@ func (s *Server) session(ctx context.Context, ws *websocket.Conn) {
 	}
 	start := time.Now()
 	s.cfg.Log.Info("host connected", "version", peer.Version)
-	in := make(chan []byte)
+	in := make(chan command.Input, 16)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -246,7 +246,7 @@ func (s *Server) session(ctx context.Context, ws *websocket.Conn) {
 				return
 			}
 			select {
-			case in <- msg:
+			case in <- command.Input{Msg: msg}:
 			case <-ctx.Done():
 				clear(msg)
 				return
