@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/eidlink/eidlink/host/nativemsg"
@@ -23,6 +24,8 @@ import (
 type Conn struct {
 	ws       *websocket.Conn
 	w        writer
+	closed   chan struct{} // stops the heartbeat
+	close    sync.Once
 	Endpoint Endpoint
 	Service  Hello // the service's hello
 }
@@ -105,6 +108,8 @@ func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
 		return nil, fmt.Errorf("%s: %w", ep, err)
 	}
 	c.Service = *h
+	c.closed = make(chan struct{})
+	heartbeat(ws, c.closed)
 	return c, nil
 }
 
@@ -114,11 +119,16 @@ func (c *Conn) Send(msg []byte) error { return c.w.write(msg) }
 
 // Recv returns the next message. It fails when the service closes the
 // connection: after "quit" with a *websocket.CloseError of code
-// CloseNormalClosure (see Ended).
-func (c *Conn) Recv() ([]byte, error) { return readMessage(c.ws) }
+// CloseNormalClosure (see Ended); and when the service has not answered
+// the heartbeat for a few seconds (frozen). Keep one goroutine in Recv for
+// as long as the connection is used: it answers the service's pings.
+func (c *Conn) Recv() ([]byte, error) { return readAlive(c.ws) }
 
 // Close closes the connection.
-func (c *Conn) Close() error { return c.ws.Close() }
+func (c *Conn) Close() error {
+	c.close.Do(func() { close(c.closed) })
+	return c.ws.Close()
+}
 
 // Ended reports whether err from Recv means the service ended the session
 // normally (after "quit").

@@ -41,7 +41,9 @@
 //	{"hello":{"protocol":"1.0","version":"0.1.0"}}
 //
 // the service first; a side refuses a peer whose protocol has another
-// major version. Then each connection runs its own command.Serve.
+// major version. Then each connection runs its own command.Serve, and each
+// side pings the other every few seconds (heartbeat): a peer silent for
+// longer, frozen or gone, is dropped.
 //
 // # Cards
 //
@@ -55,7 +57,7 @@
 // ServeHost is eidlink-host's loop: it relays the browser's messages to
 // the service when one answers, and runs the commands in-process when none
 // does. It reads the browser and the service on separate goroutines, so
-// that pipelined requests never deadlock it. A service lost
+// that pipelined requests never deadlock it. A service lost (or frozen)
 // during a request gives the browser ERR_EIDLINK_SERVICE_RESTARTED
 // (retryable) for it.
 //

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,4 +70,53 @@ func TestServiceKilledMidRequest(t *testing.T) {
 		t.Fatalf("mode %q with the service back", st.Mode)
 	}
 	h.quit()
+}
+
+// freeze stops p (SIGSTOP) until the test ends.
+func freeze(t *testing.T, p *os.Process) {
+	t.Helper()
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Signal(syscall.SIGCONT) })
+}
+
+// A frozen service (stopped, not gone: its socket still accepts) is
+// noticed by the heartbeat: the request in flight gets a retryable
+// ERR_EIDLINK_SERVICE_RESTARTED, and the next one runs in-process.
+func TestServiceFrozenMidRequest(t *testing.T) {
+	w := newWorld(t)
+	svc := w.startService(t)
+	h := w.host(t)
+	h.recv()
+	h.send(authenticateMsg(newNonce()))
+	if m := h.recv(); m["pinRequest"] == nil {
+		t.Fatalf("want a PIN request, got %s", mustJSON(m))
+	}
+	freeze(t, svc.cmd.Process)
+	m := h.recv()
+	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
+		t.Fatalf("after the service froze: %s, want a retryable %s", mustJSON(m), protocol.CodeServiceRestarted)
+	}
+	h.login(w, verifier(t, w.card))
+	if st := h.status(); st.Mode != "in-process" {
+		t.Fatalf("mode %q with the service frozen", st.Mode)
+	}
+	h.quit()
+}
+
+// The service drops a frozen host: the card it held goes to the next.
+func TestServiceDropsFrozenHost(t *testing.T) {
+	w := newWorld(t)
+	w.startService(t)
+	a, b := w.host(t), w.host(t)
+	a.recv()
+	b.recv()
+	a.send(authenticateMsg(newNonce()))
+	if m := a.recv(); m["pinRequest"] == nil {
+		t.Fatalf("a: want a PIN request, got %s", mustJSON(m))
+	}
+	freeze(t, a.cmd.Process)
+	b.login(w, verifier(t, w.card))
+	b.quit()
 }

@@ -234,14 +234,17 @@ func (s *Server) session(ctx context.Context, ws *websocket.Conn) {
 	}
 	start := time.Now()
 	s.cfg.Log.Info("host connected", "version", peer.Version)
-	in := make(chan command.Input, 16)
+	// The reader always reads, so that the host's pings are answered and
+	// its silence noticed (heartbeat) even while a command runs.
+	heartbeat(ws, ctx.Done())
+	in := make(chan command.Input, inputBuffer)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		defer cancel() // the host is gone: cancel its request, release the card
+		defer cancel() // the host is gone or frozen: cancel its request, release the card
 		defer close(in)
 		for {
-			msg, err := readMessage(ws)
+			msg, err := readAlive(ws)
 			if err != nil {
 				return
 			}

@@ -65,7 +65,68 @@ func readHello(ws *websocket.Conn, service bool) (*Hello, error) {
 const (
 	handshakeTimeout = 3 * time.Second
 	writeTimeout     = 10 * time.Second
+	// inputBuffer is how many messages a reader takes ahead of the
+	// command loop.
+	inputBuffer = 16
 )
+
+// The heartbeat: each side pings the other every pingPeriod, and takes a
+// peer it hears nothing from (no message, ping or pong) for pongWait as
+// frozen or gone. Pongs come from the peer's read loop, which runs even
+// while a command waits for the card or for a PIN for minutes: silence
+// means the peer itself is stuck (stopped, swapping, deadlocked). A
+// control frame that cannot be written for pongWait (the peer reads
+// nothing) breaks the connection too. Tests shorten them.
+var (
+	pingPeriod = 2 * time.Second
+	pongWait   = 6 * time.Second
+)
+
+// heartbeat pings ws's peer until done is closed, answers its pings, and
+// makes reads on ws fail once the peer has been silent for pongWait. Call
+// it once the hellos are exchanged, with one goroutine reading ws all the
+// time (readAlive). Pongs are written from the heartbeat's goroutine, not
+// the reader's: a reader waiting to write would stop reading, and two
+// peers both writing could then wait on each other.
+func heartbeat(ws *websocket.Conn, done <-chan struct{}) {
+	alive(ws)
+	pongs := make(chan string, 1)
+	ws.SetPongHandler(func(string) error { return alive(ws) })
+	ws.SetPingHandler(func(data string) error {
+		alive(ws)
+		select {
+		case pongs <- data:
+		default: // a pong is on its way already
+		}
+		return nil
+	})
+	go func() {
+		t := time.NewTicker(pingPeriod)
+		defer t.Stop()
+		for {
+			// Failed writes are no news: the read deadline decides.
+			select {
+			case <-done:
+				return
+			case data := <-pongs:
+				ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWait))
+			case <-t.C:
+				ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(pongWait))
+			}
+		}
+	}()
+}
+
+// alive pushes back the read deadline: the peer was just heard from.
+func alive(ws *websocket.Conn) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) }
+
+// readAlive reads the next message of a connection under heartbeat. The
+// silence counts from now: a reader held back (its messages not yet taken)
+// did not hear the peer meanwhile but has no reason to doubt it.
+func readAlive(ws *websocket.Conn) ([]byte, error) {
+	alive(ws)
+	return readMessage(ws)
+}
 
 // readMessage reads one text message into a buffer it owns, zeroing every
 // smaller buffer it outgrows: a message may carry a PIN.
