@@ -196,7 +196,7 @@ func duringPIN() []malformed {
 		fmt = protocol.CodePINFormat
 	)
 	return []malformed{
-		msg("status during a PIN request", `{"command":"status"}`, protocol.CodeBusy),
+		msg("status with arguments during a PIN request", `{"command":"status","arguments":{"x":1}}`, arg),
 		msg("authenticate during a PIN request", auth(origin, nonce), protocol.CodeBusy),
 		msg("unknown command during a PIN request", `{"command":"nope"}`, protocol.CodeBusy),
 		msg("not JSON during a PIN request", `not json`, bad),
