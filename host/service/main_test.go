@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -187,21 +189,31 @@ func (h *hostProc) send(msg string) {
 // after 15 s: the host must never leave the browser hanging.
 func (h *hostProc) recv() map[string]json.RawMessage {
 	h.t.Helper()
+	m, err := nextAnswer(h.msgs)
+	if err != nil {
+		h.t.Fatalf("%v; stderr: %s", err, h.stderr.String())
+	}
+	return m
+}
+
+// nextAnswer returns the next message from a host's output that is not an
+// event, or an error after 15 s without one.
+func nextAnswer(msgs <-chan []byte) (map[string]json.RawMessage, error) {
 	for {
 		select {
-		case b, ok := <-h.msgs:
+		case b, ok := <-msgs:
 			if !ok {
-				h.t.Fatalf("the host closed its output; stderr: %s", h.stderr.String())
+				return nil, errors.New("the host closed its output")
 			}
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(b, &m); err != nil {
-				h.t.Fatalf("host wrote %q", b)
+				return nil, fmt.Errorf("host wrote %q", b)
 			}
 			if m["event"] == nil {
-				return m
+				return m, nil
 			}
 		case <-time.After(15 * time.Second):
-			h.t.Fatalf("no answer from the host in 15 s; stderr: %s", h.stderr.String())
+			return nil, errors.New("no answer from the host in 15 s")
 		}
 	}
 }

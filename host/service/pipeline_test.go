@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/eidlink/eidlink/host/command"
 	"github.com/eidlink/eidlink/host/nativemsg"
@@ -55,27 +54,13 @@ func startPipedHost(t *testing.T, p command.Provider, dial func(context.Context)
 	return h
 }
 
-// recv returns the next message that is not an event, failing after 15 s
-// without one.
 func (h *pipedHost) recv() map[string]json.RawMessage {
 	h.t.Helper()
-	for {
-		select {
-		case b, ok := <-h.msgs:
-			if !ok {
-				h.t.Fatal("the host closed its output")
-			}
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(b, &m); err != nil {
-				h.t.Fatalf("host wrote %q", b)
-			}
-			if m["event"] == nil {
-				return m
-			}
-		case <-time.After(15 * time.Second):
-			h.t.Fatal("no answer from the host in 15 s")
-		}
+	m, err := nextAnswer(h.msgs)
+	if err != nil {
+		h.t.Fatal(err)
 	}
+	return m
 }
 
 // Pipelined requests, sent without waiting for answers, each get exactly

@@ -41,8 +41,11 @@ func TestHostFallsBackInProcess(t *testing.T) {
 	h.quit()
 }
 
-func TestServiceKilledMidRequest(t *testing.T) {
-	w := newWorld(t)
+// loseMidRequest starts a login through the service, makes the service
+// go away with lose while the PIN request is pending, and checks that the
+// host answers the login with a retryable ERR_EIDLINK_SERVICE_RESTARTED.
+func loseMidRequest(t *testing.T, w *world, lose func(svc *serviceProc)) *hostProc {
+	t.Helper()
 	svc := w.startService(t)
 	h := w.host(t)
 	h.recv()
@@ -50,11 +53,17 @@ func TestServiceKilledMidRequest(t *testing.T) {
 	if m := h.recv(); m["pinRequest"] == nil {
 		t.Fatalf("want a PIN request, got %s", mustJSON(m))
 	}
-	svc.cmd.Process.Signal(syscall.SIGKILL)
+	lose(svc)
 	m := h.recv()
 	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
-		t.Fatalf("after the service died: %s, want a retryable %s", mustJSON(m), protocol.CodeServiceRestarted)
+		t.Fatalf("after the service went: %s, want a retryable %s", mustJSON(m), protocol.CodeServiceRestarted)
 	}
+	return h
+}
+
+func TestServiceKilledMidRequest(t *testing.T) {
+	w := newWorld(t)
+	h := loseMidRequest(t, w, func(svc *serviceProc) { svc.cmd.Process.Signal(syscall.SIGKILL) })
 	// The service is gone (its socket left behind): the retry runs
 	// in-process.
 	h.login(w, verifier(t, w.card))
@@ -86,18 +95,7 @@ func freeze(t *testing.T, p *os.Process) {
 // ERR_EIDLINK_SERVICE_RESTARTED, and the next one runs in-process.
 func TestServiceFrozenMidRequest(t *testing.T) {
 	w := newWorld(t)
-	svc := w.startService(t)
-	h := w.host(t)
-	h.recv()
-	h.send(authenticateMsg(newNonce()))
-	if m := h.recv(); m["pinRequest"] == nil {
-		t.Fatalf("want a PIN request, got %s", mustJSON(m))
-	}
-	freeze(t, svc.cmd.Process)
-	m := h.recv()
-	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
-		t.Fatalf("after the service froze: %s, want a retryable %s", mustJSON(m), protocol.CodeServiceRestarted)
-	}
+	h := loseMidRequest(t, w, func(svc *serviceProc) { freeze(t, svc.cmd.Process) })
 	h.login(w, verifier(t, w.card))
 	if st := h.status(); st.Mode != "in-process" {
 		t.Fatalf("mode %q with the service frozen", st.Mode)
