@@ -13,10 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // A web page in a real browser cannot open a WebSocket to the service.
 func TestBrowserIsRefused(t *testing.T) {
+	testenv.NeedFile(t, "/usr/bin/chromium", "chromium")
 	ts := startService(t, nil, nil, "tcp:127.0.0.1:0")
 	results := make(chan string, 1)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
