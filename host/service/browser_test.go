@@ -46,6 +46,9 @@ ws.onclose = (e) => { if (!opened) fetch("/result?r=closed-" + e.code); };
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+profile, page.URL+"/")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Killed, Chromium leaves its singleton directory in TMPDIR: keep it
+	// in the profile, which goes.
+	cmd.Env = append(os.Environ(), "TMPDIR="+profile)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
