@@ -9,7 +9,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { iconPNG } from "./tools/icon.mjs";
 import { makeManifest } from "./tools/manifest.mjs";
 import { zip } from "./tools/zip.mjs";
 
@@ -71,7 +70,7 @@ async function main() {
     });
     for (const f of statics) write(path.join(out, f), fs.readFileSync(path.join(root, "src", f)));
     fs.cpSync(path.join(root, "_locales"), path.join(out, "_locales"), { recursive: true });
-    for (const size of [16, 32, 48, 128]) write(path.join(out, `icons/${size}.png`), iconPNG(size));
+    fs.cpSync(path.join(root, "src/icons"), path.join(out, "icons"), { recursive: true });
     if (browser === "chrome") write(path.join(out, "managed_schema.json"), fs.readFileSync(path.join(root, "src/managed_schema.json")));
     write(path.join(out, "manifest.json"), JSON.stringify(makeManifest(browser, { version, ids, profiles }), null, 2) + "\n");
     const files = walk(out).map((f) => /** @type {[string, Uint8Array]} */ ([f, fs.readFileSync(path.join(out, f))]));
