@@ -8,12 +8,11 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { inflateRawSync } from "node:zlib";
 import ids from "../ids.json" with { type: "json" };
 import pkg from "../package.json" with { type: "json" };
 import profiles from "../src/profiles/site-profiles.json" with { type: "json" };
 import { chromeId, helperMatches, makeManifest } from "../tools/manifest.mjs";
-import { crc32, zip } from "../tools/zip.mjs";
+import { zip } from "../tools/zip.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const chrome = /** @type {any} */ (makeManifest("chrome", { version: pkg.version, ids, profiles }));
@@ -63,39 +62,49 @@ test("both: minimal permissions, Italian default, page API everywhere https, hel
   }
 });
 
-/** unzip reads back the entries of an archive written by zip(). */
-function unzip(/** @type {Buffer} */ buf) {
-  const end = buf.length - 22;
-  assert.equal(buf.readUInt32LE(end), 0x06054b50);
-  const count = buf.readUInt16LE(end + 10);
-  let p = buf.readUInt32LE(end + 16);
-  const out = [];
-  for (let i = 0; i < count; i++) {
-    assert.equal(buf.readUInt32LE(p), 0x02014b50);
-    const method = buf.readUInt16LE(p + 10);
-    const [time, date, crc, size, len, off] = [buf.readUInt16LE(p + 12), buf.readUInt16LE(p + 14), buf.readUInt32LE(p + 16), buf.readUInt32LE(p + 20), buf.readUInt16LE(p + 28), buf.readUInt32LE(p + 42)];
-    const name = buf.subarray(p + 46, p + 46 + len).toString();
-    const body = buf.subarray(off + 30 + buf.readUInt16LE(off + 26), off + 30 + buf.readUInt16LE(off + 26) + size);
-    const data = method === 8 ? inflateRawSync(body) : body;
-    assert.equal(crc32(data), crc, name);
-    out.push({ name, data: data.toString(), time, date });
-    p += 46 + len;
-  }
-  return out;
+/**
+ * infoZip reads an archive with Info-ZIP's unzip, a reader independent of
+ * tools/zip.mjs: it tests every entry's CRC and sizes, then extracts them.
+ * @param {string} file
+ * @param {string} dir where to extract
+ * @returns {{ names: string[], listing: string }} entry names in archive order, zipinfo's listing
+ */
+function infoZip(file, dir) {
+  const run = (/** @type {string[]} */ args) => execFileSync("unzip", args, { encoding: "utf8", env: { ...process.env, TZ: "UTC" } });
+  assert.match(run(["-t", file]), /No errors detected/, `unzip -t ${file}`);
+  run(["-q", "-d", dir, file]);
+  return { names: run(["-Z1", file]).split("\n").filter(Boolean), listing: run(["-Z", "-T", file]) };
 }
 
-test("zip: round trip, fixed order and time", () => {
-  const files = /** @type {[string, Uint8Array][]} */ ([["a.txt", Buffer.from("hello ".repeat(100))], ["dir/è.json", Buffer.from("{}")]]);
-  const a = zip(files, 1700000000);
-  assert.deepEqual(a, zip(files, 1700000000));
-  const back = unzip(a);
-  assert.deepEqual(back.map((e) => e.name), ["a.txt", "dir/è.json"]);
-  assert.equal(back[0].data, "hello ".repeat(100));
-  assert.equal(back[1].data, "{}");
-  // 2023-11-14 22:13:20 UTC
-  assert.equal(back[0].date, ((2023 - 1980) << 9) | (11 << 5) | 14);
-  assert.equal(back[0].time, (22 << 11) | (13 << 5) | 10);
-  assert.equal(crc32(Buffer.from("123456789")), 0xcbf43926);
+/**
+ * tree maps every regular file under dir (relative, "/"-separated) to its bytes.
+ * @param {string} dir
+ */
+function tree(dir) {
+  return new Map(
+    fs
+      .readdirSync(dir, { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile())
+      .map((e) => [path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join("/"), fs.readFileSync(path.join(e.parentPath, e.name))]),
+  );
+}
+
+test("zip: Info-ZIP reads back every entry, in order, with its time and mode", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "eidlink-zip-"));
+  try {
+    const files = /** @type {[string, Uint8Array][]} */ ([["a.txt", Buffer.from("hello ".repeat(100))], ["dir/è.json", Buffer.from("{}")], ["empty", Buffer.alloc(0)]]);
+    const a = zip(files, 1700000000);
+    assert.deepEqual(a, zip(files, 1700000000));
+    fs.writeFileSync(path.join(tmp, "t.zip"), a);
+    const { names, listing } = infoZip(path.join(tmp, "t.zip"), path.join(tmp, "x"));
+    assert.deepEqual(names, ["a.txt", "dir/è.json", "empty"]);
+    assert.deepEqual(tree(path.join(tmp, "x")), new Map(files.map(([n, d]) => [n, Buffer.from(d)])));
+    // Deflated when it pays, stored otherwise; 2023-11-14 22:13:20 UTC; rw-r--r--.
+    assert.match(listing, /^-rw-r--r-- .* defN 20231114\.221320 a\.txt$/m);
+    assert.match(listing, /^-rw-r--r-- .* stor 20231114\.221320 dir\/è\.json$/m);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test("build: both packages, reproducible", () => {
@@ -106,12 +115,17 @@ test("build: both packages, reproducible", () => {
     const first = run(path.join(tmp, "a"));
     const second = run(path.join(tmp, "b"));
     assert.equal(first, second, "same hashes twice");
-    for (const [file, manifest] of [["eidlink-chrome.zip", chrome], ["eidlink-firefox.xpi", firefox]]) {
-      const entries = unzip(fs.readFileSync(path.join(tmp, "a", file)));
-      const names = entries.map((e) => e.name);
+    const icons = tree(path.join(root, "src/icons"));
+    for (const [browser, file, manifest] of [["chrome", "eidlink-chrome.zip", chrome], ["firefox", "eidlink-firefox.xpi", firefox]]) {
+      const x = path.join(tmp, `x-${browser}`);
+      const { names } = infoZip(path.join(tmp, "a", file), x);
       assert.deepEqual(names, [...names].sort());
-      for (const f of ["manifest.json", "background.js", "content/page-api.js", "content/helper.js", "pin/pin.html", "pin/pin.js", "popup/popup.html", "options/options.html", "_locales/it/messages.json", "_locales/en/messages.json", "icons/128.png"]) assert.ok(names.includes(f), `${file}: ${f}`);
-      assert.deepEqual(JSON.parse(/** @type {any} */ (entries.find((e) => e.name === "manifest.json")).data), manifest);
+      const unpacked = tree(path.join(tmp, "a", browser));
+      assert.deepEqual(new Set(names), new Set(unpacked.keys()), `${file}: every file of dist/${browser}`);
+      assert.deepEqual(tree(x), unpacked, `${file}: same bytes as dist/${browser}`);
+      for (const f of ["manifest.json", "background.js", "content/page-api.js", "content/helper.js", "pin/pin.html", "pin/pin.js", "popup/popup.html", "options/options.html", "_locales/it/messages.json", "_locales/en/messages.json"]) assert.ok(names.includes(f), `${file}: ${f}`);
+      for (const icon of Object.values(manifest.icons)) assert.deepEqual(unpacked.get(icon), icons.get(icon.replace(/^icons\//, "")), `${file}: ${icon} is the committed src/${icon}`);
+      assert.deepEqual(JSON.parse(/** @type {Buffer} */ (unpacked.get("manifest.json")).toString()), manifest);
     }
     assert.match(fs.readFileSync(path.join(tmp, "a", "SHA256SUMS"), "utf8"), /^[0-9a-f]{64}  eidlink-chrome\.zip\n[0-9a-f]{64}  eidlink-firefox\.xpi\n$/);
   } finally {
