@@ -90,6 +90,7 @@ extension: deps extension/node_modules/.package-lock.json
 
 lint:
 	@out=$$(gofmt -l host cmd extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$($(GO) mod tidy -diff 2>&1) || { echo "go.mod/go.sum are not tidy: run go mod tidy"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
