@@ -16,7 +16,7 @@ FUZZTIME   ?= 5s
 # through `make deps` too: this is the one list.
 DEBS := git ca-certificates procps gcc make curl pkg-config libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools \
         softhsm2 opensc chromium firefox-esr libnss3-tools faketime wixl msitools \
-        osslsigncode gcc-mingw-w64-x86-64 libarchive-tools unzip shellcheck python3 openssl systemd
+        osslsigncode gcc-mingw-w64-x86-64 libarchive-tools unzip shellcheck python3 openssl systemd redis-server
 
 # Node: the extension's tools need the version in extension/package.json's
 # "engines", newer than Debian 12's nodejs (18). When the node on PATH is

@@ -72,9 +72,7 @@ func NewMemoryNonceStore(ttl time.Duration) *MemoryNonceStore {
 
 // Issue returns a new nonce: 32 random bytes, 44 base64 characters.
 func (s *MemoryNonceStore) Issue(context.Context) (string, error) {
-	b := make([]byte, 32)
-	rand.Read(b)
-	nonce := base64.StdEncoding.EncodeToString(b)
+	nonce := newNonce()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -85,6 +83,13 @@ func (s *MemoryNonceStore) Issue(context.Context) (string, error) {
 	s.nonces[nonce] = &nonceState{expires: now.Add(s.ttl)}
 	s.order = append(s.order, nonce)
 	return nonce, nil
+}
+
+// newNonce returns 32 random bytes in standard base64.
+func newNonce() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // Consume spends nonce; see NonceStore.
