@@ -3,6 +3,7 @@
 // CNS tabs log in with eidlink.
 //
 //	eidlink-demo --ca card/ca.pem [--addr 127.0.0.1:8443] [--http] [--cert-out FILE]
+//	             [--nonce-store memory|redis://host:port/db]
 package main
 
 import (
@@ -25,6 +26,7 @@ func main() {
 	flag.Var(&cas, "ca", "PEM file of trusted card CAs (repeatable), e.g. a test card's ca.pem")
 	flag.BoolVar(&o.HTTP, "http", false, "serve plain HTTP (needs the extension's developer mode)")
 	flag.StringVar(&o.CertOut, "cert-out", "", "write the generated TLS certificate (PEM) here")
+	flag.StringVar(&o.NonceStore, "nonce-store", "memory", "where challenge nonces live: memory, or redis://host:port/db to share them between instances")
 	flag.Parse()
 	if len(cas) == 0 {
 		fmt.Fprintln(os.Stderr, "eidlink-demo: --ca is required (the test card's ca.pem, or your CA file)")

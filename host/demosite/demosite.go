@@ -47,11 +47,15 @@ type session struct {
 
 // New returns the site. origin is the site's own origin as browsers see
 // it (https://localhost:8443); tokens for any other origin are refused.
-func New(origin string, v *verify.Verifier, log *slog.Logger) *Site {
+// nonces nil means an in-memory store.
+func New(origin string, v *verify.Verifier, nonces verify.NonceStore, log *slog.Logger) *Site {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Site{origin: origin, verifier: v, nonces: verify.NewMemoryNonceStore(0), log: log, sessions: map[string]*session{}}
+	if nonces == nil {
+		nonces = verify.NewMemoryNonceStore(0)
+	}
+	return &Site{origin: origin, verifier: v, nonces: nonces, log: log, sessions: map[string]*session{}}
 }
 
 // Handler returns the site's routes.
@@ -132,7 +136,11 @@ func (s *Site) login(w http.ResponseWriter, r *http.Request) {
 	id, err := s.verify(r.Context(), token, nonce)
 	if err != nil {
 		s.log.Warn("login refused", "error", err)
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "accesso rifiutato: " + err.Error()})
+		code := http.StatusForbidden
+		if verify.ReasonOf(err) == verify.ReasonNonceStore {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]string{"error": "accesso rifiutato: " + err.Error()})
 		return
 	}
 	s.mu.Lock()

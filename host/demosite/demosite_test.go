@@ -18,6 +18,7 @@ import (
 	"github.com/eidlink/eidlink/host/testcard"
 	"github.com/eidlink/eidlink/host/token"
 	"github.com/eidlink/eidlink/host/verify"
+	"github.com/eidlink/eidlink/internal/redistest"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -27,7 +28,7 @@ type fixture struct {
 	card command.Card
 }
 
-func setup(t *testing.T, typ string) *fixture {
+func setup(t *testing.T, typ string, nonces verify.NonceStore) *fixture {
 	testenv.NeedSoftHSM(t)
 	tc, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: typ})
 	if err != nil {
@@ -39,7 +40,7 @@ func setup(t *testing.T, typ string) *fixture {
 	roots, _ := verify.LoadCertPool(tc.CAFile)
 	v, _ := verify.New(verify.Config{Roots: roots})
 	srv := httptest.NewTLSServer(nil)
-	srv.Config.Handler = New(srv.URL, v, nil).Handler()
+	srv.Config.Handler = New(srv.URL, v, nonces, nil).Handler()
 	t.Cleanup(srv.Close)
 	p := token.NewProvider(token.Config{})
 	t.Cleanup(func() { p.Close() })
@@ -94,12 +95,24 @@ func (f *fixture) token(origin, nonce string) string {
 
 func TestLogin(t *testing.T) {
 	for _, typ := range []string{"cie", "cns"} {
-		t.Run(typ, func(t *testing.T) { testLogin(t, typ) })
+		t.Run(typ, func(t *testing.T) { testLogin(t, typ, nil) })
 	}
+	t.Run("cie/redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		nonces, closeNonces, err := openNonceStore(context.Background(), srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(closeNonces)
+		if _, ok := nonces.(*verify.RedisNonceStore); !ok {
+			t.Fatalf("--nonce-store %s opened a %T", srv.URL(), nonces)
+		}
+		testLogin(t, "cie", nonces)
+	})
 }
 
-func testLogin(t *testing.T, typ string) {
-	f := setup(t, typ)
+func testLogin(t *testing.T, typ string, nonces verify.NonceStore) {
+	f := setup(t, typ, nonces)
 	b := f.browser()
 	_, ch := f.post(b, "/api/challenge", "")
 	code, res := f.post(b, "/api/login", f.token(f.srv.URL, ch["nonce"]))
@@ -114,7 +127,7 @@ func testLogin(t *testing.T, typ string) {
 }
 
 func TestLoginRefused(t *testing.T) {
-	f := setup(t, "cie")
+	f := setup(t, "cie", nil)
 	alice, mallory := f.browser(), f.browser()
 	_, ch := f.post(alice, "/api/challenge", "")
 	tok := f.token(f.srv.URL, ch["nonce"])
@@ -144,7 +157,7 @@ func TestLoginRefused(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
-	f := setup(t, "cie")
+	f := setup(t, "cie", nil)
 	for path, want := range map[string]string{
 		"/":             "Entra con CIE",
 		"/cie-idp.html": "Prosegui con computer",
@@ -162,6 +175,28 @@ func TestPages(t *testing.T) {
 		}
 		if resp.Header.Get("Content-Security-Policy") == "" {
 			t.Errorf("GET %s: no CSP", path)
+		}
+	}
+}
+
+func TestOpenNonceStore(t *testing.T) {
+	ctx := context.Background()
+	for _, spec := range []string{"", "memory"} {
+		if s, _, err := openNonceStore(ctx, spec); err != nil {
+			t.Errorf("--nonce-store %q: %v", spec, err)
+		} else if _, ok := s.(*verify.MemoryNonceStore); !ok {
+			t.Errorf("--nonce-store %q opened a %T", spec, s)
+		}
+	}
+	srv := redistest.Start(t)
+	srv.Stop()
+	for spec, want := range map[string]string{
+		"postgres://db":   "want memory or redis://",
+		"redis://a:b:c/0": "nonce store:",
+		srv.URL():         "Redis does not answer",
+	} {
+		if _, _, err := openNonceStore(ctx, spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--nonce-store %q: error %v, want one saying %q", spec, err, want)
 		}
 	}
 }

@@ -16,9 +16,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/eidlink/eidlink/host/verify"
+	"github.com/redis/go-redis/v9"
 )
 
 // Options configures Run.
@@ -30,7 +32,10 @@ type Options struct {
 	// CertOut, if set, receives the generated self-signed TLS certificate
 	// (PEM) so clients can trust it.
 	CertOut string
-	Log     *slog.Logger
+	// NonceStore is "memory" (or "") for an in-memory store, or a Redis
+	// URL, redis://[:password@]host:port/db, shared by several sites.
+	NonceStore string
+	Log        *slog.Logger
 	// Ready, if set, is called with the origin once the site listens.
 	Ready func(origin string)
 }
@@ -58,7 +63,13 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: New(o.Origin, v, o.Log).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	nonces, closeNonces, err := openNonceStore(ctx, o.NonceStore)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeNonces()
+	srv := &http.Server{Handler: New(o.Origin, v, nonces, o.Log).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if !o.HTTP {
 		cert, err := selfSigned(o.CertOut)
 		if err != nil {
@@ -81,6 +92,31 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	return nil
+}
+
+// openNonceStore opens the store spec names (see Options.NonceStore) and
+// returns the function that closes it. A Redis that does not answer now
+// is a configuration error; one that stops answering later fails logins
+// closed.
+func openNonceStore(ctx context.Context, spec string) (verify.NonceStore, func(), error) {
+	if spec == "" || spec == "memory" {
+		return verify.NewMemoryNonceStore(0), func() {}, nil
+	}
+	if !strings.HasPrefix(spec, "redis://") && !strings.HasPrefix(spec, "rediss://") {
+		return nil, nil, fmt.Errorf("nonce store %q: want memory or redis://host:port/db", spec)
+	}
+	opt, err := redis.ParseURL(spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nonce store: %w", err)
+	}
+	c := redis.NewClient(opt)
+	ping, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ping).Err(); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("nonce store %s: Redis does not answer: %w", opt.Addr, err)
+	}
+	return verify.NewRedisNonceStore(c, 0, "eidlink-demo:nonce:"), func() { c.Close() }, nil
 }
 
 // selfSigned makes a TLS certificate for localhost, 127.0.0.1 and ::1,
