@@ -324,7 +324,7 @@ test("host errors become Web eID codes, keeping the eidlink code and tries", asy
     [{ code: "ERR_EIDLINK_NO_CARD", message: "no card" }, "ERR_WEBEID_NATIVE_FATAL", "ERR_EIDLINK_NO_CARD", /Nessuna carta nel lettore/],
     [{ code: "ERR_EIDLINK_PIN_BLOCKED", message: "blocked" }, "ERR_WEBEID_NATIVE_FATAL", "ERR_EIDLINK_PIN_BLOCKED", /PUK/],
     [{ code: "ERR_WEBEID_NATIVE_INVALID_ARGUMENT", message: "bad nonce" }, "ERR_WEBEID_NATIVE_INVALID_ARGUMENT", undefined, /non è valida/],
-    [{ code: "ERR_EIDLINK_BUSY", message: "busy", retryable: true }, "ERR_WEBEID_ACTION_PENDING", "ERR_EIDLINK_BUSY", /impegnata/],
+    [{ code: "ERR_EIDLINK_BUSY", message: "busy", retryable: true }, "ERR_WEBEID_ACTION_PENDING", "ERR_EIDLINK_BUSY", /in attesa del PIN in un'altra finestra/],
     [{ code: "ERR_SOMETHING_NEW", message: "?" }, "ERR_WEBEID_UNKNOWN_ERROR", "ERR_SOMETHING_NEW", /imprevisto/],
   ];
   for (const [error, code, eidlinkCode, text] of cases) {
@@ -334,6 +334,7 @@ test("host errors become Web eID codes, keeping the eidlink code and tries", asy
     assert.equal(r.error.code, code);
     assert.equal(r.error.eidlinkCode, eidlinkCode);
     assert.match(r.error.message, text);
+    assert.equal(r.error.retryable, error.retryable);
   }
 });
 

@@ -49,8 +49,10 @@
 //
 // All connections share one Provider that admits one open card at a time,
 // in the order the requests came (Queued); a request whose connection
-// closes leaves the queue, or releases the card, at once. Card and reader
-// events go to every connection.
+// closes leaves the queue, or releases the card, at once, and none queues
+// behind an open PIN request: it gets ERR_EIDLINK_BUSY at once. Hosts
+// without a service take turns the same way through a lock file
+// (CardLockFile). Card and reader events go to every connection.
 //
 // # Hosts
 //

@@ -84,6 +84,8 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 	} else {
 		cfg.Log.Info("eidlink service not reachable: working in-process", "err", err)
 	}
+	// Other hosts of the user may be driving the card too: take turns.
+	cfg.Provider = Queued(cfg.Provider, CardLockFile())
 	status, reason := cfg.Status, err.Error()
 	cfg.Status = func(ctx context.Context, st *protocol.Status) {
 		if status != nil {

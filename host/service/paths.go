@@ -106,6 +106,21 @@ func xdg(env, def string) string {
 	return def
 }
 
+// CardLockFile is the file by which the eidlink-hosts of the user that
+// drive the card themselves (no service) take turns on it (Queued): in
+// the user's runtime directory, beside the service's socket (in the cache
+// directory on Windows). It is "" when there is no home.
+func CardLockFile() string {
+	config, run, err := dirs()
+	if err != nil {
+		return ""
+	}
+	if run == "" {
+		run = config
+	}
+	return filepath.Join(run, DefaultName, "card.lock")
+}
+
 // homeDir is $HOME, or the home directory in the user database when
 // services start without one (SysV's "service" clears the environment).
 func homeDir() (string, error) {

@@ -1,12 +1,20 @@
 package service
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/eidlink/eidlink/host/nativemsg"
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/verify"
 )
 
 func TestHostRelaysToService(t *testing.T) {
@@ -49,10 +57,7 @@ func loseMidRequest(t *testing.T, w *world, lose func(svc *serviceProc)) *hostPr
 	svc := w.startService(t)
 	h := w.host(t)
 	h.recv()
-	h.send(authenticateMsg(newNonce()))
-	if m := h.recv(); m["pinRequest"] == nil {
-		t.Fatalf("want a PIN request, got %s", mustJSON(m))
-	}
+	h.startLogin()
 	lose(svc)
 	m := h.recv()
 	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
@@ -110,11 +115,141 @@ func TestServiceDropsFrozenHost(t *testing.T) {
 	a, b := w.host(t), w.host(t)
 	a.recv()
 	b.recv()
-	a.send(authenticateMsg(newNonce()))
-	if m := a.recv(); m["pinRequest"] == nil {
-		t.Fatalf("a: want a PIN request, got %s", mustJSON(m))
-	}
+	a.startLogin()
 	freeze(t, a.cmd.Process)
-	b.login(w, verifier(t, w.card))
+	// a's PIN request stays open until the service drops a: b is told
+	// so, and gets the card then.
+	if err := b.tryLogin(verifier(t, w.card), new(atomic.Int32)); err != nil {
+		t.Fatal(err)
+	}
 	b.quit()
+}
+
+// A login that would queue behind another login's open PIN request, which
+// may stay open for minutes, is answered at once with a retryable
+// ERR_EIDLINK_BUSY; status is answered meanwhile; once the other login
+// ends, the card is free. In-process hosts take turns through the card
+// lock file as the service's connections do through its queue.
+func TestLoginBehindPINRequestIsBusy(t *testing.T) {
+	eachMode(t, func(t *testing.T, w *world, mode string) {
+		a, b := w.host(t), w.host(t)
+		a.recv()
+		b.recv()
+		a.startLogin()
+		if st := b.status(); st.Mode != mode || len(st.Tokens) != 1 {
+			t.Fatalf("b's status while a waits for the PIN: %s", mustJSON(st))
+		}
+		b.send(authenticateMsg(newNonce()))
+		m := b.recv()
+		if e, ok := errCode(m); !ok || e.Code != protocol.CodeBusy || !e.Retryable || !strings.Contains(e.Message, "waiting for the PIN") {
+			t.Fatalf("b behind a's PIN request: %s, want a retryable %s", mustJSON(m), protocol.CodeBusy)
+		}
+		a.send(`{"command":"cancel"}`)
+		if e, _ := errCode(a.recv()); e.Code != protocol.CodeUserCancelled {
+			t.Fatalf("a's cancel: %s", e.Code)
+		}
+		b.login(w, verifier(t, w.card))
+		a.quit()
+		b.quit()
+	})
+}
+
+// eachMode runs f in a new world whose hosts drive the card themselves
+// (in-process), then in one whose hosts go through a service.
+func eachMode(t *testing.T, f func(t *testing.T, w *world, mode string)) {
+	for _, mode := range []string{"in-process", "service"} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			if mode == "service" {
+				w.startService(t)
+			} else {
+				w.env = append(w.env, "EIDLINK_SERVICE=off")
+			}
+			f(t, w, mode)
+		})
+	}
+}
+
+// startLogin sends an authenticate and waits for its PIN request.
+func (h *hostProc) startLogin() {
+	h.t.Helper()
+	h.send(authenticateMsg(newNonce()))
+	if m := h.recv(); m["pinRequest"] == nil {
+		h.t.Fatalf("want a PIN request, got %s", mustJSON(m))
+	}
+}
+
+// Hosts logging in at the same time on one card all succeed, each driving
+// the card itself (no service) or through the service. A login that finds
+// the card held by another login's PIN request is told so at once with a
+// retryable ERR_EIDLINK_BUSY, and tried again, as the extension's user
+// would; nothing else may fail.
+func TestConcurrentHostsOneCard(t *testing.T) {
+	eachMode(t, func(t *testing.T, w *world, mode string) {
+		v := verifier(t, w.card)
+		const n = 50
+		hosts := make([]*hostProc, n)
+		for i := range hosts {
+			hosts[i] = w.host(t)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		var busy atomic.Int32
+		for i, h := range hosts {
+			wg.Go(func() {
+				m, err := nextAnswer(h.msgs)
+				if err == nil && m["version"] == nil {
+					err = fmt.Errorf("want the version, got %s", mustJSON(m))
+				}
+				if err == nil {
+					err = h.tryLogin(v, &busy)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("host %d: %w; stderr: %s", i, err, h.stderr.String())
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		failed := 0
+		for err := range errs {
+			failed++
+			t.Error(err)
+		}
+		t.Logf("%s: %d/%d logins succeeded (%d busy answers retried)", mode, n-failed, n, busy.Load())
+	})
+}
+
+// tryLogin runs a whole authenticate, sending it again while the answer is
+// a retryable ERR_EIDLINK_BUSY. It may run on any goroutine.
+func (h *hostProc) tryLogin(v *verify.Verifier, busy *atomic.Int32) error {
+	for {
+		nonce := newNonce()
+		if err := nativemsg.Write(h.stdin, []byte(authenticateMsg(nonce))); err != nil {
+			return err
+		}
+		m, err := nextAnswer(h.msgs)
+		if err != nil {
+			return err
+		}
+		if e, ok := errCode(m); ok && e.Code == protocol.CodeBusy && e.Retryable {
+			busy.Add(1)
+			time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond) // the user tries again later
+			continue
+		}
+		if m["pinRequest"] == nil {
+			return fmt.Errorf("want a PIN request, got %s", mustJSON(m))
+		}
+		if err := nativemsg.Write(h.stdin, []byte(`{"command":"pin","arguments":{"pin":"`+testPIN+`"}}`)); err != nil {
+			return err
+		}
+		if m, err = nextAnswer(h.msgs); err != nil {
+			return err
+		}
+		tok := mustJSON(m)
+		if _, err := v.Verify(context.Background(), tok, testOrigin, nonce); err != nil {
+			return fmt.Errorf("token %s does not verify: %w", tok, err)
+		}
+		return nil
+	}
 }

@@ -80,7 +80,7 @@ func Listen(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.cfg.Command.Provider = Queued(cfg.Command.Provider)
+	s.cfg.Command.Provider = Queued(cfg.Command.Provider, "")
 	status := cfg.Command.Status
 	s.cfg.Command.Status = func(ctx context.Context, st *protocol.Status) {
 		st.Mode = "service"

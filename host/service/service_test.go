@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -168,6 +169,9 @@ func authenticate(c *Conn, nonce string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e, ok := errCode(m); ok {
+		return nil, &e
+	}
 	if m["pinRequest"] == nil {
 		return nil, fmt.Errorf("want a PIN request, got %s", mustJSON(m))
 	}
@@ -252,6 +256,10 @@ func TestConcurrentAuthenticate(t *testing.T) {
 			defer c.Close()
 			nonce := newNonce()
 			tok, err := authenticate(c, nonce)
+			for isBusy(err) { // another login's PIN request is open
+				time.Sleep(time.Duration(mrand.IntN(20)) * time.Millisecond) // the user tries again later
+				tok, err = authenticate(c, nonce)
+			}
 			if err != nil {
 				errs <- fmt.Errorf("client %d: %w", i, err)
 				return
@@ -273,8 +281,8 @@ func TestConcurrentAuthenticate(t *testing.T) {
 	}
 }
 
-// A request whose connection closes gives the card up at once: the next
-// one in the queue gets it.
+// A login behind another's open PIN request is told at once; when the
+// other's connection closes, the card is free.
 func TestClosedConnectionReleasesCard(t *testing.T) {
 	card := newCard(t)
 	ts := startService(t, cardProvider(t, card), nil, "")
@@ -282,25 +290,57 @@ func TestClosedConnectionReleasesCard(t *testing.T) {
 	if m, err := exchange(a, authenticateMsg(newNonce())); err != nil || m["pinRequest"] == nil {
 		t.Fatalf("a: %s %v", mustJSON(m), err)
 	}
-	got := make(chan map[string]json.RawMessage, 1)
-	go func() {
-		m, _ := exchange(b, authenticateMsg(newNonce()))
-		got <- m
-	}()
+	if _, err := authenticate(b, newNonce()); !isBusy(err) {
+		t.Fatalf("b behind a's PIN request: %v, want a retryable %s", err, protocol.CodeBusy)
+	}
+	a.Close()
 	q := ts.cfg.Command.Provider.(*queued)
-	waitFor(t, "b to wait for the card", func() bool {
+	waitFor(t, "a's card to be released", func() bool {
 		q.lock.mu.Lock()
 		defer q.lock.mu.Unlock()
-		return len(q.lock.waiters) == 1
+		return !q.lock.held
 	})
-	a.Close()
-	select {
-	case m := <-got:
-		if m["pinRequest"] == nil {
-			t.Fatalf("b: %s", mustJSON(m))
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("closing a did not release the card")
+	if m, err := exchange(b, authenticateMsg(newNonce())); err != nil || m["pinRequest"] == nil {
+		t.Fatalf("b after a closed: %s %v", mustJSON(m), err)
+	}
+}
+
+// isBusy tells a retryable ERR_EIDLINK_BUSY from authenticate.
+func isBusy(err error) bool {
+	var e *protocol.Error
+	return errors.As(err, &e) && e.Code == protocol.CodeBusy && e.Retryable
+}
+
+// While the holder of the card waits for a PIN, the queue turns its
+// waiters away and refuses new ones; after the PIN, it queues again.
+func TestTicketLockTurnsAwayBehindPrompt(t *testing.T) {
+	var l ticketLock
+	ctx := context.Background()
+	l.Lock(ctx)
+	waited := make(chan error, 1)
+	go func() { waited <- l.Lock(ctx) }()
+	waitFor(t, "a waiter", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.waiters) == 1
+	})
+	l.setPrompt(true)
+	if err := <-waited; err != errPrompt {
+		t.Fatalf("the waiter got %v, want errPrompt", err)
+	}
+	if err := l.Lock(ctx); err != errPrompt {
+		t.Fatalf("Lock during the prompt = %v, want errPrompt", err)
+	}
+	l.setPrompt(false)
+	go func() { waited <- l.Lock(ctx) }()
+	waitFor(t, "a waiter after the prompt", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.waiters) == 1
+	})
+	l.Unlock()
+	if err := <-waited; err != nil {
+		t.Fatalf("after the prompt the waiter got %v", err)
 	}
 }
 
