@@ -111,7 +111,8 @@ bench: deps pcscd build extension-dist
 	b cmd/eidlink-host 'ColdStart$$' 30x; \
 	b host/command 'Authenticate$$' 300x; \
 	b host/token 'RawSign$$' 300x; \
-	b host/verify 'Verify$$|RawRSAVerify$$' 2000x; \
+	b host/verify 'Verify$$|RawRSAVerify$$|TwoRSAVerify$$' 2000x; \
+	b host/verify 'NonceStores$$' 1x; \
 	b host/service 'ServiceAuthenticate$$' 20x; \
 	b host/service 'ServiceRSS$$' 1x; \
 	b host/pcsc 'InsertEvent$$' 10x; \
@@ -123,6 +124,9 @@ bench: deps pcscd build extension-dist
 	    printf "  %-58s %6.2f ms\n", "host cold start to first message (median of 30 spawns)", med["BenchmarkColdStart", "median-ms"]; \
 	    r("BenchmarkAuthenticate", "BenchmarkRawSign", "in-process authenticate / bare PKCS#11 sign (SoftHSM2)"); \
 	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
+	    r("BenchmarkVerify", "BenchmarkTwoRSAVerify", "token verification / its two bare RSA verifications"); \
+	    printf "  %-58s %6.2fx\n", "logins/s, 2 verifiers sharing Redis / 1 in-memory (higher)", med["BenchmarkNonceStores", "redis2/memory1"]; \
+	    printf "  %-58s %6d\n", "nonces accepted twice in 10,000 concurrent replays", med["BenchmarkNonceStores", "replays-accepted"]; \
 	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \
 	    printf "  %-58s %6.2f ms\n", "card inserted -> event delivered (median, vpcd polls)", med["BenchmarkInsertEvent", "ms-median"]; \
 	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \
