@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/eidlink/eidlink/host/authtoken"
+	"github.com/redis/go-redis/v9"
 )
 
 // A relying party issues a nonce, keeps it in the user's session, and
@@ -57,5 +60,35 @@ func exampleCard() (*x509.CertPool, func(origin, nonce string) []byte) {
 		}
 		b, _ := json.Marshal(tok)
 		return b
+	}
+}
+
+// Each nonce is accepted once: a second Consume is refused, and
+// VerifyChallenge reports it as ReasonNonceReplayed.
+func ExampleNewMemoryNonceStore() {
+	ctx := context.Background()
+	nonces := NewMemoryNonceStore(5 * time.Minute)
+	nonce, _ := nonces.Issue(ctx)
+	fmt.Println(nonces.Consume(ctx, nonce))
+	fmt.Println(errors.Is(nonces.Consume(ctx, nonce), ErrNonceUsed))
+	// Output:
+	// <nil>
+	// true
+}
+
+// Verifier processes on several servers share one Redis. The caller owns
+// the client: give it timeouts shorter than the login request's.
+func ExampleNewRedisNonceStore() {
+	client := redis.NewClient(&redis.Options{Addr: "redis.internal:6379", ReadTimeout: time.Second, WriteTimeout: time.Second})
+	defer client.Close()
+	nonces := NewRedisNonceStore(client, 5*time.Minute, "servizi:nonce:")
+
+	// As with any NonceStore: Issue for GET /challenge, and
+	// v.VerifyChallenge(ctx, nonces, token, origin, sessionNonce) at login.
+	// With Redis down both fail: the login is refused with reason
+	// nonce-store, never accepted.
+	_, err := nonces.Issue(context.Background())
+	if errors.Is(err, ErrNonceStoreDown) {
+		log.Print(err)
 	}
 }

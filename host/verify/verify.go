@@ -28,6 +28,19 @@
 // without a nonce store; use it only where single use is enforced
 // elsewhere (the `eidlink verify` command, tests).
 //
+// # Nonce stores
+//
+// A NonceStore issues nonces and accepts each at most once. A site on one
+// server uses NewMemoryNonceStore; sites on several servers share
+// NewRedisNonceStore, whose documentation states the guarantee across
+// Redis restarts and how to configure Redis for it. When the store fails
+// (Redis unreachable) VerifyChallenge refuses the token with
+// ReasonNonceStore: logins fail closed. Any other shared database with an
+// atomic "delete if present" can implement the interface.
+//
+// examples/relyingparty in the eidlink repository is a complete relying
+// party built on this package.
+//
 // # What is checked
 //
 // In order: the origin and nonce the server passes (protocol rules: a
