@@ -24,6 +24,7 @@ import (
 type Conn struct {
 	ws       *websocket.Conn
 	w        writer
+	beat     *beat
 	closed   chan struct{} // stops the heartbeat
 	close    sync.Once
 	Endpoint Endpoint
@@ -109,7 +110,7 @@ func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
 	}
 	c.Service = *h
 	c.closed = make(chan struct{})
-	heartbeat(ws, c.closed)
+	c.beat = heartbeat(ws, c.closed)
 	return c, nil
 }
 
@@ -122,7 +123,7 @@ func (c *Conn) Send(msg []byte) error { return c.w.write(msg) }
 // CloseNormalClosure (see Ended); and when the service has not answered
 // the heartbeat for a few seconds (frozen). Keep one goroutine in Recv for
 // as long as the connection is used: it answers the service's pings.
-func (c *Conn) Recv() ([]byte, error) { return readAlive(c.ws) }
+func (c *Conn) Recv() ([]byte, error) { return c.beat.read() }
 
 // Close closes the connection.
 func (c *Conn) Close() error {

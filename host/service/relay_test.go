@@ -58,8 +58,10 @@ func loseMidRequest(t *testing.T, w *world, lose func(svc *serviceProc)) *hostPr
 	h := w.host(t)
 	h.recv()
 	h.startLogin()
+	start := time.Now()
 	lose(svc)
 	m := h.recv()
+	t.Logf("the host answered %v after the service went", time.Since(start).Round(100*time.Millisecond))
 	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
 		t.Fatalf("after the service went: %s, want a retryable %s", mustJSON(m), protocol.CodeServiceRestarted)
 	}

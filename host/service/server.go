@@ -236,7 +236,7 @@ func (s *Server) session(ctx context.Context, ws *websocket.Conn) {
 	s.cfg.Log.Info("host connected", "version", peer.Version)
 	// The reader always reads, so that the host's pings are answered and
 	// its silence noticed (heartbeat) even while a command runs.
-	heartbeat(ws, ctx.Done())
+	beat := heartbeat(ws, ctx.Done())
 	in := make(chan command.Input, inputBuffer)
 	readerDone := make(chan struct{})
 	go func() {
@@ -244,7 +244,7 @@ func (s *Server) session(ctx context.Context, ws *websocket.Conn) {
 		defer cancel() // the host is gone or frozen: cancel its request, release the card
 		defer close(in)
 		for {
-			msg, err := readAlive(ws)
+			msg, err := beat.read()
 			if err != nil {
 				return
 			}

@@ -380,6 +380,30 @@ func TestTicketLockIsFIFOAndCancellable(t *testing.T) {
 	}
 }
 
+// A PIN wait outlasts the heartbeat's bound many times: both sides keep
+// answering pings, so neither takes the other for frozen. The bound is
+// shortened, and the wait is the quantity under test.
+func TestHeartbeatKeepsPINWait(t *testing.T) {
+	period, wait := pingPeriod, pongWait
+	pingPeriod, pongWait = 100*time.Millisecond, time.Second
+	t.Cleanup(func() { pingPeriod, pongWait = period, wait })
+	card := newCard(t)
+	ts := startService(t, cardProvider(t, card), nil, "")
+	c := ts.dial(t)
+	nonce := newNonce()
+	if m, err := exchange(c, authenticateMsg(nonce)); err != nil || m["pinRequest"] == nil {
+		t.Fatalf("authenticate: %s %v", mustJSON(m), err)
+	}
+	time.Sleep(5 * pongWait) // the holder takes their time
+	m, err := exchange(c, `{"command":"pin","arguments":{"pin":"`+testPIN+`"}}`)
+	if err != nil || m["signature"] == nil {
+		t.Fatalf("after a long PIN wait: %s %v", mustJSON(m), err)
+	}
+	if _, err := verifier(t, card).Verify(context.Background(), mustJSON(m), testOrigin, nonce); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStatusThroughService(t *testing.T) {
 	ts := startService(t, nil, nil, "")
 	m, err := exchange(ts.dial(t), `{"command":"status"}`)

@@ -84,16 +84,17 @@ var (
 
 // heartbeat pings ws's peer until done is closed, answers its pings, and
 // makes reads on ws fail once the peer has been silent for pongWait. Call
-// it once the hellos are exchanged, with one goroutine reading ws all the
-// time (readAlive). Pongs are written from the heartbeat's goroutine, not
-// the reader's: a reader waiting to write would stop reading, and two
-// peers both writing could then wait on each other.
-func heartbeat(ws *websocket.Conn, done <-chan struct{}) {
-	alive(ws)
+// it once the hellos are exchanged, and keep one goroutine in its read
+// all the time. Pongs are written from the heartbeat's goroutine, not the
+// reader's: a reader waiting to write would stop reading, and two peers
+// both writing could then wait on each other.
+func heartbeat(ws *websocket.Conn, done <-chan struct{}) *beat {
+	b := &beat{ws: ws, period: pingPeriod, wait: pongWait}
+	b.alive()
 	pongs := make(chan string, 1)
-	ws.SetPongHandler(func(string) error { return alive(ws) })
+	ws.SetPongHandler(func(string) error { return b.alive() })
 	ws.SetPingHandler(func(data string) error {
-		alive(ws)
+		b.alive()
 		select {
 		case pongs <- data:
 		default: // a pong is on its way already
@@ -101,7 +102,7 @@ func heartbeat(ws *websocket.Conn, done <-chan struct{}) {
 		return nil
 	})
 	go func() {
-		t := time.NewTicker(pingPeriod)
+		t := time.NewTicker(b.period)
 		defer t.Stop()
 		for {
 			// Failed writes are no news: the read deadline decides.
@@ -109,23 +110,30 @@ func heartbeat(ws *websocket.Conn, done <-chan struct{}) {
 			case <-done:
 				return
 			case data := <-pongs:
-				ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWait))
+				ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(b.wait))
 			case <-t.C:
-				ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(pongWait))
+				ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.wait))
 			}
 		}
 	}()
+	return b
+}
+
+// beat is a connection under heartbeat.
+type beat struct {
+	ws           *websocket.Conn
+	period, wait time.Duration
 }
 
 // alive pushes back the read deadline: the peer was just heard from.
-func alive(ws *websocket.Conn) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) }
+func (b *beat) alive() error { return b.ws.SetReadDeadline(time.Now().Add(b.wait)) }
 
-// readAlive reads the next message of a connection under heartbeat. The
-// silence counts from now: a reader held back (its messages not yet taken)
-// did not hear the peer meanwhile but has no reason to doubt it.
-func readAlive(ws *websocket.Conn) ([]byte, error) {
-	alive(ws)
-	return readMessage(ws)
+// read reads the next message. The silence counts from now: a reader held
+// back (its messages not yet taken) did not hear the peer meanwhile but
+// has no reason to doubt it.
+func (b *beat) read() ([]byte, error) {
+	b.alive()
+	return readMessage(b.ws)
 }
 
 // readMessage reads one text message into a buffer it owns, zeroing every
