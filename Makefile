@@ -126,7 +126,7 @@ bench: deps pcscd build extension-dist
 	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
 	    r("BenchmarkVerify", "BenchmarkTwoRSAVerify", "token verification / its two bare RSA verifications"); \
 	    printf "  %-58s %6.2fx\n", "logins/s, 2 verifiers sharing Redis / 1 in-memory (higher)", med["BenchmarkNonceStores", "redis2/memory1"]; \
-	    printf "  %-58s %6d\n", "nonces accepted twice in 10,000 concurrent replays", med["BenchmarkNonceStores", "replays-accepted"]; \
+	    printf "  %-58s %6d\n", "nonces accepted twice in 3 x 10,000 concurrent replays", med["BenchmarkNonceStores", "replays-accepted"]; \
 	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \
 	    printf "  %-58s %6.2f ms\n", "card inserted -> event delivered (median, vpcd polls)", med["BenchmarkInsertEvent", "ms-median"]; \
 	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \

@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 // (GOMAXPROCS=1: one instance per core, as instances behind a load
 // balancer). Every login is a full VerifyChallenge of a fresh token.
 // Then both processes replay, at the same time, every token either of
-// them accepted: replays-accepted must be 0.
+// them accepted (10,000 replays a round): replays-accepted must be 0.
 func BenchmarkNonceStores(b *testing.B) {
 	const perWorker = 2500 // 2 × 2500 logins, then 10,000 replays
 	p := getPKI()
@@ -62,8 +62,17 @@ func BenchmarkNonceStores(b *testing.B) {
 	os.WriteFile(filepath.Join(dir, "ca.der"), p.ca.Raw, 0o600)
 	srv := redistest.Start(b)
 	for b.Loop() {
-		memory := runWorkers(b, dir, "memory", 1, 2*perWorker)
-		shared := runWorkers(b, dir, srv.Addr, 2, perWorker)
+		// The best of 3 rounds, taken in turns, so that a burst of other
+		// load on the machine does not decide the ratio.
+		var memory, shared workerRun
+		for range 3 {
+			m := runWorkers(b, dir, "memory", 1, 2*perWorker)
+			memory.perSecond = max(memory.perSecond, m.perSecond)
+			s := runWorkers(b, dir, srv.Addr, 2, perWorker)
+			shared.perSecond = max(shared.perSecond, s.perSecond)
+			shared.replays += s.replays
+			shared.accepted += s.accepted
+		}
 		b.ReportMetric(memory.perSecond, "memory-logins/s")
 		b.ReportMetric(shared.perSecond, "redis-logins/s")
 		b.ReportMetric(shared.perSecond/memory.perSecond, "redis2/memory1")
