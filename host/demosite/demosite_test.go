@@ -107,11 +107,20 @@ func TestLogin(t *testing.T) {
 		if _, ok := nonces.(*verify.RedisNonceStore); !ok {
 			t.Fatalf("--nonce-store %s opened a %T", srv.URL(), nonces)
 		}
-		testLogin(t, "cie", nonces)
+		f := testLogin(t, "cie", nonces)
+		b := f.browser()
+		_, ch := f.post(b, "/api/challenge", "")
+		srv.Stop()
+		if code, res := f.post(b, "/api/login", f.token(f.srv.URL, ch["nonce"])); code != http.StatusServiceUnavailable {
+			t.Errorf("login with Redis down: %d %v, want 503", code, res)
+		}
+		if code, res := f.post(b, "/api/challenge", ""); code != http.StatusServiceUnavailable {
+			t.Errorf("challenge with Redis down: %d %v, want 503", code, res)
+		}
 	})
 }
 
-func testLogin(t *testing.T, typ string, nonces verify.NonceStore) {
+func testLogin(t *testing.T, typ string, nonces verify.NonceStore) *fixture {
 	f := setup(t, typ, nonces)
 	b := f.browser()
 	_, ch := f.post(b, "/api/challenge", "")
@@ -124,6 +133,7 @@ func testLogin(t *testing.T, typ string, nonces verify.NonceStore) {
 	if !strings.Contains(string(body), "Benvenuto MARIO ROSSI") {
 		t.Fatalf("/api/me after login: %s", body)
 	}
+	return f
 }
 
 func TestLoginRefused(t *testing.T) {

@@ -25,7 +25,7 @@ type NonceStore interface {
 
 // Nonce store errors.
 var (
-	ErrNonceUnknown  = errors.New("the challenge nonce was not issued by this server (or expired long ago): ask for a new challenge")
+	ErrNonceUnknown  = errors.New("the challenge nonce was not issued by this site, or it expired (a Redis store forgets expired nonces): ask for a new challenge")
 	ErrNonceUsed     = errors.New("the challenge nonce was already used: ask for a new challenge")
 	ErrNonceExpired  = errors.New("the challenge nonce expired: ask for a new challenge")
 	ErrTooManyNonces = errors.New("too many outstanding challenge nonces: try again in a few minutes")
