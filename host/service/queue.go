@@ -7,90 +7,79 @@ import (
 
 	"github.com/eidlink/eidlink/host/command"
 	"github.com/eidlink/eidlink/host/protocol"
+	"golang.org/x/sync/semaphore"
 )
 
 // errPrompt is why a request does not queue for the card: its holder is
 // waiting for the PIN, which may take minutes.
 var errPrompt = errors.New("another login is waiting for the PIN in another window")
 
-// ticketLock is a mutex that admits waiters in arrival order, whose Lock
-// gives up when its context ends, and which turns waiters away with
-// errPrompt while its holder has a PIN request open.
-type ticketLock struct {
-	mu      sync.Mutex
-	held    bool
-	prompt  bool      // the holder waits for a PIN
-	waiters []*waiter // in arrival order
+// cardLock is the card's turn: a mutex that admits waiters in arrival
+// order, whose Lock gives up when its context ends, and which turns
+// waiters away with errPrompt while its holder has a PIN request open.
+// The queue is a semaphore.Weighted of one: it hands the lock to its
+// waiters first in, first out, and a waiter whose context ends as the
+// lock reaches it passes it on.
+type cardLock struct {
+	sem    *semaphore.Weighted
+	mu     sync.Mutex
+	held   bool // from a Lock that succeeded to its Unlock
+	prompt bool // the holder waits for a PIN
+	// evict is the context the waiters wait under; setPrompt(true) ends
+	// it with errPrompt, so that they give up at once.
+	evict  context.Context
+	cancel context.CancelCauseFunc
 }
 
-type waiter struct {
-	ready chan struct{} // closed when the lock is handed over, or err set
-	err   error
+func newCardLock() *cardLock {
+	l := &cardLock{sem: semaphore.NewWeighted(1)}
+	l.evict, l.cancel = context.WithCancelCause(context.Background())
+	return l
 }
 
-func (l *ticketLock) Lock(ctx context.Context) error {
+func (l *cardLock) Lock(ctx context.Context) error {
 	l.mu.Lock()
-	if !l.held {
-		l.held = true
-		l.mu.Unlock()
-		return nil
-	}
 	if l.prompt {
 		l.mu.Unlock()
 		return errPrompt
 	}
-	w := &waiter{ready: make(chan struct{})}
-	l.waiters = append(l.waiters, w)
+	wait, cancel := context.WithCancelCause(l.evict)
 	l.mu.Unlock()
-	select {
-	case <-w.ready:
-		return w.err
-	case <-ctx.Done():
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { cancel(ctx.Err()) })
+	defer stop()
+	if err := l.sem.Acquire(wait, 1); err != nil {
+		return context.Cause(wait)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, x := range l.waiters {
-		if x == w {
-			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
-			return ctx.Err()
-		}
-	}
-	if w.err == nil { // handed over while giving up: pass it on
-		l.unlockLocked()
-	}
-	return ctx.Err()
+	l.held = true
+	l.mu.Unlock()
+	return nil
 }
 
-func (l *ticketLock) Unlock() {
+func (l *cardLock) Unlock() {
+	l.setPrompt(false)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.unlockLocked()
-}
-
-func (l *ticketLock) unlockLocked() {
-	l.prompt = false
-	if len(l.waiters) == 0 {
-		l.held = false
-		return
-	}
-	close(l.waiters[0].ready)
-	l.waiters = l.waiters[1:]
+	l.held = false
+	l.mu.Unlock()
+	l.sem.Release(1)
 }
 
 // setPrompt says whether the holder waits for a PIN; while it does, the
 // waiters are turned away and new ones refused.
-func (l *ticketLock) setPrompt(open bool) {
+func (l *cardLock) setPrompt(open bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.prompt = open && l.held
-	if !l.prompt {
+	open = open && l.held
+	if open == l.prompt {
 		return
 	}
-	for _, w := range l.waiters {
-		w.err = errPrompt
-		close(w.ready)
+	l.prompt = open
+	if open {
+		l.cancel(errPrompt)
+	} else {
+		l.evict, l.cancel = context.WithCancelCause(context.Background())
 	}
-	l.waiters = nil
 }
 
 // Queued wraps p so that at most one card it opens is open at a time:
@@ -108,12 +97,12 @@ func (l *ticketLock) setPrompt(open bool) {
 // authentication certificate), so one queue for the provider is the
 // queue of that card.
 func Queued(p command.Provider, lockFile string) command.Provider {
-	return &queued{Provider: p, file: lockFile}
+	return &queued{Provider: p, lock: newCardLock(), file: lockFile}
 }
 
 type queued struct {
 	command.Provider
-	lock ticketLock
+	lock *cardLock
 	file string
 }
 

@@ -313,17 +313,13 @@ func isBusy(err error) bool {
 
 // While the holder of the card waits for a PIN, the queue turns its
 // waiters away and refuses new ones; after the PIN, it queues again.
-func TestTicketLockTurnsAwayBehindPrompt(t *testing.T) {
-	var l ticketLock
+func TestCardLockTurnsAwayBehindPrompt(t *testing.T) {
+	l := newCardLock()
 	ctx := context.Background()
 	l.Lock(ctx)
 	waited := make(chan error, 1)
 	go func() { waited <- l.Lock(ctx) }()
-	waitFor(t, "a waiter", func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.waiters) == 1
-	})
+	waitFor(t, "a waiter", func() bool { return parked(t) == 1 })
 	l.setPrompt(true)
 	if err := <-waited; err != errPrompt {
 		t.Fatalf("the waiter got %v, want errPrompt", err)
@@ -333,19 +329,15 @@ func TestTicketLockTurnsAwayBehindPrompt(t *testing.T) {
 	}
 	l.setPrompt(false)
 	go func() { waited <- l.Lock(ctx) }()
-	waitFor(t, "a waiter after the prompt", func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.waiters) == 1
-	})
+	waitFor(t, "a waiter after the prompt", func() bool { return parked(t) == 1 })
 	l.Unlock()
 	if err := <-waited; err != nil {
 		t.Fatalf("after the prompt the waiter got %v", err)
 	}
 }
 
-func TestTicketLockIsFIFOAndCancellable(t *testing.T) {
-	var l ticketLock
+func TestCardLockIsFIFOAndCancellable(t *testing.T) {
+	l := newCardLock()
 	ctx := context.Background()
 	l.Lock(ctx)
 	order := make(chan int, 3)
@@ -357,11 +349,7 @@ func TestTicketLockIsFIFOAndCancellable(t *testing.T) {
 		}
 	}
 	wait := func(n int) {
-		waitFor(t, fmt.Sprint(n, " waiters"), func() bool {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			return len(l.waiters) == n
-		})
+		waitFor(t, fmt.Sprint(n, " waiters"), func() bool { return parked(t) == n })
 	}
 	go queued(1, ctx)
 	wait(1)
