@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unicode/utf8"
 
 	"github.com/eidlink/eidlink/host/authtoken"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -27,12 +28,14 @@ func parseToken(data []byte) (*token, error) {
 	if len(data) > MaxTokenSize {
 		return nil, fail(ReasonTokenFormat, "the token is %d bytes, more than the %d accepted", len(data), MaxTokenSize)
 	}
-	var raw protocol.AuthToken
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fail(ReasonTokenFormat, "the token is not a JSON object of strings: %v", err)
-	}
-	if err := protocol.CheckJSONKeys(data, &raw); err != nil {
-		return nil, fail(ReasonTokenFormat, "the token could read differently to another parser: %v", err)
+	raw, ok := flatFields(data)
+	if !ok {
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return nil, fail(ReasonTokenFormat, "the token is not a JSON object of strings: %v", err)
+		}
+		if err := protocol.CheckJSONKeys(data, &raw); err != nil {
+			return nil, fail(ReasonTokenFormat, "the token could read differently to another parser: %v", err)
+		}
 	}
 	for _, f := range []struct{ name, value string }{
 		{"format", raw.Format}, {"algorithm", raw.Algorithm},
@@ -62,6 +65,70 @@ func parseToken(data []byte) (*token, error) {
 		return nil, fail(ReasonCertMalformed, "the token's certificate does not parse: %v", err)
 	}
 	return &token{cert: cert, alg: alg, sig: sig}, nil
+}
+
+// flatFields reads, without encoding/json's reflection, the token every
+// extension sends: valid UTF-8, one flat JSON object whose keys are
+// AuthToken's, exactly and once each, and whose values are strings
+// without escapes or control characters. For such a token it finds what
+// json.Unmarshal would, and CheckJSONKeys has nothing to refuse; for
+// anything else it returns false and the caller uses encoding/json.
+func flatFields(data []byte) (t protocol.AuthToken, ok bool) {
+	if !utf8.Valid(data) {
+		return t, false
+	}
+	fields := map[string]*string{
+		"unverifiedCertificate": &t.UnverifiedCertificate, "algorithm": &t.Algorithm,
+		"signature": &t.Signature, "format": &t.Format, "appVersion": &t.AppVersion,
+	}
+	i := 0
+	ws := func() {
+		for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+			i++
+		}
+	}
+	next := func(c byte) bool {
+		ws()
+		if i < len(data) && data[i] == c {
+			i++
+			return true
+		}
+		return false
+	}
+	str := func() (string, bool) {
+		if !next('"') {
+			return "", false
+		}
+		for start := i; i < len(data); i++ {
+			switch c := data[i]; {
+			case c == '"':
+				i++
+				return string(data[start : i-1]), true
+			case c == '\\' || c < 0x20:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	if !next('{') {
+		return t, false
+	}
+	for first := true; !next('}'); first = false {
+		if !first && !next(',') {
+			return t, false
+		}
+		key, isStr := str()
+		dst, known := fields[key]
+		if !isStr || !known || !next(':') {
+			return t, false
+		}
+		delete(fields, key) // a key twice is for CheckJSONKeys to refuse
+		if *dst, isStr = str(); !isStr {
+			return t, false
+		}
+	}
+	ws()
+	return t, i == len(data)
 }
 
 // decodeBase64 accepts standard base64 with padding and nothing else.

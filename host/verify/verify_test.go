@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/host/authtoken"
+	"github.com/eidlink/eidlink/host/protocol"
 )
 
 func TestVerifyAccepts(t *testing.T) {
@@ -430,6 +431,7 @@ func FuzzParseToken(f *testing.F) {
 	f.Add([]byte(`{"\u0066ormat":"web-eid:0.9",` + good[1:]))
 	f.Add([]byte(`{"x":[{"a":1,"a":2}],` + good[1:]))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFlatFields(t, data)
 		tok, err := parseToken(data)
 		if err != nil {
 			if tok != nil || ReasonOf(err) == "" {
@@ -441,6 +443,61 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("incomplete token %+v", tok)
 		}
 	})
+}
+
+// checkFlatFields: where parseToken's fast path reads data, it reads what
+// encoding/json reads.
+func checkFlatFields(t *testing.T, data []byte) bool {
+	fast, ok := flatFields(data)
+	if ok {
+		var slow protocol.AuthToken
+		if err := json.Unmarshal(data, &slow); err != nil || slow != fast {
+			t.Fatalf("flatFields(%q) = %+v, json.Unmarshal = %+v, %v", data, fast, slow, err)
+		}
+		if err := protocol.CheckJSONKeys(data, &slow); err != nil {
+			t.Fatalf("flatFields took %q, which CheckJSONKeys refuses: %v", data, err)
+		}
+	}
+	return ok
+}
+
+func TestFlatFields(t *testing.T) {
+	p := getPKI()
+	good := string(createToken(t, p.cie, p.rsaKey, testOrigin, randomNonce()))
+	for _, c := range []struct {
+		data string
+		fast bool
+	}{
+		{good, true},
+		{" {\n\t\"format\" : \"x\" ,\r\"algorithm\":\"RS256\"} ", true},
+		{`{}`, true},
+		{`{"format":"a","format":"b"}`, false},
+		{`{"format":"a",}`, false},
+		{`{"format":"a"} x`, false},
+		{`{"format":"a""algorithm":"b"}`, false},
+		{"{\"format\":\"a\tb\"}", false},
+		{`{"format":"web-eid:1.0","format":1}`, false},
+		{`{"format":"web\u002deid:1.0"}`, false},
+		{strings.Replace(good, `"signature"`, `"ſignature"`, 1), false},
+		{strings.Replace(good, `"format"`, `"Format"`, 1), false},
+		{`{"x":[1],` + good[1:], false},
+		{`{"format":null}`, false},
+		{"{\"format\":\"\xff\"}", false},
+		{`{"format":"a"`, false},
+		{`["format"]`, false},
+		{`null`, false},
+	} {
+		if got := checkFlatFields(t, []byte(c.data)); got != c.fast {
+			t.Errorf("flatFields(%.60q) took the fast path: %v, want %v", c.data, got, c.fast)
+		}
+	}
+}
+
+func FuzzFlatFields(f *testing.F) {
+	f.Add([]byte(`{"format":"web-eid:1.0","algorithm":"RS256","signature":"AA==","unverifiedCertificate":"AAAA","appVersion":"x"}`))
+	f.Add([]byte(" {\"format\" :\t\"a\",\n\"format\":\"b\"}"))
+	f.Add([]byte(`{"format":"a","x":{"format":"b"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) { checkFlatFields(t, data) })
 }
 
 func FuzzVerify(f *testing.F) {
