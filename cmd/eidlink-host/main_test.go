@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebfe/scard"
 	"github.com/eidlink/eidlink/host/nativemsg"
 	"github.com/eidlink/eidlink/host/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -432,4 +433,83 @@ func TestCardArrivesDuringLogin(t *testing.T) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// Another program holds the CNS (a PC/SC client that connected exclusively,
+// or one in the middle of a transaction): a login says the card is in use,
+// retryable, not "no card"; once the program lets go, a login on the same
+// host goes on to the PIN and ends with a token, through OpenSC.
+func TestCardHeldByAnotherProgram(t *testing.T) {
+	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
+	for _, hold := range []string{"exclusive", "transaction"} {
+		t.Run(hold, func(t *testing.T) {
+			ctx := vcardtest.Context(t)
+			vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
+			vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+			release := holdCard(t, hold)
+			home := t.TempDir()
+			h := spawn(t, &testcard.Result{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+				"EIDLINK_SERVICE=off", "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_RUNTIME_DIR="+home)
+			login := `{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `"}}`
+			h.send(login)
+			if e := errorOf(t, h.recv()); e.Code != protocol.CodeCardInUse || !e.Retryable {
+				t.Fatalf("card held (%s) by another program: got %s %q (retryable %v), want %s", hold, e.Code, e.Message, e.Retryable, protocol.CodeCardInUse)
+			}
+			h.waitLog("card in use by another application")
+			release()
+			// The card software may still be finishing the call it made
+			// behind the other program's transaction: the error said
+			// "retryable", and a retry gets the card.
+			var m map[string]json.RawMessage
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+				h.send(login)
+				if m = h.recv(); m["error"] == nil || !errorOf(t, m).Retryable {
+					break
+				}
+			}
+			var req protocol.PINRequest
+			if json.Unmarshal(m["pinRequest"], &req) != nil || req.CardKind != "cns" {
+				t.Fatalf("want a PIN request once the card is free, got %v (%s)", m, h.stderr.String())
+			}
+			h.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
+			var tok protocol.AuthToken
+			if m := h.recv(); json.Unmarshal(mustJSON(m), &tok) != nil || tok.Signature == "" {
+				t.Fatalf("want a token, got %v", m)
+			}
+			h.send(`{"command":"quit"}`)
+			h.recv()
+			h.wait()
+		})
+	}
+}
+
+// holdCard connects to the card in vpcd's first reader as another program
+// would, exclusively or shared inside a transaction, and returns how to
+// let go; the test's cleanup lets go too.
+func holdCard(t *testing.T, how string) (release func()) {
+	c, err := scard.EstablishContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := scard.ShareShared
+	if how == "exclusive" {
+		share = scard.ShareExclusive
+	}
+	h, err := c.Connect(vcardtest.Reader0, share, scard.ProtocolAny)
+	if err == nil && how == "transaction" {
+		err = h.BeginTransaction()
+	}
+	if err != nil {
+		c.Release()
+		t.Fatal(err)
+	}
+	release = sync.OnceFunc(func() {
+		if how == "transaction" {
+			h.EndTransaction(scard.LeaveCard)
+		}
+		h.Disconnect(scard.LeaveCard)
+		c.Release()
+	})
+	t.Cleanup(release)
+	return release
 }

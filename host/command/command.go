@@ -36,10 +36,11 @@ type Config struct {
 	// Status, when set, completes the status report (readers, service).
 	Status func(ctx context.Context, s *protocol.Status)
 	// Check, when set, says as PC/SC sees it why Provider.Open found no
-	// card (reader.Check): its error, when it has CodePCSCUnavailable or
-	// CodeNoReader, replaces the provider's CodeNoCard, so that a command
-	// names the same cause as the status.
-	Check func(ctx context.Context) error
+	// card (reader.Check), given the provider's error: its error (such as
+	// CodePCSCUnavailable, CodeNoReader, CodeCardInUse) replaces the
+	// provider's CodeNoCard, so that a command names the same cause as the
+	// status, and a card that is there is never "no card".
+	Check func(ctx context.Context, cause error) error
 	// Events, when set, starts a source of card and reader events that
 	// Serve forwards to the extension as they come (reader.Events); they
 	// also wake a card wait.
@@ -332,8 +333,8 @@ func (s *Server) open(ctx context.Context) (Card, error) {
 	if err == nil || s.cfg.Check == nil || protocol.AsError(err).Code != protocol.CodeNoCard {
 		return card, err
 	}
-	why := s.cfg.Check(ctx)
-	if c := protocol.AsError(why); c != nil && (c.Code == protocol.CodePCSCUnavailable || c.Code == protocol.CodeNoReader) {
+	if why := protocol.AsError(s.cfg.Check(ctx, err)); why != nil && why.Code != protocol.CodeNoCard {
+		s.cfg.Log.Debug("the card software found no card", "err", err, "pcsc", why)
 		return nil, why
 	}
 	return nil, err

@@ -64,4 +64,5 @@ var Codes = []CodeInfo{
 	{CodeBusy, CodeActionPending, "host", "another operation is in progress", "yes"},
 	{CodeOriginNotAllowed, CodeContextInsecure, "extension", "the site is not in the enterprise allow-list", "no"},
 	{CodePCSCUnavailable, CodeFatal, "host", "the smart-card service (pcscd) is not running or does not answer; the status's `pcsc` has the same message", "after starting it"},
+	{CodeCardInUse, CodeUnknown, "host", "another program holds the card (exclusive connection or transaction); `retryable: true`", "when it lets go"},
 }

@@ -52,6 +52,9 @@ const (
 	// CodePCSCUnavailable: the smart-card service (pcscd, WinSCard) is not
 	// running or does not answer, whatever the command.
 	CodePCSCUnavailable Code = "ERR_EIDLINK_PCSC_UNAVAILABLE"
+	// CodeCardInUse: another program (not eidlink) holds the card, with
+	// an exclusive connection or a long transaction; retryable.
+	CodeCardInUse Code = "ERR_EIDLINK_CARD_IN_USE"
 )
 
 // Error is an error with a stable code. Message is English, for logs and

@@ -8,9 +8,11 @@ package reader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/eidlink/eidlink/host/bounded"
 	"github.com/eidlink/eidlink/host/card"
 	"github.com/eidlink/eidlink/host/pcsc"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -73,11 +75,19 @@ func Unavailable(err error) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodePCSCUnavailable, Message: msg, Err: err}
 }
 
-// Check says, as PC/SC sees it, why no card could be used: an error with
+// Check says, as PC/SC sees it, why no card could be used; cause is why
+// the card software found none. It returns an error with
 // CodePCSCUnavailable when the service is down or does not answer,
 // CodeNoReader when no reader is connected, CodeNoCard when no reader holds
-// a card; nil when a reader holds a card or PC/SC fails in another way.
-func Check(ctx context.Context) error {
+// a card, and a retryable CodeCardInUse when another program holds the
+// card: with an exclusive connection (the card software then sees no
+// token), or with a transaction, which the card software waits behind
+// until it gives up (cause is then a call without an answer, and PC/SC
+// sees the card in use). With a card present and free, a card software
+// that does not answer is a retryable CodeCardError (its call may still
+// end), not "no card". It returns nil when a reader holds a card that is
+// free, or PC/SC fails in another way.
+func Check(ctx context.Context, cause error) error {
 	c, err := establish(ctx)
 	var states []pcsc.ReaderState
 	if err == nil {
@@ -93,10 +103,27 @@ func Check(ctx context.Context) error {
 	if err != nil {
 		return nil
 	}
+	mute := errors.Is(cause, bounded.ErrTimeout) || errors.Is(cause, bounded.ErrStuck)
+	present := false
 	for _, s := range states {
-		if s.Event.Has(pcsc.StatePresent) {
-			return nil
+		if !s.Event.Has(pcsc.StatePresent) {
+			continue
 		}
+		present = true
+		if s.Event.Has(pcsc.StateExclusive) || mute && s.Event.Has(pcsc.StateInUse) {
+			e := &protocol.Error{Code: protocol.CodeCardInUse, Message: "the card is in use by another program: close it or try again", Retryable: true,
+				Err: fmt.Errorf("reader %q: state %#x (exclusive %#x, in use %#x): %w", s.Reader, uint32(s.Event), uint32(pcsc.StateExclusive), uint32(pcsc.StateInUse), pcsc.ErrSharingViolation)}
+			if cause != nil {
+				e.Err = fmt.Errorf("%w; the card software: %w", e.Err, cause)
+			}
+			return e
+		}
+	}
+	if present && mute {
+		return &protocol.Error{Code: protocol.CodeCardError, Message: "the card software does not answer: try again, or remove and reinsert the card", Retryable: true, Err: cause}
+	}
+	if present {
+		return nil
 	}
 	return protocol.Errorf(protocol.CodeNoCard, "no card in the reader: insert the CNS, or lay the CIE on the contactless reader")
 }
