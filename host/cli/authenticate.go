@@ -12,6 +12,7 @@ import (
 
 	"github.com/eidlink/eidlink/host/command"
 	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/host/service"
 )
 
 func (e *env) authenticate(args []string) error {
@@ -49,6 +50,14 @@ func mustMarshal(v any) json.RawMessage {
 func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 	cfg, closeProvider := HostConfig()
 	defer closeProvider()
+	// Take turns on the card with the user's eidlink-hosts that drive it
+	// themselves (no service), as they do among themselves. A PIN piped
+	// in is answered at once: that PIN request is no prompt that others
+	// should not wait behind.
+	cfg.Provider = service.Queued(cfg.Provider, service.CardLockFile())
+	if !e.terminal() {
+		cfg.Provider = noPrompt{cfg.Provider}
+	}
 	if os.Getenv("EIDLINK_LOG") == "" {
 		cfg.Log = nil // the CLI reports errors itself
 	}
@@ -102,12 +111,29 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 	}
 }
 
+// terminal reports whether stdin is a terminal, where the holder types.
+func (e *env) terminal() bool {
+	f, ok := e.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// noPrompt hides, from the command loop, that the cards of a Provider
+// track PIN requests (command.PromptWatcher).
+type noPrompt struct{ command.Provider }
+
+func (p noPrompt) Open(ctx context.Context) (command.Card, error) {
+	c, err := p.Provider.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ command.Card }{c}, nil
+}
+
 // askPIN shows a PIN request and returns the "pin" message to send. With a
 // terminal the holder types the PIN without echo; otherwise one line of
 // stdin is the PIN, and a wrong PIN is not tried again.
 func (e *env) askPIN(r *protocol.PINRequest) ([]byte, error) {
-	f, isFile := e.stdin.(*os.File)
-	tty := isFile && term.IsTerminal(int(f.Fd()))
+	tty := e.terminal()
 	if r.Error != nil {
 		if !tty {
 			return nil, r.Error // reported by the caller; a piped PIN is tried once
@@ -140,7 +166,7 @@ func (e *env) askPIN(r *protocol.PINRequest) ([]byte, error) {
 	var pin []byte
 	var err error
 	if tty {
-		pin, err = term.ReadPassword(int(f.Fd()))
+		pin, err = term.ReadPassword(int(e.stdin.(*os.File).Fd()))
 		fmt.Fprintln(e.stderr)
 	} else {
 		pin, err = readLine(e.stdin)
