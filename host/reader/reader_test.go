@@ -2,9 +2,11 @@ package reader
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/host/bounded"
 	"github.com/eidlink/eidlink/host/card"
 	"github.com/eidlink/eidlink/host/pcsc"
 	"github.com/eidlink/eidlink/host/protocol"
@@ -123,5 +125,49 @@ func TestEvents(t *testing.T) {
 	}
 	cancel()
 	for range events {
+	}
+}
+
+// stateContext is a PC/SC service whose one reader is in a given state.
+type stateContext struct {
+	pcsc.Context
+	state pcsc.State
+}
+
+func (c stateContext) ListReaders(context.Context) ([]string, error) { return []string{"R"}, nil }
+func (c stateContext) Release() error                                { return nil }
+func (c stateContext) Wait(_ context.Context, s []pcsc.ReaderState) error {
+	s[0].Event = c.state
+	return nil
+}
+
+// Check names a card another program holds, and a card software that
+// does not answer while the card is there, without calling either "no
+// card"; a card that is there and free, used by no one or shared, is left
+// to the card software's own error.
+func TestCheckCardThere(t *testing.T) {
+	defer func(f func(context.Context) (pcsc.Context, error)) { establish = f }(establish)
+	mute := &protocol.Error{Code: protocol.CodeNoCard, Err: fmt.Errorf("the module does not answer: %w", bounded.ErrTimeout)}
+	unreadable := protocol.Errorf(protocol.CodeNoCard, "not readable")
+	for _, c := range []struct {
+		state pcsc.State
+		cause error
+		want  protocol.Code // "" for nil
+	}{
+		{pcsc.StatePresent | pcsc.StateExclusive, unreadable, protocol.CodeCardInUse},
+		{pcsc.StatePresent | pcsc.StateInUse, mute, protocol.CodeCardInUse},
+		{pcsc.StatePresent | pcsc.StateInUse, unreadable, ""},
+		{pcsc.StatePresent, mute, protocol.CodeCardError},
+		{pcsc.StatePresent, unreadable, ""},
+		{pcsc.StateEmpty, mute, protocol.CodeNoCard},
+	} {
+		establish = func(context.Context) (pcsc.Context, error) { return stateContext{state: c.state}, nil }
+		err := protocol.AsError(Check(context.Background(), c.cause))
+		switch {
+		case c.want == "" && err != nil, c.want != "" && (err == nil || err.Code != c.want):
+			t.Errorf("state %#x, cause %v: got %v, want %q", c.state, c.cause, err, c.want)
+		case err != nil && err.Code != protocol.CodeNoCard && !err.Retryable:
+			t.Errorf("state %#x: %v is not retryable", c.state, err)
+		}
 	}
 }
