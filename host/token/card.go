@@ -173,10 +173,13 @@ func samePublicKey(cert *x509.Certificate, k object) bool {
 		if err != nil || len(k.ecPoint) == 0 {
 			return false
 		}
-		// CKA_EC_POINT is a DER OCTET STRING; some modules omit the wrapping.
+		// CKA_EC_POINT is a DER OCTET STRING; some modules omit the
+		// wrapping. A bare point can also parse as DER (04 is the OCTET
+		// STRING tag, and its second byte may happen to be a fitting
+		// length), so a bare match counts whatever the parse says.
 		var inner []byte
-		if rest, err := asn1.Unmarshal(k.ecPoint, &inner); err == nil && len(rest) == 0 {
-			return bytes.Equal(inner, point)
+		if rest, err := asn1.Unmarshal(k.ecPoint, &inner); err == nil && len(rest) == 0 && bytes.Equal(inner, point) {
+			return true
 		}
 		return bytes.Equal(k.ecPoint, point)
 	}

@@ -77,6 +77,15 @@ func TestMatchKey(t *testing.T) {
 	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	point, _ := ek.PublicKey.Bytes()
 	wrapped, _ := asn1.Marshal(point)
+	// A bare P-256 point whose second byte is 0x3f (63, the length of the
+	// rest) reads as a complete DER OCTET STRING.
+	var dk *ecdsa.PrivateKey
+	var derLikePoint []byte
+	for dk == nil || derLikePoint[1] != 0x3f {
+		dk, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		derLikePoint, _ = dk.PublicKey.Bytes()
+	}
+	derLike := &x509.Certificate{PublicKey: &dk.PublicKey}
 	rsaCert := &x509.Certificate{PublicKey: &rk.PublicKey}
 	ecCert := &x509.Certificate{PublicKey: &ek.PublicKey}
 	keys := []object{
@@ -99,6 +108,7 @@ func TestMatchKey(t *testing.T) {
 		{&x509.Certificate{}, object{label: "CIE0"}, keys, 5}, // then the label
 		{&x509.Certificate{}, object{label: "nope"}, keys, 0},
 		{rsaCert, object{}, keys[2:4], 0},
+		{derLike, object{}, []object{{h: 6, ecPoint: derLikePoint}}, 6}, // bare, yet parses as DER
 	} {
 		k, ok := matchKey(tc.cert, tc.o, tc.keys)
 		if ok != (tc.want != 0) || int(k.h) != tc.want {
