@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -102,19 +100,10 @@ func signToken(t *testing.T, nonce string) string {
 		t.Fatal(err)
 	}
 	cert := card.AuthCertificate()
-	tok, err := authtoken.Create(ctx, cert, cardSigner{card, cert}, origin, nonce, "https://eidlink.it/test")
+	tok, err := authtoken.Create(ctx, cert, command.CertSigner{Card: card, Cert: cert}, origin, nonce, "https://eidlink.it/test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(tok)
 	return string(b)
-}
-
-type cardSigner struct {
-	card command.Card
-	cert *x509.Certificate
-}
-
-func (s cardSigner) Sign(ctx context.Context, h crypto.Hash, d []byte) ([]byte, error) {
-	return s.card.Sign(ctx, s.cert, h, d)
 }

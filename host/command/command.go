@@ -321,7 +321,7 @@ func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs)
 	if err := s.login(ctx, card, a.Origin, protocol.CmdAuthenticate); err != nil {
 		return nil, err
 	}
-	return authtoken.Create(ctx, cert, certSigner{card, cert}, a.Origin, a.ChallengeNonce, s.cfg.AppVersion())
+	return authtoken.Create(ctx, cert, CertSigner{card, cert}, a.Origin, a.ChallengeNonce, s.cfg.AppVersion())
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -340,13 +340,15 @@ func (s *Server) open(ctx context.Context) (Card, error) {
 	return nil, err
 }
 
-type certSigner struct {
-	card Card
-	cert *x509.Certificate
+// CertSigner signs with the key of Card that goes with Cert: the signer
+// authtoken.Create takes.
+type CertSigner struct {
+	Card Card
+	Cert *x509.Certificate
 }
 
-func (c certSigner) Sign(ctx context.Context, h crypto.Hash, digest []byte) ([]byte, error) {
-	return c.card.Sign(ctx, c.cert, h, digest)
+func (c CertSigner) Sign(ctx context.Context, h crypto.Hash, digest []byte) ([]byte, error) {
+	return c.Card.Sign(ctx, c.Cert, h, digest)
 }
 
 func (s *Server) signingCertificate(ctx context.Context, a *protocol.GetSigningCertificateArgs) (any, error) {

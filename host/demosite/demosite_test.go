@@ -2,8 +2,6 @@ package demosite
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -73,19 +71,10 @@ func (f *fixture) post(c *http.Client, path, body string) (int, map[string]strin
 	return resp.StatusCode, m
 }
 
-type cardSigner struct {
-	card command.Card
-	cert *x509.Certificate
-}
-
-func (s cardSigner) Sign(ctx context.Context, h crypto.Hash, d []byte) ([]byte, error) {
-	return s.card.Sign(ctx, s.cert, h, d)
-}
-
 // token has the card sign a login for nonce at the site's origin.
 func (f *fixture) token(origin, nonce string) string {
 	cert := f.card.AuthCertificate()
-	tok, err := authtoken.Create(context.Background(), cert, cardSigner{f.card, cert}, origin, nonce, "https://eidlink.it/test")
+	tok, err := authtoken.Create(context.Background(), cert, command.CertSigner{Card: f.card, Cert: cert}, origin, nonce, "https://eidlink.it/test")
 	if err != nil {
 		f.t.Fatal(err)
 	}
