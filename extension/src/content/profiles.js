@@ -45,6 +45,7 @@ const MAX_LABEL = 80;
 /** No text of these is read: icons, scripts. */
 const SILENT = new Set(["svg", "SVG", "SCRIPT", "STYLE", "TEMPLATE", "NOSCRIPT"]);
 /** Inline formatting: no word break at its edges ("Carta d'<b>Identità</b>"). */
+const ICON_CLASS = /(^|[\s_-])(material-)?icons?([\s_-]|$)/i;
 const INLINE = new Set(["B", "I", "EM", "STRONG", "U", "MARK", "ABBR", "SUP", "SUB", "S"]);
 /** A tab's own numbering: "1 PIN", "2. SPID", "3) CIE", "04 - CNS". */
 const NUMBERING = /^\d{1,2}\s*[.):\-\u2013]?\s*/;
@@ -102,7 +103,7 @@ function readText(el, out) {
     if (n.nodeType === 3) out.s += n.nodeValue ?? "";
     else if (n.nodeType === 1) {
       const e = /** @type {Element} */ (n);
-      if (SILENT.has(e.tagName) || e.getAttribute("aria-hidden") === "true" || /(^|[\s_-])(material-)?icons?([\s_-]|$)/i.test(e.getAttribute("class") ?? "")) continue;
+      if (SILENT.has(e.tagName) || e.getAttribute("aria-hidden") === "true" || ICON_CLASS.test(e.getAttribute("class") ?? "")) continue;
       const gap = INLINE.has(e.tagName) ? "" : " ";
       out.s += gap;
       readText(e, out);

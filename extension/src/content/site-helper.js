@@ -31,6 +31,7 @@ import { createBadge } from "./badge.js";
 /** What the helper watches: structure, and the attributes that show or hide a view. */
 const WATCH = { subtree: true, childList: true, attributes: true, attributeFilter: ["class", "style", "hidden", "aria-hidden", "aria-expanded", "aria-selected"] };
 const MARKS = ["data-eidlink-tab", "data-eidlink-login", "data-eidlink-continue", "data-eidlink-spid", "data-eidlink-retired", "data-eidlink-preselected", "data-eidlink-spid-preferred"];
+const MARKED = MARKS.map((m) => `[${m}]`).join(",");
 
 export class SiteHelper {
   /** @param {HelperDeps} deps */
@@ -108,7 +109,8 @@ export class SiteHelper {
     try {
       const roots = shadowRoots(this.d.doc);
       for (const r of roots) this.observe(r);
-      const rec = this.d.profiles.map((p) => recognize(this.d.doc, p, this.d.data, roots)).find((r) => r) ?? null;
+      let rec = null;
+      for (const p of this.d.profiles) if ((rec = recognize(this.d.doc, p, this.d.data, roots))) break;
       if (!rec) return this.lost();
       if (!this.rec) {
         // A login view appears: what the user did before counts only if
@@ -159,7 +161,7 @@ export class SiteHelper {
     this.port?.disconnect();
     this.port = null;
     for (const root of [this.d.doc, ...shadowRoots(this.d.doc)]) {
-      for (const el of root.querySelectorAll(MARKS.map((m) => `[${m}]`).join(","))) MARKS.forEach((m) => el.removeAttribute(m));
+      for (const el of root.querySelectorAll(MARKED)) MARKS.forEach((m) => el.removeAttribute(m));
     }
   }
 

@@ -85,9 +85,6 @@ function show(r, dl, lang) {
     setState("input");
     input.focus();
   }
-  tick();
-  clearInterval(ticker);
-  ticker = window.setInterval(tick, 1000);
 }
 
 /**
@@ -104,6 +101,9 @@ function begin(r, dl, lang) {
   document.title = $("heading").textContent ?? "";
   $("origin").textContent = siteName(r.origin);
   $("origin").title = r.origin;
+  tick();
+  clearInterval(ticker);
+  ticker = window.setInterval(tick, 1000);
 }
 
 /**
@@ -125,9 +125,6 @@ function showCard(r, dl, lang) {
   $("card-hint").textContent = t(noReader ? "cardHintNoReader" : "cardHintNoCard");
   setState("card");
   $("card-cancel").focus();
-  tick();
-  clearInterval(ticker);
-  ticker = window.setInterval(tick, 1000);
 }
 
 /**
