@@ -28,6 +28,10 @@ var (
 	ErrStuck = errors.New("an earlier call is still without an answer")
 )
 
+// NoAnswer reports whether err is a call given up on (ErrTimeout) or
+// refused behind one (ErrStuck): either way, nobody answered.
+func NoAnswer(err error) bool { return errors.Is(err, ErrTimeout) || errors.Is(err, ErrStuck) }
+
 // Gate guards the calls into one library object (a PC/SC context, a
 // PKCS#11 module). Its zero value is ready to use; it is safe for
 // concurrent use.

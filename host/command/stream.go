@@ -37,7 +37,7 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 // stops: the stream cannot be resynchronised). The channel is closed at the
 // end of the stream or when ctx ends.
 func ReadFrames(ctx context.Context, r io.Reader) <-chan Input {
-	in := make(chan Input, inputBuffer)
+	in := make(chan Input, InputBuffer)
 	go func() {
 		defer close(in)
 		fr := nativemsg.NewReader(r, 0)
@@ -60,8 +60,9 @@ func ReadFrames(ctx context.Context, r io.Reader) <-chan Input {
 	return in
 }
 
-// inputBuffer is how many frames ReadFrames reads ahead.
-const inputBuffer = 16
+// InputBuffer is how many messages a reader of a connection (ReadFrames,
+// the service's sessions) takes ahead of the command loop.
+const InputBuffer = 16
 
 // readInput reads the next frame; more is false when reading must stop
 // after it. A zero Input means the end of the stream.

@@ -171,7 +171,7 @@ func wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, bounded.ErrTimeout) || errors.Is(err, bounded.ErrStuck) {
+	if bounded.NoAnswer(err) {
 		return fmt.Errorf("pcsc: %s: %w: %w", op, ErrNotAnswering, err)
 	}
 	var code scard.Error

@@ -103,7 +103,7 @@ func Check(ctx context.Context, cause error) error {
 	if err != nil {
 		return nil
 	}
-	mute := errors.Is(cause, bounded.ErrTimeout) || errors.Is(cause, bounded.ErrStuck)
+	mute := bounded.NoAnswer(cause)
 	present := false
 	for _, s := range states {
 		if !s.Event.Has(pcsc.StatePresent) {

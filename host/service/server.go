@@ -237,7 +237,7 @@ func (s *Server) session(ctx context.Context, ws *websocket.Conn) {
 	// The reader always reads, so that the host's pings are answered and
 	// its silence noticed (heartbeat) even while a command runs.
 	beat := heartbeat(ws, ctx.Done())
-	in := make(chan command.Input, inputBuffer)
+	in := make(chan command.Input, command.InputBuffer)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)

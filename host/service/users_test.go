@@ -140,6 +140,7 @@ func runAs(t *testing.T, u *localUser, ep Endpoint, secret []byte) (int, string)
 // works in-process and says why.
 func TestTwoLocalUsers(t *testing.T) {
 	testenv.NeedRoot(t, "it creates two local users with useradd")
+	testenv.Destructive(t, "it creates two local users with useradd")
 	testenv.NeedSoftHSM(t)
 	parent, err := os.MkdirTemp("", "eidlink-users")
 	if err != nil {

@@ -65,9 +65,6 @@ func readHello(ws *websocket.Conn, service bool) (*Hello, error) {
 const (
 	handshakeTimeout = 3 * time.Second
 	writeTimeout     = 10 * time.Second
-	// inputBuffer is how many messages a reader takes ahead of the
-	// command loop.
-	inputBuffer = 16
 )
 
 // The heartbeat: each side pings the other every pingPeriod, and takes a

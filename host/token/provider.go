@@ -40,7 +40,6 @@ package token
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -110,7 +109,7 @@ const (
 // while ctx lasts. drop releases what an abandoned fn returns.
 func call[T any](ctx context.Context, m *module, bound time.Duration, fn func() (T, error), drop func(T)) (T, error) {
 	v, err := bounded.Call(ctx, &m.gate, bound, fn, drop)
-	if errors.Is(err, bounded.ErrTimeout) || errors.Is(err, bounded.ErrStuck) {
+	if bounded.NoAnswer(err) {
 		err = fmt.Errorf("the module does not answer (a wedged smart-card service?): %w", err)
 	}
 	return v, err
