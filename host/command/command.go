@@ -14,6 +14,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -185,57 +186,16 @@ func Serve(ctx context.Context, cfg Config, in <-chan Input, out func(v any) err
 			if !ok {
 				return nil
 			}
-			if it.Err != nil {
-				if err := s.fail("", it.Err); err != nil {
-					return err
-				}
-				continue
+			command, job, err := s.handle(ctx, it, running)
+			if err == errQuit {
+				end()
+				s.out(struct{}{})
+				return nil
 			}
-			req, err := protocol.ParseRequest(it.Msg)
-			clear(it.Msg)
 			if err != nil {
-				if err := s.fail("", err); err != nil {
-					return err
-				}
-				continue
+				return err
 			}
-			switch req.Command {
-			case protocol.CmdQuit, protocol.CmdStatus:
-				err := protocol.ParseNoArguments(req.Arguments)
-				clear(req.Arguments)
-				switch {
-				case err != nil:
-					err = s.fail(req.Command, err)
-				case req.Command == protocol.CmdQuit:
-					end()
-					s.out(struct{}{})
-					return nil
-				default:
-					err = s.out(s.status(ctx))
-				}
-				if err != nil {
-					return err
-				}
-				continue
-			case protocol.CmdPIN, protocol.CmdCancel:
-				if err := s.answerPrompt(req); err != nil {
-					return err
-				}
-				continue
-			}
-			if running {
-				clear(req.Arguments)
-				if err := s.fail(req.Command, s.busy()); err != nil {
-					return err
-				}
-				continue
-			}
-			job, err := s.prepare(req)
-			clear(req.Arguments)
-			if err != nil {
-				if err := s.fail(req.Command, err); err != nil {
-					return err
-				}
+			if job == nil {
 				continue
 			}
 			jctx, jstop := context.WithCancel(ctx)
@@ -245,9 +205,49 @@ func Serve(ctx context.Context, cfg Config, in <-chan Input, out func(v any) err
 				start := time.Now()
 				v, err := job(jctx)
 				done <- result{command, v, err, start}
-			}(req.Command)
+			}(command)
 		}
 	}
+}
+
+// errQuit ends Serve after "quit".
+var errQuit = errors.New("quit")
+
+// handle takes one input: it answers at once (a refusal, the status, a
+// PIN or cancel handed to the waiting command) or returns the card
+// command to start. Its errors end the session; errQuit asks to.
+func (s *Server) handle(ctx context.Context, it Input, running bool) (command string, job func(context.Context) (any, error), err error) {
+	if it.Err != nil {
+		return "", nil, s.fail("", it.Err)
+	}
+	req, err := protocol.ParseRequest(it.Msg)
+	clear(it.Msg)
+	if err != nil {
+		return "", nil, s.fail("", err)
+	}
+	defer clear(req.Arguments)
+	switch req.Command {
+	case protocol.CmdQuit, protocol.CmdStatus:
+		if err := protocol.ParseNoArguments(req.Arguments); err != nil {
+			return "", nil, s.fail(req.Command, err)
+		}
+		if req.Command == protocol.CmdQuit {
+			return "", nil, errQuit
+		}
+		return "", nil, s.out(s.status(ctx))
+	case protocol.CmdPIN, protocol.CmdCancel:
+		if err := s.handOver(req); err != nil {
+			return "", nil, s.fail(req.Command, err)
+		}
+		return "", nil, nil
+	}
+	if running {
+		return "", nil, s.fail(req.Command, s.busy())
+	}
+	if job, err = s.prepare(req); err != nil {
+		return "", nil, s.fail(req.Command, err)
+	}
+	return req.Command, job, nil
 }
 
 // answer writes the final answer of a command.

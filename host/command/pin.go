@@ -135,18 +135,6 @@ func (s *Server) ask(a asking) {
 	s.asking = a
 }
 
-// answerPrompt handles "pin" and "cancel": it hands the answer to the
-// command whose PIN or card request is out. A malformed message is
-// refused and the request stays pending.
-func (s *Server) answerPrompt(req *protocol.Request) error {
-	defer clear(req.Arguments)
-	err := s.handOver(req)
-	if err != nil {
-		return s.fail(req.Command, err)
-	}
-	return nil
-}
-
 // handOver gives the answer in req to the waiting command, or says why not.
 func (s *Server) handOver(req *protocol.Request) error {
 	s.mu.Lock()
