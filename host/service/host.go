@@ -275,15 +275,7 @@ func (f *flight) flushLocked() error {
 func (f *flight) flushLocal() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, e := range f.queue {
-		if e != nil {
-			if err := f.writeError(e); err != nil {
-				return err
-			}
-		}
-	}
-	f.queue = nil
-	return nil
+	return f.drainLocked(nil)
 }
 
 // lost answers, in order, what the browser waits for: each message in
@@ -297,9 +289,18 @@ func (f *flight) lost() error {
 	if len(f.queue) == 0 && f.pinPending {
 		f.queue = append(f.queue, nil)
 	}
+	return f.drainLocked(restarted)
+}
+
+// drainLocked writes, in order, the local answers held and inFlight (when
+// not nil) for each message in flight; then nothing is waited for.
+func (f *flight) drainLocked(inFlight *protocol.Error) error {
 	for _, e := range f.queue {
 		if e == nil {
-			e = restarted
+			e = inFlight
+		}
+		if e == nil {
+			continue
 		}
 		if err := f.writeError(e); err != nil {
 			return err

@@ -120,14 +120,16 @@ func (q *queued) Open(ctx context.Context) (command.Card, error) {
 	}
 	c, err := q.Provider.Open(ctx)
 	if err != nil {
-		fl.unlock()
-		q.lock.Unlock()
+		q.unlock(fl)
 		return nil, err
 	}
-	return &queuedCard{Card: c, q: q, file: fl, release: sync.OnceFunc(func() {
-		fl.unlock()
-		q.lock.Unlock()
-	})}, nil
+	return &queuedCard{Card: c, q: q, file: fl}, nil
+}
+
+// unlock gives the card up: the file lock (if any), then the queue.
+func (q *queued) unlock(fl *fileLock) {
+	fl.unlock()
+	q.lock.Unlock()
 }
 
 // busy is the error for a request that did not get the card.
@@ -144,9 +146,9 @@ func busy(err error) error {
 
 type queuedCard struct {
 	command.Card
-	q       *queued
-	file    *fileLock
-	release func()
+	q    *queued
+	file *fileLock
+	once sync.Once // Close releases the card once
 }
 
 // PromptOpen implements command.PromptWatcher.
@@ -156,6 +158,6 @@ func (c *queuedCard) PromptOpen(open bool) {
 }
 
 func (c *queuedCard) Close() error {
-	defer c.release()
+	defer c.once.Do(func() { c.q.unlock(c.file) })
 	return c.Card.Close()
 }
