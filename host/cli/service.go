@@ -98,7 +98,7 @@ func (e *env) service(args []string) error {
 		fmt.Fprintf(e.stdout, "service\t%s (%s, %s)\nstate\t%s\n", o.Name, m.Platform(), scope, state)
 		if o.System {
 			if state == "not installed" {
-				e.hint("install it with \"sudo eidlink service install --system\"%s", flagsOf(service.Options{Name: o.Name}))
+				e.hint("install it with \"sudo eidlink service install --system\"%s", flagsOf(o))
 				return errors.New("the service is not installed for every user")
 			}
 			return nil

@@ -53,16 +53,16 @@ func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protoco
 }
 
 func problem(err error) string {
-	if e := Unavailable(err); e != nil {
+	if e := unavailable(err); e != nil {
 		return e.Message
 	}
 	return "PC/SC: " + err.Error()
 }
 
-// Unavailable returns the error for a PC/SC service that is down or does
+// unavailable returns the error for a PC/SC service that is down or does
 // not answer, nil for any other err. Commands and status say the same: one
 // cause, one code (CodePCSCUnavailable) and one message.
-func Unavailable(err error) *protocol.Error {
+func unavailable(err error) *protocol.Error {
 	var msg string
 	switch {
 	case errors.Is(err, pcsc.ErrNoService):
@@ -94,7 +94,7 @@ func Check(ctx context.Context, cause error) error {
 		states, err = pcsc.Snapshot(ctx, c)
 		c.Release()
 	}
-	if e := Unavailable(err); e != nil {
+	if e := unavailable(err); e != nil {
 		return e
 	}
 	if errors.Is(err, pcsc.ErrNoReaders) {
