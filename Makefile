@@ -5,7 +5,7 @@ SHELL      := /bin/bash
 GO         ?= go
 VERSION    ?= 0.1.0
 GOFLAGS    ?= -trimpath
-LDFLAGS    := -s -w -X github.com/eidlink/eidlink/host/protocol.Version=$(VERSION)
+LDFLAGS    := -s -w -X github.com/eidlink/eidlink/internal/protocol.Version=$(VERSION)
 BIN        := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME   ?= 5s
@@ -28,10 +28,10 @@ DEBS := git ca-certificates procps gcc make curl pkg-config libpcsclite-dev pcsc
 NODE_VERSION := 20.20.2
 
 # package:FuzzTarget pairs run briefly by `make test`.
-FUZZ := host/nativemsg:FuzzRead host/protocol:FuzzParseRequest host/protocol:FuzzCheckJSONKeys \
-        host/command:FuzzServeStream host/verify:FuzzParseToken host/verify:FuzzVerify \
-        host/token:FuzzConfig host/eidcert:FuzzHolderOf \
-        host/card:FuzzIdentify host/vcard:FuzzProcess host/install:FuzzParseNSSModules
+FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/protocol:FuzzCheckJSONKeys \
+        internal/command:FuzzServeStream relyingparty:FuzzParseToken relyingparty:FuzzVerify \
+        internal/cryptoki:FuzzConfig internal/eidcert:FuzzHolderOf \
+        internal/card:FuzzIdentify internal/virtualcard:FuzzProcess internal/install:FuzzParseNSSModules
 
 .PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui e2e clean extension extension-dist msi deb rpm dist package-test
 
@@ -89,7 +89,7 @@ extension: deps extension/node_modules/.package-lock.json
 	cd extension && npm run build && npm run typecheck && npm test && npm run lint
 
 lint:
-	@out=$$(gofmt -l host cmd internal extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal relyingparty examples extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@out=$$($(GO) mod tidy -diff 2>&1) || { echo "go.mod/go.sum are not tidy: run go mod tidy"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
@@ -109,14 +109,14 @@ bench: deps pcscd build extension-dist
 	@mkdir -p $(BIN); : > $(BIN)/bench.txt
 	@b() { $(GO) test -run '^$$' -bench "$$2" -benchtime "$$3" -benchmem ./$$1 | grep '^Benchmark' | tee -a $(BIN)/bench.txt; }; \
 	b cmd/eidlink-host 'ColdStart$$' 30x; \
-	b host/command 'Authenticate$$' 300x; \
-	b host/token 'RawSign$$' 300x; \
-	b host/verify 'Verify$$|RawRSAVerify$$|TwoRSAVerify$$' 2000x; \
-	b host/verify 'NonceStores$$' 1x; \
-	b host/service 'ServiceAuthenticate$$' 20x; \
-	b host/service 'ServiceRSS$$' 1x; \
-	b host/pcsc 'InsertEvent$$' 10x; \
-	b host/pcsc 'Transmit' 200x
+	b internal/command 'Authenticate$$' 300x; \
+	b internal/cryptoki 'RawSign$$' 300x; \
+	b relyingparty 'Verify$$|RawRSAVerify$$|TwoRSAVerify$$' 2000x; \
+	b relyingparty 'NonceStores$$' 1x; \
+	b internal/service 'ServiceAuthenticate$$' 20x; \
+	b internal/service 'ServiceRSS$$' 1x; \
+	b internal/pcsc 'InsertEvent$$' 10x; \
+	b internal/pcsc 'Transmit' 200x
 	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
 	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \
 	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \

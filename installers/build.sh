@@ -10,7 +10,7 @@
 #   extension  $OUT/eidlink-$VERSION-chrome.zip and -firefox.xpi (the extension's own build)
 #   dist       all of the above and $OUT/SHA256SUMS
 #
-# Variables: VERSION (default: host/protocol/version.go), OUT (dist), BUILD
+# Variables: VERSION (default: internal/protocol/version.go), OUT (dist), BUILD
 # (build), SOURCE_DATE_EPOCH (default: the last commit's time; every
 # artifact is reproducible from it), SIGN_CERT and SIGN_KEY (PEM files that
 # sign the MSI; without them a test certificate made in $BUILD/sign does).
@@ -19,13 +19,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VERSION=${VERSION:-$(sed -n 's/^var Version = "\(.*\)"$/\1/p' host/protocol/version.go)}
+VERSION=${VERSION:-$(sed -n 's/^var Version = "\(.*\)"$/\1/p' internal/protocol/version.go)}
 OUT=${OUT:-dist}
 BUILD=${BUILD:-build}
 GO=${GO:-go}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 1700000000)}
 export SOURCE_DATE_EPOCH
-LDFLAGS="-s -w -buildid= -X github.com/eidlink/eidlink/host/protocol.Version=$VERSION"
+LDFLAGS="-s -w -buildid= -X github.com/eidlink/eidlink/internal/protocol.Version=$VERSION"
 NFPM=(env GOFLAGS= "$GO" run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2)
 mkdir -p "$OUT" "$BUILD"
 

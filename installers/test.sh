@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.." || exit
 tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 export BUILD=${BUILD:-$tmp/build} SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-VERSION=$(sed -n 's/^var Version = "\(.*\)"$/\1/p' host/protocol/version.go)
+VERSION=$(sed -n 's/^var Version = "\(.*\)"$/\1/p' internal/protocol/version.go)
 export VERSION
 passed=0 failed=0 skipped=0
 

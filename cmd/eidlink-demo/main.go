@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/eidlink/eidlink/host/demosite"
+	"github.com/eidlink/eidlink/internal/demosite"
 )
 
 func main() {

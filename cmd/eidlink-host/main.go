@@ -17,9 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eidlink/eidlink/host/cli"
-	"github.com/eidlink/eidlink/host/reader"
-	"github.com/eidlink/eidlink/host/service"
+	"github.com/eidlink/eidlink/internal/cli"
+	"github.com/eidlink/eidlink/internal/reader"
+	"github.com/eidlink/eidlink/internal/service"
 )
 
 // exitGrace is how long the host waits, after SIGTERM or SIGINT, for the

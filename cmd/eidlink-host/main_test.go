@@ -17,14 +17,14 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
-	"github.com/eidlink/eidlink/host/nativemsg"
-	"github.com/eidlink/eidlink/host/pcsc/pcsctest"
-	"github.com/eidlink/eidlink/host/protocol"
-	"github.com/eidlink/eidlink/host/testcard"
-	"github.com/eidlink/eidlink/host/vcard"
-	"github.com/eidlink/eidlink/host/vcard/vcardtest"
-	"github.com/eidlink/eidlink/host/verify"
+	"github.com/eidlink/eidlink/internal/nativemsg"
+	"github.com/eidlink/eidlink/internal/pcsc/pcsctest"
+	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
+	"github.com/eidlink/eidlink/internal/virtualcard"
+	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
+	"github.com/eidlink/eidlink/relyingparty"
 )
 
 // These tests spawn the real binary, as a browser does, on a SoftHSM2
@@ -34,7 +34,7 @@ var hostBin string
 
 func TestMain(m *testing.M) {
 	// The host scans PC/SC readers: take vpcd's readers for the run.
-	if err := vcardtest.Lock(); err != nil {
+	if err := virtualcardtest.Lock(); err != nil {
 		panic(err)
 	}
 	dir, err := os.MkdirTemp("", "eidlink-host-test")
@@ -241,13 +241,13 @@ func TestAuthenticateThroughTheBinary(t *testing.T) {
 }
 
 // verifyToken checks an auth token made by card for origin and nonce.
-func verifyToken(t *testing.T, card *testcard.Result, token []byte) (*verify.Verifier, *verify.Identity) {
+func verifyToken(t *testing.T, card *testcard.Result, token []byte) (*relyingparty.Verifier, *relyingparty.Identity) {
 	t.Helper()
-	roots, err := verify.LoadCertPool(card.CAFile)
+	roots, err := relyingparty.LoadCertPool(card.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := verify.New(verify.Config{Roots: roots})
+	v, _ := relyingparty.New(relyingparty.Config{Roots: roots})
 	id, err := v.Verify(context.Background(), token, origin, nonce)
 	if err != nil {
 		t.Fatalf("token %s does not verify: %v", token, err)
@@ -404,8 +404,8 @@ func TestSIGTERMWithPCSCWedged(t *testing.T) {
 // asked to wait sends a cardRequest; the virtual CNS is inserted and the
 // login goes on to the PIN and ends with a token, through OpenSC.
 func TestCardArrivesDuringLogin(t *testing.T) {
-	ctx := vcardtest.Context(t)
-	vcardtest.WaitCard(t, ctx, vcardtest.Reader0, nil)
+	ctx := virtualcardtest.Context(t)
+	virtualcardtest.WaitCard(t, ctx, virtualcardtest.Reader0, nil)
 	home := t.TempDir()
 	h := spawn(t, &testcard.Result{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
 		"EIDLINK_SERVICE=off", "HOME="+home, "XDG_CONFIG_HOME="+home)
@@ -414,8 +414,8 @@ func TestCardArrivesDuringLogin(t *testing.T) {
 	if m := h.recv(); json.Unmarshal(m["cardRequest"], &cr) != nil || cr.Reason != protocol.CardReasonNoCard || cr.Origin != origin {
 		t.Fatalf("want a cardRequest for a missing card, got %v", m)
 	}
-	vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
-	vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+	virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 	var req protocol.PINRequest
 	if m := h.recv(); json.Unmarshal(m["pinRequest"], &req) != nil || req.CardKind != "cns" || req.TriesLeft != 3 {
 		t.Fatalf("want a PIN request once the card is in, got %v", m)
@@ -443,9 +443,9 @@ func TestCardHeldByAnotherProgram(t *testing.T) {
 	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
 	for _, hold := range []string{"exclusive", "transaction"} {
 		t.Run(hold, func(t *testing.T) {
-			ctx := vcardtest.Context(t)
-			vc := vcardtest.NewCard(t, "cns-cardos", vcard.Options{})
-			vcardtest.Insert(t, ctx, vc, vcardtest.Addr0, vcardtest.Reader0)
+			ctx := virtualcardtest.Context(t)
+			vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+			virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 			release := holdCard(t, hold)
 			home := t.TempDir()
 			h := spawn(t, &testcard.Result{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
@@ -495,7 +495,7 @@ func holdCard(t *testing.T, how string) (release func()) {
 	if how == "exclusive" {
 		share = scard.ShareExclusive
 	}
-	h, err := c.Connect(vcardtest.Reader0, share, scard.ProtocolAny)
+	h, err := c.Connect(virtualcardtest.Reader0, share, scard.ProtocolAny)
 	if err == nil && how == "transaction" {
 		err = h.BeginTransaction()
 	}

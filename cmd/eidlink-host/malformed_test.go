@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eidlink/eidlink/host/protocol"
+	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 // malformed is one bad input for the host: in is written to its stdin as

@@ -1,5 +1,5 @@
 // Command eidlink-mockhost is a native-messaging host with scripted
-// behaviours (host/mockhost), registered in place of eidlink-host to test
+// behaviours (internal/mockhost), registered in place of eidlink-host to test
 // the extension and login pages without a card. "eidlink dev-profile
 // --host mock" registers it in a browser profile.
 //
@@ -21,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eidlink/eidlink/host/cli"
-	"github.com/eidlink/eidlink/host/mockhost"
+	"github.com/eidlink/eidlink/internal/cli"
+	"github.com/eidlink/eidlink/internal/mockhost"
 )
 
 func main() {

@@ -28,7 +28,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/eidlink/eidlink/host/vcard"
+	"github.com/eidlink/eidlink/internal/virtualcard"
 )
 
 func main() {
@@ -39,10 +39,10 @@ func main() {
 }
 
 func run() error {
-	names := vcard.TypeNames()
+	names := virtualcard.TypeNames()
 	var (
 		typ     = flag.String("type", "", "card type: "+strings.Join(names, ", "))
-		addr    = flag.String("vpcd", vcard.DefaultAddr, "vpcd `host:port` (35963: Virtual PCD 00 00, 35964: 00 01)")
+		addr    = flag.String("vpcd", virtualcard.DefaultAddr, "vpcd `host:port` (35963: Virtual PCD 00 00, 35964: 00 01)")
 		pin     = flag.String("pin", "12345678", "CNS PIN")
 		puk     = flag.String("puk", "87654321", "CNS PUK")
 		atr     = flag.String("atr", "", "answer with this ATR (hex) instead of the type's")
@@ -51,7 +51,7 @@ func run() error {
 		control = flag.String("control", "", "control Unix `socket`: lines insert, remove, status")
 		removed = flag.Bool("removed", false, "start with the card removed")
 		noQA    = flag.Bool("no-quickack", false, "do not set TCP_QUICKACK (slow: ~40 ms per APDU)")
-		holder  = vcard.DefaultHolder
+		holder  = virtualcard.DefaultHolder
 	)
 	flag.StringVar(&holder.GivenName, "given-name", holder.GivenName, "holder's given name, in a generated certificate")
 	flag.StringVar(&holder.Surname, "surname", holder.Surname, "holder's surname, in a generated certificate")
@@ -59,11 +59,11 @@ func run() error {
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	t, ok := vcard.LookupType(*typ)
+	t, ok := virtualcard.LookupType(*typ)
 	if !ok {
 		return fmt.Errorf("--type must be one of: %s", strings.Join(names, ", "))
 	}
-	opts := vcard.Options{PIN: []byte(*pin), PUK: []byte(*puk)}
+	opts := virtualcard.Options{PIN: []byte(*pin), PUK: []byte(*puk)}
 	if *atr != "" {
 		var err error
 		if opts.ATR, err = hex.DecodeString(strings.ReplaceAll(*atr, " ", "")); err != nil {
@@ -80,11 +80,11 @@ func run() error {
 			return err
 		}
 	}
-	card, err := vcard.New(t.Name, opts)
+	card, err := virtualcard.New(t.Name, opts)
 	if err != nil {
 		return err
 	}
-	slot := &vcard.Slot{Card: card, Addr: *addr, NoQuickAck: *noQA, Log: log}
+	slot := &virtualcard.Slot{Card: card, Addr: *addr, NoQuickAck: *noQA, Log: log}
 	defer slot.Remove()
 	if !*removed {
 		if err := slot.Insert(); err != nil {
@@ -120,14 +120,14 @@ func run() error {
 
 // identity loads the card's identity from dir, or generates one (and
 // saves it in dir when dir is set).
-func identity(dir, kind string, h vcard.Holder) (*vcard.Identity, error) {
+func identity(dir, kind string, h virtualcard.Holder) (*virtualcard.Identity, error) {
 	if dir != "" {
-		id, err := vcard.LoadIdentity(dir, kind)
+		id, err := virtualcard.LoadIdentity(dir, kind)
 		if !errors.Is(err, fs.ErrNotExist) {
 			return id, err
 		}
 	}
-	id, err := vcard.NewIdentity(kind, h)
+	id, err := virtualcard.NewIdentity(kind, h)
 	if err != nil || dir == "" {
 		return id, err
 	}
@@ -146,7 +146,7 @@ func listen(path string) (net.Listener, error) {
 	return net.Listen("unix", path)
 }
 
-func serveControl(l net.Listener, slot *vcard.Slot) {
+func serveControl(l net.Listener, slot *virtualcard.Slot) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -163,7 +163,7 @@ func serveControl(l net.Listener, slot *vcard.Slot) {
 }
 
 // command runs one control command and returns the answer line.
-func command(slot *vcard.Slot, cmd string) string {
+func command(slot *virtualcard.Slot, cmd string) string {
 	switch cmd {
 	case "insert":
 		if err := slot.Insert(); err != nil {

@@ -6,7 +6,7 @@ package main
 import (
 	"os"
 
-	"github.com/eidlink/eidlink/host/cli"
+	"github.com/eidlink/eidlink/internal/cli"
 )
 
 func main() {

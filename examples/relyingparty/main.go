@@ -22,12 +22,12 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/eidlink/eidlink/host/verify"
+	"github.com/eidlink/eidlink/relyingparty"
 )
 
 type session struct {
-	nonce string           // the challenge issued to this session
-	user  *verify.Identity // set by a successful login
+	nonce string                 // the challenge issued to this session
+	user  *relyingparty.Identity // set by a successful login
 }
 
 // Sessions by cookie value. A real site keeps them in its own session
@@ -42,15 +42,15 @@ func main() {
 	origin := flag.String("origin", "", "the site's origin as browsers see it, https://host[:port]")
 	ca := flag.String("ca", "", "PEM file of the CAs that issue CIE/CNS authentication certificates")
 	flag.Parse()
-	roots, err := verify.LoadCertPool(*ca)
+	roots, err := relyingparty.LoadCertPool(*ca)
 	if err != nil {
 		log.Fatal(err)
 	}
-	v, err := verify.New(verify.Config{Roots: roots})
+	v, err := relyingparty.New(relyingparty.Config{Roots: roots})
 	if err != nil {
 		log.Fatal(err)
 	}
-	nonces := verify.NewMemoryNonceStore(0) // verify.NewRedisNonceStore for several servers
+	nonces := relyingparty.NewMemoryNonceStore(0) // relyingparty.NewRedisNonceStore for several servers
 
 	http.HandleFunc("POST /nonce", func(w http.ResponseWriter, r *http.Request) {
 		nonce, err := nonces.Issue(r.Context())
@@ -63,7 +63,7 @@ func main() {
 	})
 	http.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		s := sessionOf(r)
-		token, err := io.ReadAll(http.MaxBytesReader(w, r.Body, verify.MaxTokenSize))
+		token, err := io.ReadAll(http.MaxBytesReader(w, r.Body, relyingparty.MaxTokenSize))
 		if s == nil || err != nil {
 			http.Error(w, "ask for a nonce first", http.StatusBadRequest)
 			return
@@ -75,7 +75,7 @@ func main() {
 		id, err := v.VerifyChallenge(r.Context(), nonces, token, *origin, nonce)
 		if err != nil {
 			log.Printf("login refused: %v", err) // says what is wrong
-			http.Error(w, "login refused: "+string(verify.ReasonOf(err)), http.StatusForbidden)
+			http.Error(w, "login refused: "+string(relyingparty.ReasonOf(err)), http.StatusForbidden)
 			return
 		}
 		mu.Lock()

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eidlink/eidlink/host/authtoken"
-	"github.com/eidlink/eidlink/host/command"
-	"github.com/eidlink/eidlink/host/testcard"
-	"github.com/eidlink/eidlink/host/token"
+	"github.com/eidlink/eidlink/internal/authtoken"
+	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -90,7 +90,7 @@ func call(t *testing.T, method, url, cookie, body string) *http.Response {
 // signToken has the test card (PIN 12345678) sign a login for nonce.
 func signToken(t *testing.T, nonce string) string {
 	ctx := context.Background()
-	p := token.NewProvider(token.Config{})
+	p := cryptoki.NewProvider(cryptoki.Config{})
 	defer p.Close()
 	card, err := p.Open(ctx)
 	if err != nil {

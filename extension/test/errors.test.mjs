@@ -42,7 +42,7 @@ test("an unavailable smart-card service is one message, the status's", () => {
 });
 
 // The page library ships with no dependencies, so it keeps its own copy of
-// the page codes (generated into codes.js from host/protocol/codes.go).
+// the page codes (generated into codes.js from internal/protocol/codes.go).
 test("the page library knows exactly the codes the extension sends", () => {
   assert.deepEqual(LibraryErrorCode, ErrorCode);
 });

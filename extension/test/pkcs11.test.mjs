@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { installModules, moduleCandidates, moduleName } from "../src/shared/pkcs11.js";
 
-test("moduleName matches the installer's names (host/install.ModuleName)", () => {
+test("moduleName matches the installer's names (internal/install.ModuleName)", () => {
   assert.equal(moduleName("IPZS CIE"), "eidlink_cie");
   assert.equal(moduleName("OpenSC"), "eidlink_opensc");
   assert.equal(moduleName("libsofthsm2.so"), "eidlink_libsofthsm2");

@@ -17,7 +17,7 @@
 # notarytool keychain profile: notarize and staple).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VERSION=${VERSION:-$(sed -n 's/^var Version = "\(.*\)"$/\1/p' host/protocol/version.go)}
+VERSION=${VERSION:-$(sed -n 's/^var Version = "\(.*\)"$/\1/p' internal/protocol/version.go)}
 OUT=${OUT:-dist}
 
 layout() { # layout DIR BIN
@@ -40,7 +40,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-ldflags="-s -w -buildid= -X github.com/eidlink/eidlink/host/protocol.Version=$VERSION"
+ldflags="-s -w -buildid= -X github.com/eidlink/eidlink/internal/protocol.Version=$VERSION"
 for arch in arm64 amd64; do
 	carch=$arch
 	[ "$arch" = amd64 ] && carch=x86_64

@@ -21,7 +21,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/eidlink/eidlink/host/testcard"
+	"github.com/eidlink/eidlink/internal/testcard"
 )
 
 // The environment variables that choose the tiers.

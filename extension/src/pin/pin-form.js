@@ -2,7 +2,7 @@
 // host checks the same rules again (no try is used on a format error).
 
 /**
- * @typedef {object} PinRequest from the host (host/protocol PINRequest)
+ * @typedef {object} PinRequest from the host (internal/protocol PINRequest)
  * @property {string} origin
  * @property {string} purpose   "authenticate" or "sign"
  * @property {string} cardKind  "cie", "cns" or "unknown"

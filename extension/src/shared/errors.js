@@ -1,6 +1,6 @@
 // Errors on their way to web pages: the codes and the Web eID code a page
 // gets for each eidlink code come from codes.js, generated from
-// host/protocol/codes.go (the one list of codes).
+// internal/protocol/codes.go (the one list of codes).
 
 import { ErrorCode, pageCodes } from "./codes.js";
 

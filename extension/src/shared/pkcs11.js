@@ -9,7 +9,7 @@ export const BUILTIN_MODULES = Object.freeze(["eidlink_cie", "eidlink_bit4id", "
 
 /**
  * moduleName is the name the installer gives a module of the host's
- * status (host/install.ModuleName): "eidlink_" and the name in lower case
+ * status (internal/install.ModuleName): "eidlink_" and the name in lower case
  * without its library suffix, runs of other characters as "_".
  * @param {string} name "IPZS CIE", "OpenSC", "libsofthsm2.so", ...
  */

@@ -2,7 +2,7 @@
 // ready (if any) and what is missing. Used by the popup and the site helper.
 
 /**
- * Mirrors host/protocol/status.go.
+ * Mirrors internal/protocol/status.go.
  * @typedef {{name: string, path: string, source: string, present: boolean, loaded: boolean, library?: string, error?: string}} ModuleStatus
  * @typedef {{module: string, slot: number, slotDescription?: string, label: string, cardKind: string, holder?: string, codiceFiscale?: string, hasAuthKey: boolean, hasSignKey: boolean, triesLeft: number, pinLocked: boolean, pinpad: boolean, minPinLength: number, maxPinLength: number, pinPart: string}} TokenStatus
  * @typedef {{name: string, cardPresent: boolean, atr?: string, family?: string, cardKind?: string, contactless?: boolean, pinpad?: boolean, module?: string, holder?: string, codiceFiscale?: string, problem?: string}} ReaderStatus

@@ -1,5 +1,0 @@
-//go:build !unix
-
-package vcardtest
-
-func lockReaders() error { return nil }

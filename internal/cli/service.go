@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/reader"
+	"github.com/eidlink/eidlink/internal/service"
+)
+
+const serviceUsage = `usage: eidlink service install|uninstall|status [--system] [--name NAME]
+       eidlink service start|stop [--name NAME]
+       eidlink service run [--name NAME] [--listen unix:PATH|tcp:127.0.0.1:PORT]
+       eidlink service unit --systemd|--launchd [--exec PATH] [--name NAME]
+The service is each user's own; --system (as root) installs it for every user.`
+
+// errNoSystemService answers "service run --system", which older
+// versions had: an instance that serves every user does not exist.
+var errNoSystemService = errors.New("there is no system-wide eidlink service: each user runs their own " +
+	"(\"eidlink service install --system\" installs it for every user)")
+
+// service implements "eidlink service": the long-running card service,
+// each user's own.
+func (e *env) service(args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", serviceUsage)
+	}
+	fs := e.newFlags("service " + args[0])
+	var o service.Options
+	fs.StringVar(&o.Name, "name", service.DefaultName, "the service's name")
+	switch args[0] {
+	case "unit":
+		return e.serviceUnit(fs, args[1:], o)
+	case "run", "install", "uninstall", "start", "stop", "status":
+	default:
+		return usagef("%s", serviceUsage)
+	}
+	fs.BoolVar(&o.System, "system", false, "install, uninstall, status: the service installed for every user")
+	listen := fs.String("listen", "", "run: where to listen (unix:PATH or tcp:127.0.0.1:PORT)")
+	if err := e.parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *listen != "" && args[0] != "run" || o.System && (args[0] == "start" || args[0] == "stop") {
+		return usagef("%s", serviceUsage)
+	}
+	if args[0] == "run" {
+		if o.System {
+			return errNoSystemService
+		}
+		return e.serviceRun(o, *listen)
+	}
+	m, err := service.NewManager(o)
+	if err != nil {
+		return err
+	}
+	scope := "your own"
+	if o.System {
+		scope = "every user's own"
+	}
+	switch args[0] {
+	case "install":
+		if err := m.Install(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "eidlink: installed the %s service (%s, %s)\n", o.Name, m.Platform(), scope)
+		if o.System {
+			e.hint("it starts at each user's next login; a user logged in now starts theirs with \"eidlink service start\"%s", flagsOf(o))
+		} else {
+			e.hint("start it with \"eidlink service start\"%s", flagsOf(o))
+		}
+	case "uninstall":
+		if err := m.Uninstall(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "eidlink: uninstalled the %s service (%s)\n", o.Name, scope)
+	case "start":
+		if err := m.Start(); err != nil {
+			return err
+		}
+		if _, err := awaitService(m, 5*time.Second); err != nil {
+			return fmt.Errorf("the service started but does not answer: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "eidlink: your %s service is running\n", o.Name)
+	case "stop":
+		if err := m.Stop(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
+	case "status":
+		state, err := m.State()
+		if err != nil {
+			state = "unknown: " + err.Error()
+		}
+		fmt.Fprintf(e.stdout, "service\t%s (%s, %s)\nstate\t%s\n", o.Name, m.Platform(), scope, state)
+		if o.System {
+			if state == "not installed" {
+				e.hint("install it with \"sudo eidlink service install --system\"%s", flagsOf(o))
+				return errors.New("the service is not installed for every user")
+			}
+			return nil
+		}
+		c, err := awaitService(m, 0)
+		if err != nil {
+			e.hint("start it with \"eidlink service start\"%s, or run it in the foreground with \"eidlink service run\"%[1]s", flagsOf(o))
+			return fmt.Errorf("your service does not answer: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "endpoint\t%s\nversion\t%s\n", c.Endpoint, c.Service.Version)
+	}
+	return nil
+}
+
+func flagsOf(o service.Options) string {
+	if o.Name != service.DefaultName {
+		return " --name " + o.Name
+	}
+	return ""
+}
+
+// awaitService connects to m's service, trying for up to wait.
+func awaitService(m *service.Manager, wait time.Duration) (*service.Conn, error) {
+	p, err := m.Paths()
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		c, err := service.Dial(ctx, p)
+		cancel()
+		if err == nil {
+			c.Close()
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// serviceRun runs the service in the foreground (or under the service
+// manager that started it) until SIGINT or SIGTERM.
+func (e *env) serviceRun(o service.Options, listen string) error {
+	paths, err := service.PathsFor(o.Name)
+	if err != nil {
+		return err
+	}
+	if listen != "" {
+		if paths.Endpoint, err = service.ParseEndpoint(listen); err != nil {
+			return usageError{err}
+		}
+	}
+	cfg, closeProvider := HostConfig()
+	defer closeProvider()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := service.Listen(service.Config{Command: cfg, Paths: paths, Log: cfg.Log,
+		Events: reader.Events(ctx)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "eidlink: service listening on %s\n", srv.Endpoint())
+	return service.Run(o, srv)
+}
+
+// serviceUnit prints a unit file for packages to install.
+func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o service.Options) error {
+	kinds := map[string]*bool{}
+	for _, k := range []string{service.UnitSystemd, service.UnitLaunchd} {
+		kinds[k] = fs.Bool(k, false, "print the "+k+" unit")
+	}
+	exec := fs.String("exec", "", "the eidlink executable (default: where the packages install it)")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	kind, n := "", 0
+	for k, set := range kinds {
+		if *set {
+			kind, n = k, n+1
+		}
+	}
+	if n != 1 || fs.NArg() > 0 {
+		return usagef("%s", serviceUsage)
+	}
+	if *exec == "" {
+		*exec = service.DefaultExec[kind]
+	}
+	unit, err := service.Unit(kind, o.Name, *exec)
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(unit)
+	return err
+}
+
+// serviceStatus completes a status report with the service as this
+// process sees it: whether one answers, where, and its version. A report
+// made by the service itself already says so and is left alone. It is the
+// Status hook of HostConfig.
+func serviceStatus(ctx context.Context, st *protocol.Status) {
+	if st.Service == nil {
+		st.Service = service.Probe(ctx)
+	}
+}

@@ -1,0 +1,159 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/eidlink/eidlink/internal/nativemsg"
+	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/gorilla/websocket"
+)
+
+// Conn is a host's connection to the service. Send and Recv carry one
+// protocol message each; Send may be called concurrently with Recv.
+type Conn struct {
+	ws       *websocket.Conn
+	w        writer
+	beat     *beat
+	closed   chan struct{} // stops the heartbeat
+	close    sync.Once
+	Endpoint Endpoint
+	Service  Hello // the service's hello
+}
+
+// Dial connects to the service that p locates (the endpoint in
+// service.endpoint when that file exists) and exchanges hellos. Its errors
+// say why no service answers; it fails with a *VersionError when the
+// service speaks another major version.
+func Dial(ctx context.Context, p Paths) (*Conn, error) {
+	secret, err := readSecret(p.Secret)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no eidlink service has run for this user (no %s)", p.Secret)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(secret)
+	ep := p.Endpoint
+	if b, err := os.ReadFile(p.endpointFile()); err == nil {
+		if ep, err = ParseEndpoint(strings.TrimSpace(string(b))); err != nil {
+			return nil, err
+		}
+	}
+	if strings.HasSuffix(ep.Address, ":0") {
+		return nil, fmt.Errorf("no eidlink service runs for this user (no %s)", p.endpointFile())
+	}
+	return dial(ctx, ep, secret)
+}
+
+// DialDefault dials the user's own service: the only one a host uses.
+func DialDefault(ctx context.Context) (*Conn, error) {
+	p, err := PathsFor(DefaultName)
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, p)
+}
+
+func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
+	d := websocket.Dialer{
+		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := new(net.Dialer).DialContext(ctx, ep.Network, ep.Address)
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, fmt.Errorf("no eidlink service listens on %s", ep)
+			}
+			if err != nil {
+				return nil, err
+			}
+			// The secret goes only to this user's own service.
+			if uc, ok := c.(*net.UnixConn); ok {
+				if uid, err := peerUID(uc); err != nil || uid != os.Geteuid() {
+					c.Close()
+					return nil, fmt.Errorf("%s is served by another user (uid %d): a host talks only to its own user's service", ep, uid)
+				}
+			}
+			return c, nil
+		},
+		HandshakeTimeout: handshakeTimeout,
+		WriteBufferPool:  zeroingPool{},
+	}
+	host := "localhost"
+	if ep.Network == "tcp" {
+		host = ep.Address
+	}
+	ws, resp, err := d.DialContext(ctx, "ws://"+host+"/", http.Header{SecretHeader: {hex.EncodeToString(secret)}})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%s refused the connection: %s", ep, resp.Status)
+		}
+		return nil, err
+	}
+	ws.SetReadLimit(nativemsg.MaxOutgoing)
+	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: ep}
+	h, err := readHello(ws, false)
+	if err == nil {
+		err = c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, protocol.Version}})
+	}
+	if err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("%s: %w", ep, err)
+	}
+	c.Service = *h
+	c.closed = make(chan struct{})
+	c.beat = heartbeat(ws, c.closed)
+	return c, nil
+}
+
+// Send sends one message. The caller clears msg afterwards; the frame's
+// buffer is cleared once sent.
+func (c *Conn) Send(msg []byte) error { return c.w.write(msg) }
+
+// Recv returns the next message. It fails when the service closes the
+// connection: after "quit" with a *websocket.CloseError of code
+// CloseNormalClosure (see Ended); and when the service has not answered
+// the heartbeat for a few seconds (frozen). Keep one goroutine in Recv for
+// as long as the connection is used: it answers the service's pings.
+func (c *Conn) Recv() ([]byte, error) { return c.beat.read() }
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	c.close.Do(func() { close(c.closed) })
+	return c.ws.Close()
+}
+
+// Ended reports whether err from Recv means the service ended the session
+// normally (after "quit").
+func Ended(err error) bool { return websocket.IsCloseError(err, websocket.CloseNormalClosure) }
+
+// Probe reports whether the user's own service answers, where, and its
+// version, or why it does not.
+func Probe(ctx context.Context) *protocol.ServiceStatus {
+	st := &protocol.ServiceStatus{User: currentUser()}
+	c, err := DialDefault(ctx)
+	if err != nil {
+		st.Reason = err.Error()
+		return st
+	}
+	defer c.Close()
+	st.Running, st.Endpoint, st.Version = true, c.Endpoint.String(), c.Service.Version
+	return st
+}
+
+// currentUser names the user this process runs as: the only user its
+// service serves.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return fmt.Sprint("uid ", os.Geteuid())
+}

@@ -1,0 +1,336 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/nativemsg"
+	"github.com/eidlink/eidlink/internal/protocol"
+)
+
+// ServeHost serves one browser port, framed as native messaging on r and
+// w, the way eidlink-host does. It writes the version message, then
+// relays every message to the service dial connects to; when dial fails
+// it runs the commands in-process with cfg, as command.ServeStream does.
+//
+// The relay reads from the browser and from the service on separate
+// goroutines, so neither side's backlog ever stops the other: the
+// service's answers are written as they come, and the browser's messages
+// wait in a small buffer (then in the browser's pipe) while the service
+// is slow to take them. A frame that cannot be read is answered in its
+// turn, after the answers to the messages before it.
+//
+// When the service is lost (gone, or silent past the heartbeat's bound),
+// each request in flight, and a pending PIN request, is answered with
+// ERR_EIDLINK_SERVICE_RESTARTED (retryable) and the next message dials
+// again, or falls back to in-process. The relay never parses the
+// browser's messages (they may carry a PIN) and clears each one once
+// sent.
+func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Context) (*Conn, error), r io.Reader, w io.Writer) error {
+	var mu sync.Mutex
+	write := func(b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return nativemsg.Write(w, b)
+	}
+	out := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return write(b)
+	}
+	if err := out(cfg.Hello()); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := command.ReadFrames(ctx, r)
+	conn, err := dial(ctx)
+	var pending []command.Input // a message that arrived after the service was lost
+	for err == nil {
+		var lost bool
+		lost, err = relay(ctx, conn, pending, in, write)
+		pending = nil
+		if !lost || err != nil {
+			return err
+		}
+		for pending == nil {
+			it, ok := <-in
+			if !ok {
+				return nil
+			}
+			if it.Err != nil {
+				if err := out(protocol.ErrorMessage{Error: it.Err}); err != nil {
+					return err
+				}
+				continue
+			}
+			pending = []command.Input{it}
+		}
+		conn, err = dial(ctx)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	var ve *VersionError
+	if errors.As(err, &ve) {
+		cfg.Log.Warn("eidlink service of another version: working in-process", "err", err)
+	} else {
+		cfg.Log.Info("eidlink service not reachable: working in-process", "err", err)
+	}
+	// Other hosts of the user may be driving the card too: take turns.
+	cfg.Provider = Queued(cfg.Provider, CardLockFile())
+	status, reason := cfg.Status, err.Error()
+	cfg.Status = func(ctx context.Context, st *protocol.Status) {
+		if status != nil {
+			status(ctx, st)
+		}
+		if st.Service == nil {
+			st.Service = &protocol.ServiceStatus{User: currentUser(), Reason: reason}
+		}
+	}
+	if pending != nil {
+		in = prepend(ctx, pending[0], in)
+	}
+	return command.Serve(ctx, cfg, in, out)
+}
+
+// relay forwards first and the messages from in to conn, and conn's
+// messages to write, until the browser closes the port, the service ends
+// the session ("quit") or the service is lost (lost true). Each direction
+// has its own goroutine: this one sends, another receives.
+func relay(ctx context.Context, conn *Conn, first []command.Input, in <-chan command.Input, write func([]byte) error) (lost bool, err error) {
+	f := &flight{write: write}
+	type ending struct {
+		err     error
+		browser bool // writing to the browser failed
+	}
+	recvd := make(chan ending, 1)
+	go func() {
+		for {
+			msg, err := conn.Recv()
+			if err != nil {
+				conn.Close() // unblocks a Send waiting on a frozen service
+				recvd <- ending{err: err}
+				return
+			}
+			err = f.reply(msg)
+			clear(msg)
+			if err != nil {
+				conn.Close()
+				recvd <- ending{err: err, browser: true}
+				return
+			}
+		}
+	}()
+	// stop closes the connection and waits for the receiving goroutine.
+	var end *ending
+	stop := func() ending {
+		if end == nil {
+			conn.Close()
+			e := <-recvd
+			end = &e
+		}
+		return *end
+	}
+	forward := func(it command.Input) (sendErr, writeErr error) {
+		if it.Err != nil {
+			return nil, f.local(it.Err)
+		}
+		f.sent()
+		err := conn.Send(it.Msg)
+		clear(it.Msg)
+		return err, nil
+	}
+	for _, it := range first {
+		if serr, werr := forward(it); werr != nil {
+			stop()
+			return false, werr
+		} else if serr != nil {
+			stop()
+			return true, f.lost()
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			return false, ctx.Err()
+		case it, ok := <-in:
+			if !ok { // the browser closed the port: nobody waits for answers
+				stop()
+				return false, f.flushLocal()
+			}
+			serr, werr := forward(it)
+			if werr != nil {
+				stop()
+				return false, werr
+			}
+			if serr != nil {
+				if e := stop(); e.browser {
+					return false, e.err
+				}
+				return true, f.lost()
+			}
+		case e := <-recvd:
+			end = &e
+			switch {
+			case e.browser:
+				return false, e.err
+			case Ended(e.err): // after "quit"
+				return false, nil
+			}
+			return true, f.lost()
+		}
+	}
+}
+
+// flight pairs the service's answers with the browser's messages: each
+// message the browser sends gets exactly one answer that is not an event
+// (a PIN request counts as the answer to the message that caused it). It
+// holds the relay's own answers (to frames that could not be read) until
+// the messages before them are answered, and knows what the browser
+// still waits for when the service is lost.
+type flight struct {
+	mu    sync.Mutex
+	write func([]byte) error
+	// queue is in request order: nil for a message sent to the service and
+	// not answered yet, else a local answer held behind those. Its head is
+	// never a local answer: those are written as soon as they reach it.
+	queue      []*protocol.Error
+	pinPending bool
+}
+
+func (f *flight) sent() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue = append(f.queue, nil)
+}
+
+// local answers, in its turn, a frame that was not sent.
+func (f *flight) local(e *protocol.Error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue = append(f.queue, e)
+	return f.flushLocked()
+}
+
+// reply writes a message from the service and accounts for it.
+func (f *flight) reply(rep []byte) error {
+	var m struct {
+		Event       json.RawMessage `json:"event"`
+		PINRequest  json.RawMessage `json:"pinRequest"`
+		CardRequest json.RawMessage `json:"cardRequest"`
+		Mode        json.RawMessage `json:"mode"`
+		Error       *protocol.Error `json:"error"`
+	}
+	isEvent := json.Unmarshal(rep, &m) == nil && m.Event != nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(rep); err != nil || isEvent {
+		return err
+	}
+	if len(f.queue) > 0 {
+		f.queue = f.queue[1:]
+	}
+	switch {
+	case m.PINRequest != nil || m.CardRequest != nil: // the holder is asked: the request goes on
+		f.pinPending = true
+	case m.Mode != nil: // a status, answered during the PIN wait too
+	case m.Error != nil && f.pinPending && refusal(m.Error.Code):
+		// a message refused during the PIN wait: the wait goes on
+	default:
+		f.pinPending = false
+	}
+	return f.flushLocked()
+}
+
+// refusal tells the errors that refuse one message without ending the
+// command in progress.
+func refusal(c protocol.Code) bool {
+	switch c {
+	case protocol.CodeBusy, protocol.CodeMalformedMessage, protocol.CodeInvalidArgument, protocol.CodeUnknownCommand, protocol.CodeUnexpectedPIN:
+		return true
+	}
+	return false
+}
+
+func (f *flight) flushLocked() error {
+	for len(f.queue) > 0 && f.queue[0] != nil {
+		if err := f.writeError(f.queue[0]); err != nil {
+			return err
+		}
+		f.queue = f.queue[1:]
+	}
+	return nil
+}
+
+// flushLocal writes the local answers still held, at the end.
+func (f *flight) flushLocal() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.drainLocked(nil)
+}
+
+// lost answers, in order, what the browser waits for: each message in
+// flight with CodeServiceRestarted, or the pending PIN request's command
+// when no message is.
+func (f *flight) lost() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	restarted := protocol.Errorf(protocol.CodeServiceRestarted, "the eidlink service stopped during the request: send it again")
+	restarted.Retryable = true
+	if len(f.queue) == 0 && f.pinPending {
+		f.queue = append(f.queue, nil)
+	}
+	return f.drainLocked(restarted)
+}
+
+// drainLocked writes, in order, the local answers held and inFlight (when
+// not nil) for each message in flight; then nothing is waited for.
+func (f *flight) drainLocked(inFlight *protocol.Error) error {
+	for _, e := range f.queue {
+		if e == nil {
+			e = inFlight
+		}
+		if e == nil {
+			continue
+		}
+		if err := f.writeError(e); err != nil {
+			return err
+		}
+	}
+	f.queue, f.pinPending = nil, false
+	return nil
+}
+
+func (f *flight) writeError(e *protocol.Error) error {
+	b, err := json.Marshal(protocol.ErrorMessage{Error: e})
+	if err != nil {
+		return err
+	}
+	return f.write(b)
+}
+
+// prepend returns a channel that yields first, then what in yields.
+func prepend(ctx context.Context, first command.Input, in <-chan command.Input) <-chan command.Input {
+	c := make(chan command.Input)
+	go func() {
+		defer close(c)
+		for it, ok := first, true; ok; it, ok = <-in {
+			select {
+			case c <- it:
+			case <-ctx.Done():
+				clear(it.Msg)
+				return
+			}
+		}
+	}()
+	return c
+}

@@ -1,0 +1,204 @@
+//go:build linux
+
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/eidlink/eidlink/internal/protocol"
+)
+
+// TestNoPINTrace logs in with the real host on a SoftHSM2 card, in-process
+// and through the service, a wrong PIN first, then looks for both PINs
+// (ASCII and UTF-16) everywhere the programs leave something: their debug
+// logs, every file under the user's home, runtime, config, cache and temp
+// directories and the card's, and the whole memory of the still-running
+// host and service (/proc/PID/mem). The PINs are random, so a match is a
+// PIN, not chance.
+func TestNoPINTrace(t *testing.T) {
+	for _, viaService := range []bool{false, true} {
+		name := map[bool]string{false: "in-process", true: "through the service"}[viaService]
+		t.Run(name, func(t *testing.T) {
+			pin, wrong := randomDigits(t, 8), randomDigits(t, 8)
+			w := newWorldPIN(t, pin)
+			home := t.TempDir()
+			for _, d := range []string{"HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "TMPDIR"} {
+				dir := filepath.Join(home, strings.ToLower(d))
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				w.env = append(w.env, d+"="+dir)
+			}
+			type proc struct {
+				name string
+				pid  int
+				log  func() string
+			}
+			var procs []proc
+			if viaService {
+				s := w.startService(t)
+				procs = append(procs, proc{"service", s.cmd.Process.Pid, s.stderr.String})
+			}
+			h := w.host(t)
+			h.recv() // the version
+			procs = append(procs, proc{"host", h.cmd.Process.Pid, h.stderr.String})
+			if st := h.status(); (st.Mode == "service") != viaService {
+				t.Fatalf("the host works in mode %q", st.Mode)
+			}
+			nonce := newNonce()
+			h.send(authenticateMsg(nonce))
+			if m := h.recv(); m["pinRequest"] == nil {
+				t.Fatalf("want a PIN request, got %s", mustJSON(m))
+			}
+			h.send(`{"command":"pin","arguments":{"pin":"` + wrong + `"}}`)
+			var req protocol.PINRequest
+			json.Unmarshal(h.recv()["pinRequest"], &req)
+			if req.Error == nil || req.Error.Code != protocol.CodePINIncorrect {
+				t.Fatalf("after a wrong PIN: %+v", req)
+			}
+			h.send(`{"command":"pin","arguments":{"pin":"` + pin + `"}}`)
+			if _, err := verifier(t, w.card).Verify(t.Context(), mustJSON(h.recv()), testOrigin, nonce); err != nil {
+				t.Fatal(err)
+			}
+			h.status()
+
+			dirs := []string{home, filepath.Dir(w.card.SoftHSM2Conf)}
+			for _, e := range w.env {
+				if k, v, _ := strings.Cut(e, "="); k == "XDG_CONFIG_HOME" || k == "XDG_RUNTIME_DIR" {
+					dirs = append(dirs, v)
+				}
+			}
+			traces := 0
+			for _, p := range procs {
+				// The control: the holder's codice fiscale, from the
+				// certificate the programs keep, must be found.
+				if len(memoryTraces(t, p.pid, []byte("RSSMRA80A01H501U"))) == 0 {
+					t.Fatalf("the scan of the %s's memory does not find the codice fiscale: it cannot see a PIN either", p.name)
+				}
+			}
+			for _, secret := range []string{pin, wrong} {
+				for form, b := range map[string][]byte{"ASCII": []byte(secret), "UTF-16": utf16le(secret)} {
+					what := map[bool]string{true: "the PIN", false: "the wrong PIN"}[secret == pin] + " (" + form + ")"
+					for _, p := range procs {
+						for _, where := range memoryTraces(t, p.pid, b) {
+							t.Errorf("%s in the %s's memory at %s", what, p.name, where)
+							traces++
+						}
+						if bytes.Contains([]byte(p.log()), b) {
+							t.Errorf("%s in the %s's log", what, p.name)
+							traces++
+						}
+					}
+					for _, d := range dirs {
+						for _, f := range fileTraces(t, d, b) {
+							t.Errorf("%s in the file %s", what, f)
+							traces++
+						}
+					}
+				}
+			}
+			t.Logf("PIN traces found: %d", traces)
+			h.quit()
+		})
+	}
+}
+
+func randomDigits(t *testing.T, n int) string {
+	var b strings.Builder
+	for range n {
+		d, err := rand.Int(rand.Reader, big.NewInt(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(d.String())
+	}
+	return b.String()
+}
+
+func utf16le(s string) []byte {
+	var b []byte
+	for _, c := range []byte(s) {
+		b = append(b, c, 0)
+	}
+	return b
+}
+
+// memoryTraces reads every readable mapping of process pid and returns
+// where pattern occurs: address, mapping and its name.
+func memoryTraces(t *testing.T, pid int, pattern []byte) []string {
+	t.Helper()
+	maps, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	var found []string
+	sc := bufio.NewScanner(maps)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 || f[1][0] != 'r' {
+			continue
+		}
+		name := ""
+		if len(f) > 5 {
+			name = f[5]
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end > 1<<62 || strings.HasPrefix(name, "[vvar") {
+			continue
+		}
+		buf := make([]byte, end-start)
+		n, _ := mem.ReadAt(buf, int64(start))
+		for off := 0; ; {
+			i := bytes.Index(buf[off:n], pattern)
+			if i < 0 {
+				break
+			}
+			found = append(found, fmt.Sprintf("0x%x (%s %s %s)", start+uint64(off+i), f[0], f[1], name))
+			off += i + 1
+		}
+	}
+	return found
+}
+
+// fileTraces returns the files under dir that contain pattern.
+func fileTraces(t *testing.T, dir string, pattern []byte) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if p == dir && errors.Is(err, fs.ErrNotExist) {
+			return nil // the programs did not make it
+		}
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, pattern) {
+			found = append(found, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}

@@ -1,0 +1,173 @@
+package virtualcard_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/eidlink/eidlink/internal/virtualcard"
+	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
+)
+
+// tx sends a hex APDU and returns the response data and the status word.
+func tx(t *testing.T, c *virtualcard.Card, apdu string, data ...byte) ([]byte, string) {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(apdu, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Process(append(b, data...))
+	return r[:len(r)-2], fmt.Sprintf("%X", r[len(r)-2:])
+}
+
+func expect(t *testing.T, c *virtualcard.Card, apdu, want string, data ...byte) []byte {
+	t.Helper()
+	r, sw := tx(t, c, apdu, data...)
+	if sw != want {
+		t.Fatalf("%s: SW %s, want %s", apdu, sw, want)
+	}
+	return r
+}
+
+func TestCNSPIN(t *testing.T) {
+	c := virtualcardtest.NewCard(t, "cns-incard", virtualcard.Options{PIN: []byte("12345")})
+	expect(t, c, "00 20 00 10", "63C3")                     // status only: no try used
+	expect(t, c, "00 20 00 90 08 3132333435FFFFFF", "9000") // OpenSC's padding, STIncard's 0x80 bit
+	expect(t, c, "00 20 00 10", "9000")                     // verified
+	expect(t, c, "00 20 00 10 05 3131313131", "63C2")       // wrong: verified no more
+	expect(t, c, "00 20 00 10", "63C2")
+	expect(t, c, "00 20 00 10 05 3131313131", "63C1")
+	expect(t, c, "00 20 00 10 05 3131313131", "63C0")
+	expect(t, c, "00 20 00 10 05 3132333435", "6983") // blocked, even with the right PIN
+	expect(t, c, "00 20 00 10", "6983")
+	expect(t, c, "00 20 00 12", "6A88")                                      // no such reference
+	expect(t, c, "00 2C 00 10 10 3131313131313131 3132333435FFFFFF", "63C9") // wrong PUK
+	expect(t, c, "00 20 00 11", "63C9")
+	expect(t, c, "00 2C 00 10 10 3837363534333231 3132333435FFFFFF", "9000") // PUK, same PIN
+	expect(t, c, "00 20 00 11", "63CA")
+	expect(t, c, "00 20 00 10 05 3132333435", "9000")
+	if c.TriesLeft() != 3 {
+		t.Fatalf("tries %d after unblock", c.TriesLeft())
+	}
+}
+
+func TestCNSUnblock(t *testing.T) {
+	c := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+	for range 3 {
+		tx(t, c, "00 20 00 10 08 3030303030303030")
+	}
+	expect(t, c, "00 20 00 10", "6983")
+	expect(t, c, "00 2C 00 10 10", "9000", []byte("8765432155555555")...)
+	expect(t, c, "00 20 00 10 08", "9000", []byte("55555555")...)
+	if c.TriesLeft() != 3 {
+		t.Fatalf("tries %d after unblock", c.TriesLeft())
+	}
+}
+
+func TestCNSSign(t *testing.T) {
+	c := virtualcardtest.NewCard(t, "cns-idemia", virtualcard.Options{})
+	key := c.Identity().Key
+	sum := sha256.Sum256([]byte("challenge"))
+	digestInfo := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, sum[:]...)
+	pso := fmt.Sprintf("00 2A 9E 9A %02X", len(digestInfo))
+
+	expect(t, c, pso, "6982", digestInfo...) // no PIN
+	expect(t, c, "00 20 00 10 08", "9000", []byte("12345678")...)
+	expect(t, c, pso, "6985", digestInfo...) // no security environment
+	expect(t, c, "00 22 F3 03 00", "9000")
+	expect(t, c, "00 22 F1 B6 03 83 01 02", "6A88") // no such key
+	expect(t, c, "00 22 F1 B6 03 83 01 01", "9000")
+	sig := expect(t, c, pso, "9000", append(digestInfo, 0x00)...)
+	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+		t.Fatalf("PSO CDS signature: %v", err)
+	}
+
+	// OpenSC pads the block itself and, for a key that may decipher,
+	// sends it as a chained PSO DECIPHER: the same signature results.
+	block := append([]byte{0x00, 0x01}, bytes.Repeat([]byte{0xFF}, 256-3-len(digestInfo))...)
+	block = append(append(block, 0x00), digestInfo...)
+	body := append([]byte{0x00}, block...)
+	expect(t, c, "10 2A 80 86 FF", "9000", body[:255]...)
+	raw := expect(t, c, fmt.Sprintf("00 2A 80 86 %02X", len(body)-255), "9000", append(body[255:], 0x00)...)
+	if !bytes.Equal(raw, sig) {
+		t.Fatalf("raw signature differs from PKCS#1 signature")
+	}
+
+	c.Reset() // power cycle: PIN and security environment forgotten
+	expect(t, c, pso, "6982", digestInfo...)
+}
+
+func TestFiles(t *testing.T) {
+	c := virtualcardtest.NewCard(t, "cns-athena", virtualcard.Options{})
+	cert := c.Identity().Cert.Raw
+	fcp := expect(t, c, "00 A4 08 04 04 1100 1101", "9000")
+	if want := []byte{0x62, 0x16, 0x83, 0x02, 0x11, 0x01, 0x82, 0x01, 0x01, 0x80, 0x02, byte(len(cert) >> 8), byte(len(cert))}; !bytes.HasPrefix(fcp, want) {
+		t.Errorf("FCP % X, want prefix % X", fcp, want)
+	}
+	got := expect(t, c, "00 B0 0000 00", "9000")
+	if !bytes.Equal(got, cert[:256]) {
+		t.Error("READ BINARY at 0 differs from the certificate")
+	}
+	last := len(cert) - 10
+	if got := expect(t, c, fmt.Sprintf("00 B0 %04X 20", last), "6282"); !bytes.Equal(got, cert[last:]) {
+		t.Error("short read at the end differs from the certificate")
+	}
+	expect(t, c, fmt.Sprintf("00 B0 %04X 01", len(cert)), "6B00")
+	expect(t, c, "00 A4 00 0C 02 3F00", "9000")
+	expect(t, c, "00 B0 0000 10", "6986")       // no current EF
+	expect(t, c, "00 A4 01 0C 02 1000", "9000") // child DF
+	expect(t, c, "00 A4 02 0C 02 1003", "9000") // child EF
+	serial := expect(t, c, "00 B0 0000 10", "9000")
+	if string(serial) != c.Identity().Serial {
+		t.Errorf("EF_IDCarta %q, identity serial %q", serial, c.Identity().Serial)
+	}
+	expect(t, c, "00 A4 09 0C 02 1002", "9000") // path from the current DF, 1000
+	expect(t, c, "00 A4 09 0C 02 1101", "6A82")
+	expect(t, c, "00 A4 03 0C", "9000") // parent of 1000: the MF
+	expect(t, c, "00 A4 09 0C 04 1000 1002", "9000")
+	expect(t, c, "00 A4 08 0C 04 1400 9010", "6A82") // no qualified signature key set
+	expect(t, c, "00 A4 04 0C 06 A00000000039", "6A82")
+	expect(t, c, "80 A4 00 0C 02 3F00", "6E00")
+	expect(t, c, "00 FF 00 00", "6D00")
+	expect(t, c, "00 A4 00", "6700")
+	expect(t, c, "00 A4 00 0C 05 3F00", "6700") // Lc longer than the data
+
+	cie := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
+	expect(t, cie, "00 A4 04 0C 0D A0000000308000000009816001", "9000")
+	expect(t, cie, "00 A4 02 0C 02 D003", "9000")
+	if pan := expect(t, cie, "00 B0 0000 00", "6282"); len(pan) != 16 {
+		t.Errorf("PAN % X", pan)
+	}
+	expect(t, cie, "00 A4 04 0C 06 A00000000039", "9000")
+	expect(t, cie, "00 A4 02 0C 02 1003", "9000")
+	expect(t, cie, "00 20 00 81 08", "6982", []byte("12345678")...) // needs secure messaging
+}
+
+// Extended APDUs parse, and a SELECT by path that runs through an EF
+// finds nothing.
+func TestExtendedAPDU(t *testing.T) {
+	c := virtualcardtest.NewCard(t, "cns-incard", virtualcard.Options{})
+	expect(t, c, "00 A4 08 0C 00 0004 1100 1101", "9000")
+	if got := expect(t, c, "00 B0 0000 00 0400", "6282"); len(got) != len(c.Identity().Cert.Raw) {
+		t.Errorf("extended READ BINARY returned %d bytes", len(got))
+	}
+	expect(t, c, "00 A4 08 0C 06 1100 1101 1234", "6A82")
+}
+
+func FuzzProcess(f *testing.F) {
+	for _, s := range []string{"00A4080C0411001101", "00B0000000", "0020001008313233343536373", "1022F1B6038301", "002A9E9A00000100", "00A4040C"} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
+	c := virtualcardtest.NewCard(f, "cns-incard", virtualcard.Options{})
+	f.Fuzz(func(t *testing.T, apdu []byte) {
+		if r := c.Process(apdu); len(r) < 2 {
+			t.Fatalf("Process(%X) = %X", apdu, r)
+		}
+	})
+}
