@@ -28,7 +28,7 @@ DEBS := git ca-certificates procps gcc make curl pkg-config libpcsclite-dev pcsc
 NODE_VERSION := 20.20.2
 
 # package:FuzzTarget pairs run briefly by `make test`.
-FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/protocol:FuzzCheckJSONKeys \
+FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/webinput:FuzzCheckJSONKeys \
         internal/command:FuzzServeStream relyingparty:FuzzParseToken relyingparty:FuzzVerify \
         internal/cryptoki:FuzzConfig internal/eidcert:FuzzHolderOf \
         internal/card:FuzzIdentify internal/virtualcard:FuzzProcess internal/install:FuzzParseNSSModules

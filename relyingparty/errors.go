@@ -3,8 +3,6 @@ package relyingparty
 import (
 	"errors"
 	"fmt"
-
-	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 // Reason is a stable code saying why a token was refused. Codes are
@@ -57,15 +55,6 @@ func ReasonOf(err error) Reason {
 
 func fail(r Reason, format string, args ...any) *Error {
 	return &Error{Reason: r, Err: fmt.Errorf(format, args...)}
-}
-
-// fromProtocol keeps the message of a protocol validation error.
-func fromProtocol(r Reason, err error) *Error {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		return fail(r, "%s", pe.Message)
-	}
-	return &Error{Reason: r, Err: err}
 }
 
 func nonceError(err error) *Error {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/webinput"
 )
 
 func TestMemoryNonceStore(t *testing.T) {
@@ -20,7 +20,7 @@ func TestMemoryNonceStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a) != 44 || protocol.ValidateNonce(a) != nil {
+	if len(a) != 44 || webinput.ValidateNonce(a) != nil {
 		t.Fatalf("nonce %q is not 44 characters of base64", a)
 	}
 	b, _ := s.Issue(ctx)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/webinput"
 	"github.com/eidlink/eidlink/internal/redistest"
 )
 
@@ -28,7 +28,7 @@ func TestRedisNonceStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a) != 44 || protocol.ValidateNonce(a) != nil {
+	if len(a) != 44 || webinput.ValidateNonce(a) != nil {
 		t.Fatalf("nonce %q is not 44 characters of base64", a)
 	}
 	ttl := s.client.PTTL(ctx, testPrefix+a).Val()

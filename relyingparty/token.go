@@ -11,6 +11,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/webinput"
 )
 
 // MaxTokenSize is the largest token accepted, in bytes. A token with a
@@ -33,7 +34,7 @@ func parseToken(data []byte) (*token, error) {
 		if err := json.Unmarshal(data, &raw); err != nil {
 			return nil, fail(ReasonTokenFormat, "the token is not a JSON object of strings: %v", err)
 		}
-		if err := protocol.CheckJSONKeys(data, &raw); err != nil {
+		if err := webinput.CheckJSONKeys(data, &raw); err != nil {
 			return nil, fail(ReasonTokenFormat, "the token could read differently to another parser: %v", err)
 		}
 	}
@@ -133,7 +134,7 @@ func flatFields(data []byte) (t protocol.AuthToken, ok bool) {
 
 // decodeBase64 accepts standard base64 with padding and nothing else.
 func decodeBase64(field, s string) ([]byte, error) {
-	b, err := protocol.DecodeBase64(s)
+	b, err := webinput.DecodeBase64(s)
 	if err != nil {
 		return nil, fail(ReasonTokenFormat, "the token's %s is not standard base64 with padding (truncated?)", field)
 	}

@@ -88,7 +88,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/eidcert"
-	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/webinput"
 )
 
 // Certificate policies of the Italian authentication certificates.
@@ -150,8 +150,8 @@ type Identity struct {
 // does. nonce must be the one the server issued for this session, origin
 // the site's own origin. The nonce is spent even when the token is bad.
 func (v *Verifier) VerifyChallenge(ctx context.Context, store NonceStore, token []byte, origin, nonce string) (*Identity, error) {
-	if err := protocol.ValidateNonce(nonce); err != nil {
-		return nil, fromProtocol(ReasonNonceInvalid, err)
+	if err := webinput.ValidateNonce(nonce); err != nil {
+		return nil, &Error{Reason: ReasonNonceInvalid, Err: err}
 	}
 	if err := store.Consume(ctx, nonce); err != nil {
 		return nil, nonceError(err)
@@ -163,11 +163,11 @@ func (v *Verifier) VerifyChallenge(ctx context.Context, store NonceStore, token 
 // valid, trusted card certificate for origin and nonce, and returns the
 // holder. It does not enforce single use of nonce: see VerifyChallenge.
 func (v *Verifier) Verify(ctx context.Context, token []byte, origin, nonce string) (*Identity, error) {
-	if err := protocol.ValidateOrigin(origin, protocol.Options{AllowLoopbackHTTP: v.cfg.AllowLoopbackHTTP}); err != nil {
-		return nil, fromProtocol(ReasonOriginInvalid, err)
+	if err := webinput.ValidateOrigin(origin, v.cfg.AllowLoopbackHTTP); err != nil {
+		return nil, &Error{Reason: ReasonOriginInvalid, Err: err}
 	}
-	if err := protocol.ValidateNonce(nonce); err != nil {
-		return nil, fromProtocol(ReasonNonceInvalid, err)
+	if err := webinput.ValidateNonce(nonce); err != nil {
+		return nil, &Error{Reason: ReasonNonceInvalid, Err: err}
 	}
 	t, err := parseToken(token)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/webinput"
 )
 
 func TestVerifyAccepts(t *testing.T) {
@@ -454,7 +455,7 @@ func checkFlatFields(t *testing.T, data []byte) bool {
 		if err := json.Unmarshal(data, &slow); err != nil || slow != fast {
 			t.Fatalf("flatFields(%q) = %+v, json.Unmarshal = %+v, %v", data, fast, slow, err)
 		}
-		if err := protocol.CheckJSONKeys(data, &slow); err != nil {
+		if err := webinput.CheckJSONKeys(data, &slow); err != nil {
 			t.Fatalf("flatFields took %q, which CheckJSONKeys refuses: %v", data, err)
 		}
 	}

@@ -5,7 +5,7 @@ import { canonicalOrigin, checkOrigin, hostMatches, isLoopback, originMatches, s
 
 test("canonicalOrigin agrees with the host's CanonicalOrigin on every vector", () => {
   /** @type {{origin: string, canonical: string|null}[]} */
-  const vectors = JSON.parse(readFileSync(new URL("../../internal/protocol/testdata/origins.json", import.meta.url), "utf8"));
+  const vectors = JSON.parse(readFileSync(new URL("../../internal/webinput/testdata/origins.json", import.meta.url), "utf8"));
   assert.ok(vectors.length > 50);
   for (const v of vectors) assert.equal(canonicalOrigin(v.origin), v.canonical ?? "", JSON.stringify(v.origin));
 });

@@ -17,8 +17,8 @@ export function isLoopback(hostname) {
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /**
- * canonicalOrigin is the host's protocol.CanonicalOrigin (the same rule,
- * tested against the same vectors, internal/protocol/testdata/origins.json):
+ * canonicalOrigin is the host's webinput.CanonicalOrigin (the same rule,
+ * tested against the same vectors, internal/webinput/testdata/origins.json):
  * origin as browsers write it, scheme and host lower case, no default
  * port; "" for anything else (other schemes, user info, path, query,
  * fragment, bad ports, non-ASCII hosts, non-canonical IP addresses).

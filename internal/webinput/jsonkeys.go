@@ -1,4 +1,4 @@
-package protocol
+package webinput
 
 import (
 	"encoding/json"
