@@ -3,13 +3,11 @@ package relyingparty
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,12 +52,11 @@ func Example() {
 func exampleCard() (*x509.CertPool, func(origin, nonce string) []byte) {
 	p := getPKI()
 	return p.roots(), func(origin, nonce string) []byte {
-		tok, err := authtoken.Create(context.Background(), p.cie, cardSigner{p.rsaKey}, origin, nonce, testAppVersion)
+		tok, err := makeToken(p.cie, p.rsaKey, origin, nonce)
 		if err != nil {
 			log.Fatal(err)
 		}
-		b, _ := json.Marshal(tok)
-		return b
+		return tok
 	}
 }
 

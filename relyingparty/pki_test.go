@@ -1,7 +1,6 @@
 package relyingparty
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
@@ -169,14 +167,6 @@ func (p *testPKI) verifier(t testing.TB, edit func(*Config)) *Verifier {
 	return v
 }
 
-// cardSigner is an authtoken.Signer over a software key, signing like a
-// card: PKCS#1 v1.5 for RSA, raw r||s for EC.
-type cardSigner struct{ key crypto.Signer }
-
-func (s cardSigner) Sign(_ context.Context, h crypto.Hash, digest []byte) ([]byte, error) {
-	return signDigest(s.key, h, false, digest)
-}
-
 func signDigest(key crypto.Signer, h crypto.Hash, pss bool, digest []byte) ([]byte, error) {
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
@@ -202,11 +192,11 @@ func signDigest(key crypto.Signer, h crypto.Hash, pss bool, digest []byte) ([]by
 // (matching the key or not) and returns the token's fields for editing.
 func tokenFields(t testing.TB, cert *x509.Certificate, key crypto.Signer, alg, origin, nonce string) map[string]any {
 	t.Helper()
-	a, ok := authtoken.LookupAlgorithm(alg)
-	if !ok {
+	a := Algorithm(alg)
+	if a.Hash() == 0 {
 		t.Fatalf("unknown algorithm %s", alg)
 	}
-	sig, err := signDigest(key, a.Hash, alg[0] == 'P', authtoken.Digest(a.Hash, origin, nonce))
+	sig, err := signDigest(key, a.Hash(), alg[0] == 'P', a.Digest(origin, nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,18 +218,34 @@ func encode(t testing.TB, fields map[string]any) []byte {
 	return b
 }
 
-// createToken makes a token the way the host does, through authtoken.Create.
+// createToken makes the token eidlink makes for cert and its key.
+// (internal/authtoken, which the host makes tokens with, is tested against
+// the verifier in its own package.)
 func createToken(t testing.TB, cert *x509.Certificate, key crypto.Signer, origin, nonce string) []byte {
 	t.Helper()
-	tok, err := authtoken.Create(context.Background(), cert, cardSigner{key}, origin, nonce, testAppVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(tok)
+	b, err := makeToken(cert, key, origin, nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func makeToken(cert *x509.Certificate, key crypto.Signer, origin, nonce string) ([]byte, error) {
+	alg, err := AlgorithmFor(cert.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signDigest(key, alg.Hash(), false, alg.Digest(origin, nonce))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(Token{
+		UnverifiedCertificate: base64.StdEncoding.EncodeToString(cert.Raw),
+		Algorithm:             alg,
+		Signature:             base64.StdEncoding.EncodeToString(sig),
+		Format:                TokenFormat,
+		AppVersion:            testAppVersion,
+	})
 }
 
 func randomNonce() string {

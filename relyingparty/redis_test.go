@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/webinput"
 	"github.com/eidlink/eidlink/internal/redistest"
+	"github.com/eidlink/eidlink/internal/webinput"
 )
 
 const testPrefix = "eidlink-test:nonce:"

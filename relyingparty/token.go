@@ -1,6 +1,10 @@
 package relyingparty
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -9,23 +13,109 @@ import (
 	"os"
 	"unicode/utf8"
 
-	"github.com/eidlink/eidlink/internal/authtoken"
-	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/webinput"
 )
+
+// TokenFormat is the format of the tokens Verify accepts, the only one
+// eidlink writes.
+const TokenFormat = "web-eid:1.0"
 
 // MaxTokenSize is the largest token accepted, in bytes. A token with a
 // 4096-bit RSA certificate is about 3 KiB.
 const MaxTokenSize = 32 << 10
 
-// token is a parsed, not yet verified, web-eid:1.0 token.
-type token struct {
+// Token is a web-eid:1.0 authentication token: the object the page gets
+// from eidlink.authenticate (or the Web eID library) and posts to the site
+// as JSON. The site passes that JSON to Verify or VerifyChallenge as it
+// came; this type documents the fields and is what eidlink writes.
+type Token struct {
+	// UnverifiedCertificate is the card's authentication certificate,
+	// DER in standard base64. Nothing in it is trusted before Verify has
+	// checked it.
+	UnverifiedCertificate string `json:"unverifiedCertificate"`
+	// Algorithm is the signature algorithm.
+	Algorithm Algorithm `json:"algorithm"`
+	// Signature is the card's signature over H(origin) || H(nonce) (see
+	// Algorithm.Digest), in standard base64.
+	Signature string `json:"signature"`
+	// Format is TokenFormat.
+	Format string `json:"format"`
+	// AppVersion is the URL of the software that made the token, e.g.
+	// "https://eidlink.it/eidlink-host/1.2.3". It is not signed: Verify
+	// ignores it, as it ignores fields it does not know.
+	AppVersion string `json:"appVersion"`
+}
+
+// Algorithm is a token signature algorithm, by its JOSE name (RFC 7518):
+// RS256, RS384, RS512 (RSA, PKCS#1 v1.5), PS256, PS384, PS512 (RSA-PSS,
+// salt as long as the hash) and ES256, ES384, ES512 (ECDSA on P-256, P-384,
+// P-521; the signature is r || s, each as long as the curve's order).
+type Algorithm string
+
+// Hash returns a's hash function, or 0 if a is none of the algorithms
+// above.
+func (a Algorithm) Hash() crypto.Hash {
+	switch a {
+	case "RS256", "PS256", "ES256":
+		return crypto.SHA256
+	case "RS384", "PS384", "ES384":
+		return crypto.SHA384
+	case "RS512", "PS512", "ES512":
+		return crypto.SHA512
+	}
+	return 0
+}
+
+// Digest returns H(H(origin) || H(nonce)), H being a's hash: the digest a
+// token's signature signs, the signed message being H(origin) || H(nonce).
+// origin is the page's origin as the browser writes it
+// ("https://host[:port]"), nonce the challenge nonce's base64 text as the
+// site issued it. Digest returns nil if a is unknown.
+func (a Algorithm) Digest(origin, nonce string) []byte {
+	h := a.Hash()
+	if h == 0 {
+		return nil
+	}
+	w := h.New()
+	w.Write([]byte(origin))
+	ho := w.Sum(nil)
+	w.Reset()
+	w.Write([]byte(nonce))
+	msg := w.Sum(ho)
+	w.Reset()
+	w.Write(msg)
+	return w.Sum(nil)
+}
+
+// AlgorithmFor returns the algorithm eidlink signs with for the public key
+// pub: RS256 for RSA, ES256, ES384 or ES512 for ECDSA on P-256, P-384 or
+// P-521.
+func AlgorithmFor(pub crypto.PublicKey) (Algorithm, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return "RS256", nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return "ES256", nil
+		case elliptic.P384():
+			return "ES384", nil
+		case elliptic.P521():
+			return "ES512", nil
+		}
+		return "", fmt.Errorf("the %s curve is not supported (want P-256, P-384 or P-521)", k.Curve.Params().Name)
+	}
+	return "", fmt.Errorf("the %T key is not supported (want RSA or ECDSA)", pub)
+}
+
+// parsed is a token read by parseToken, not yet verified.
+type parsed struct {
 	cert *x509.Certificate
-	alg  authtoken.Algorithm
+	alg  Algorithm
 	sig  []byte
 }
 
-func parseToken(data []byte) (*token, error) {
+func parseToken(data []byte) (*parsed, error) {
 	if len(data) > MaxTokenSize {
 		return nil, fail(ReasonTokenFormat, "the token is %d bytes, more than the %d accepted", len(data), MaxTokenSize)
 	}
@@ -39,18 +129,17 @@ func parseToken(data []byte) (*token, error) {
 		}
 	}
 	for _, f := range []struct{ name, value string }{
-		{"format", raw.Format}, {"algorithm", raw.Algorithm},
+		{"format", raw.Format}, {"algorithm", string(raw.Algorithm)},
 		{"unverifiedCertificate", raw.UnverifiedCertificate}, {"signature", raw.Signature},
 	} {
 		if f.value == "" {
 			return nil, fail(ReasonTokenFormat, "the token has no %s", f.name)
 		}
 	}
-	if raw.Format != protocol.TokenFormat {
-		return nil, fail(ReasonTokenFormat, "the token format is %.40q; only %q is accepted", raw.Format, protocol.TokenFormat)
+	if raw.Format != TokenFormat {
+		return nil, fail(ReasonTokenFormat, "the token format is %.40q; only %q is accepted", raw.Format, TokenFormat)
 	}
-	alg, ok := authtoken.LookupAlgorithm(raw.Algorithm)
-	if !ok {
+	if raw.Algorithm.Hash() == 0 {
 		return nil, fail(ReasonAlgorithm, "the token algorithm %.20q is not supported (want RS256/384/512, PS256/384/512 or ES256/384/512)", raw.Algorithm)
 	}
 	der, err := decodeBase64("unverifiedCertificate", raw.UnverifiedCertificate)
@@ -65,21 +154,21 @@ func parseToken(data []byte) (*token, error) {
 	if err != nil {
 		return nil, fail(ReasonCertMalformed, "the token's certificate does not parse: %v", err)
 	}
-	return &token{cert: cert, alg: alg, sig: sig}, nil
+	return &parsed{cert: cert, alg: raw.Algorithm, sig: sig}, nil
 }
 
 // flatFields reads, without encoding/json's reflection, the token every
 // extension sends: valid UTF-8, one flat JSON object whose keys are
-// AuthToken's, exactly and once each, and whose values are strings
+// Token's, exactly and once each, and whose values are strings
 // without escapes or control characters. For such a token it finds what
 // json.Unmarshal would, and CheckJSONKeys has nothing to refuse; for
 // anything else it returns false and the caller uses encoding/json.
-func flatFields(data []byte) (t protocol.AuthToken, ok bool) {
+func flatFields(data []byte) (t Token, ok bool) {
 	if !utf8.Valid(data) {
 		return t, false
 	}
 	fields := map[string]*string{
-		"unverifiedCertificate": &t.UnverifiedCertificate, "algorithm": &t.Algorithm,
+		"unverifiedCertificate": &t.UnverifiedCertificate, "algorithm": (*string)(&t.Algorithm),
 		"signature": &t.Signature, "format": &t.Format, "appVersion": &t.AppVersion,
 	}
 	i := 0

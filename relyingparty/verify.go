@@ -86,7 +86,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/webinput"
 )
@@ -213,20 +212,20 @@ func (v *Verifier) Verify(ctx context.Context, token []byte, origin, nonce strin
 
 // checkAlgorithm requires RS*/PS* for RSA keys and the ES* of the curve
 // for EC keys.
-func checkAlgorithm(alg authtoken.Algorithm, pub crypto.PublicKey) error {
+func checkAlgorithm(alg Algorithm, pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		if alg.Name[0] == 'R' || alg.Name[0] == 'P' {
+		if alg[0] == 'R' || alg[0] == 'P' {
 			return nil
 		}
-		return fail(ReasonAlgorithm, "algorithm %s does not fit the certificate's RSA key (want RS256/384/512 or PS256/384/512)", alg.Name)
+		return fail(ReasonAlgorithm, "algorithm %s does not fit the certificate's RSA key (want RS256/384/512 or PS256/384/512)", alg)
 	case *ecdsa.PublicKey:
-		want, err := authtoken.AlgorithmFor(k)
+		want, err := AlgorithmFor(k)
 		if err != nil {
 			return fail(ReasonAlgorithm, "%v", err)
 		}
-		if want.Name != alg.Name {
-			return fail(ReasonAlgorithm, "algorithm %s does not fit the certificate's %s key (want %s)", alg.Name, k.Curve.Params().Name, want.Name)
+		if want != alg {
+			return fail(ReasonAlgorithm, "algorithm %s does not fit the certificate's %s key (want %s)", alg, k.Curve.Params().Name, want)
 		}
 		return nil
 	}
@@ -234,14 +233,14 @@ func checkAlgorithm(alg authtoken.Algorithm, pub crypto.PublicKey) error {
 }
 
 // validSignature checks sig over H(origin) || H(nonce).
-func validSignature(pub crypto.PublicKey, alg authtoken.Algorithm, sig []byte, origin, nonce string) bool {
-	digest := authtoken.Digest(alg.Hash, origin, nonce)
+func validSignature(pub crypto.PublicKey, alg Algorithm, sig []byte, origin, nonce string) bool {
+	digest := alg.Digest(origin, nonce)
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		if alg.Name[0] == 'P' {
-			return rsa.VerifyPSS(k, alg.Hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		if alg[0] == 'P' {
+			return rsa.VerifyPSS(k, alg.Hash(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 		}
-		return rsa.VerifyPKCS1v15(k, alg.Hash, digest, sig) == nil
+		return rsa.VerifyPKCS1v15(k, alg.Hash(), digest, sig) == nil
 	case *ecdsa.PublicKey:
 		n := (k.Curve.Params().BitSize + 7) / 8
 		return len(sig) == 2*n && ecdsa.Verify(k, digest, new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:]))

@@ -421,7 +421,7 @@ func TestCardArrivesDuringLogin(t *testing.T) {
 		t.Fatalf("want a PIN request once the card is in, got %v", m)
 	}
 	h.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
-	var tok protocol.AuthToken
+	var tok relyingparty.Token
 	if m := h.recv(); json.Unmarshal(mustJSON(m), &tok) != nil || tok.Format != "web-eid:1.0" || tok.Signature == "" {
 		t.Fatalf("want a token, got %v", m)
 	}
@@ -472,7 +472,7 @@ func TestCardHeldByAnotherProgram(t *testing.T) {
 				t.Fatalf("want a PIN request once the card is free, got %v (%s)", m, h.stderr.String())
 			}
 			h.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
-			var tok protocol.AuthToken
+			var tok relyingparty.Token
 			if m := h.recv(); json.Unmarshal(mustJSON(m), &tok) != nil || tok.Signature == "" {
 				t.Fatalf("want a token, got %v", m)
 			}

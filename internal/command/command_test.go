@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/relyingparty"
 )
 
 // fakeCard is a software card with a PIN and a tries counter: it stands in
@@ -184,12 +184,12 @@ func TestAuthenticateWrongThenRightPIN(t *testing.T) {
 	}
 	s.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
 	m := s.recv()
-	var tok protocol.AuthToken
+	var tok relyingparty.Token
 	if err := json.Unmarshal(mustJSON(t, m), &tok); err != nil || tok.Format != "web-eid:1.0" || tok.Algorithm != "RS256" {
 		t.Fatalf("token = %s", mustJSON(t, m))
 	}
 	sig, _ := base64.StdEncoding.DecodeString(tok.Signature)
-	if err := rsa.VerifyPKCS1v15(&card.key.PublicKey, crypto.SHA256, authtoken.Digest(crypto.SHA256, origin, nonce), sig); err != nil {
+	if err := rsa.VerifyPKCS1v15(&card.key.PublicKey, crypto.SHA256, relyingparty.Algorithm("RS256").Digest(origin, nonce), sig); err != nil {
 		t.Fatalf("token signature: %v", err)
 	}
 	if strings.Join(card.logins, ",") != "00000000,11111111,12345678" {

@@ -78,19 +78,6 @@ type PINArgs struct {
 	PIN string `json:"pin"`
 }
 
-// AuthToken is the web-eid:1.0 authentication token, the result of
-// "authenticate".
-type AuthToken struct {
-	UnverifiedCertificate string `json:"unverifiedCertificate"`
-	Algorithm             string `json:"algorithm"`
-	Signature             string `json:"signature"`
-	Format                string `json:"format"`
-	AppVersion            string `json:"appVersion"`
-}
-
-// TokenFormat is the only token format eidlink writes.
-const TokenFormat = "web-eid:1.0"
-
 // SignatureAlgorithm describes one way the card can sign.
 type SignatureAlgorithm struct {
 	CryptoAlgorithm string `json:"cryptoAlgorithm"` // "RSA" or "ECC"
