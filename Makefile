@@ -89,7 +89,7 @@ extension: deps extension/node_modules/.package-lock.json
 	cd extension && npm run build && npm run typecheck && npm test && npm run lint
 
 lint:
-	@out=$$(gofmt -l cmd internal relyingparty examples extension/page); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal relyingparty examples); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@out=$$($(GO) mod tidy -diff 2>&1) || { echo "go.mod/go.sum are not tidy: run go mod tidy"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...

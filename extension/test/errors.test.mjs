@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CodedError, ErrorCode, errorText, pageCode, toPageError } from "../src/shared/errors.js";
 import { translate } from "../src/shared/i18n.js";
-import { ErrorCode as LibraryErrorCode } from "../page/eidlink.js";
+import { ErrorCode as LibraryErrorCode } from "../../relyingparty/eidlink.js";
 import { hostCodes, pageCodes } from "../src/shared/codes.js";
 
 const it = (/** @type {string} */ k, /** @type {(string|number)[]} */ ...s) => translate("it", k, ...s);

@@ -1,9 +1,9 @@
-// The page <-> content script protocol: page/eidlink.js and the content
+// The page <-> content script protocol: relyingparty/eidlink.js and the content
 // script bridge over a fake window, the background replaced by a script.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createClient, EidlinkError } from "../page/eidlink.js";
+import { createClient, EidlinkError } from "../../relyingparty/eidlink.js";
 import { startBridge } from "../src/content/bridge.js";
 import { FakeClock, FakePort, tick, track, until } from "./fakes.mjs";
 

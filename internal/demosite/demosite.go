@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/eidlink/eidlink/extension/page"
 	"github.com/eidlink/eidlink/relyingparty"
 )
 
@@ -62,10 +61,7 @@ func New(origin string, v *relyingparty.Verifier, nonces relyingparty.NonceStore
 func (s *Site) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(mustSub(static, "static")))
-	mux.HandleFunc("GET /eidlink.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		w.Write(page.Library)
-	})
+	mux.HandleFunc("GET /eidlink.js", relyingparty.ServePageLibrary)
 	mux.HandleFunc("POST /api/challenge", s.challenge)
 	mux.HandleFunc("POST /api/login", s.login)
 	mux.HandleFunc("GET /api/me", s.me)
