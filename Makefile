@@ -34,12 +34,31 @@ FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/
         internal/card:FuzzIdentify internal/virtualcard:FuzzProcess internal/install:FuzzParseNSSModules \
         internal/p11wire:FuzzParseRequest internal/p11wire:FuzzParseResponse
 
-.PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui e2e clean extension extension-dist msi deb rpm dist package-test
+.PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui e2e clean extension extension-dist msi deb rpm dist package-test pkcs11
 
 all: build
 
-build:
+build: pkcs11
 	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# eidlink's PKCS#11 module for the browsers (pkcs11/README.md): C11, libc
+# and pthreads only. The Linux .so and the Windows .dll (mingw); a macOS
+# .dylib builds from the same files with platform_unix.c (see the README).
+# Its tests (pkcs11/moduletest, part of gotest) build their own sanitized
+# copies.
+PKCS11_SRC    := pkcs11/module.c pkcs11/wire.c pkcs11/ws.c
+PKCS11_DEPS   := $(PKCS11_SRC) $(wildcard pkcs11/*.h)
+PKCS11_CFLAGS := -std=c11 -O2 -s -Wall -Wextra -Wno-unused-parameter -Werror -fvisibility=hidden -ffile-prefix-map=$(CURDIR)=.
+
+pkcs11: $(BIN)/libeidlink-pkcs11.so $(BIN)/eidlink-pkcs11.dll
+
+$(BIN)/libeidlink-pkcs11.so: $(PKCS11_DEPS) pkcs11/platform_unix.c
+	@mkdir -p $(BIN)
+	$(CC) $(PKCS11_CFLAGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -shared -Wl,-z,relro,-z,now,-z,defs -o $@ $(PKCS11_SRC) pkcs11/platform_unix.c -lpthread
+
+$(BIN)/eidlink-pkcs11.dll: $(PKCS11_DEPS) pkcs11/platform_windows.c
+	@mkdir -p $(BIN)
+	x86_64-w64-mingw32-gcc $(PKCS11_CFLAGS) -shared -static-libgcc -o $@ $(PKCS11_SRC) pkcs11/platform_windows.c -lws2_32 -lbcrypt
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
