@@ -17,28 +17,34 @@ enum {
 	T_ATTR_BOOL = 0x35, T_OBJ_SIGNLEN = 0x36,
 };
 
-/* A cursor over one sequence of fields. */
-typedef struct {
-	const unsigned char *p;
-	size_t n;
-} seq;
+/* each walks the sequence p (n bytes), calling field(ctx, tag, value,
+ * length) for each field, and refuses a tag of single (all tags are < 64)
+ * given twice or a tag of required missing: 0, or -1 at the first
+ * malformed field or the first field the callback refuses. */
+typedef int (*field_fn)(void *ctx, unsigned tag, const unsigned char *v, size_t len);
 
-/* next reads one field: 1, 0 at the end, -1 when malformed. */
-static int next(seq *s, unsigned *tag, const unsigned char **v, size_t *len) {
-	if (s->n == 0)
-		return 0;
-	if (s->n < 6)
-		return -1;
-	uint32_t l = (uint32_t)s->p[2] << 24 | (uint32_t)s->p[3] << 16 | (uint32_t)s->p[4] << 8 | s->p[5];
-	if (l > s->n - 6)
-		return -1;
-	*tag = (unsigned)s->p[0] << 8 | s->p[1];
-	*v = s->p + 6;
-	*len = l;
-	s->p += 6 + l;
-	s->n -= 6 + l;
-	return 1;
+static int each(const unsigned char *p, size_t n, uint64_t single, uint64_t required, field_fn field, void *ctx) {
+	uint64_t seen = 0;
+	while (n > 0) {
+		if (n < 6)
+			return -1;
+		uint32_t l = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
+		if (l > n - 6)
+			return -1;
+		unsigned tag = (unsigned)p[0] << 8 | p[1];
+		uint64_t bit = tag < 64 ? 1ULL << tag : 0;
+		if (bit & single & seen)
+			return -1;
+		seen |= bit;
+		if (field(ctx, tag, p + 6, l) != 0)
+			return -1;
+		p += 6 + l;
+		n -= 6 + l;
+	}
+	return (seen & required) == required ? 0 : -1;
 }
+
+#define BIT(t) (1ULL << (t))
 
 static int u64(const unsigned char *v, size_t len, uint64_t *out) {
 	if (len != 8)
@@ -59,173 +65,147 @@ static int ulong(const unsigned char *v, size_t len, CK_ULONG *out) {
 	return 0;
 }
 
-/* once refuses a field given twice in one sequence (all tags are < 64). */
-static int once(uint64_t *seen, unsigned tag) {
-	if (tag >= 64)
-		return 0;
-	if (*seen & (1ULL << tag))
-		return -1;
-	*seen |= 1ULL << tag;
+static int count_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	(void)v, (void)len;
+	size_t *c = ctx;
+	c[0] += tag == c[1];
 	return 0;
 }
 
 /* count counts the fields with tag in a sequence; -1 if malformed. */
-static long count(const unsigned char *p, size_t n, unsigned want) {
-	seq s = {p, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	long c = 0;
-	int r;
-	while ((r = next(&s, &tag, &v, &len)) == 1)
-		c += tag == want;
-	return r < 0 ? -1 : c;
+static long count(const unsigned char *p, size_t n, unsigned tag) {
+	size_t c[2] = {0, tag};
+	return each(p, n, 0, 0, count_field, c) == 0 ? (long)c[0] : -1;
 }
 
-static int parse_attr(const unsigned char *p, size_t n, wire_attr *a) {
-	seq s = {p, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	uint64_t seen = 0;
-	int r, values = 0;
-	memset(a, 0, sizeof *a);
-	while ((r = next(&s, &tag, &v, &len)) == 1) {
-		switch (tag) {
-		case T_ATTR_TYPE:
-			if (once(&seen, tag) || ulong(v, len, &a->type))
-				return -1;
-			break;
-		case T_ATTR_BYTES:
-			if (len > (CK_ULONG)-1 - 1) /* never CK_UNAVAILABLE_INFORMATION */
-				return -1;
-			a->kind = WIRE_BYTES, a->value = v, a->len = (CK_ULONG)len, values++;
-			break;
-		case T_ATTR_ULONG:
-			if (ulong(v, len, &a->ul))
-				return -1;
-			a->kind = WIRE_ULONG, a->len = sizeof(CK_ULONG), values++;
-			break;
-		case T_ATTR_BOOL: {
-			uint64_t b;
-			if (u64(v, len, &b) || b > 1)
-				return -1;
-			a->kind = WIRE_BOOL, a->b = b ? CK_TRUE : CK_FALSE, a->len = 1, values++;
-			break;
-		}
-		}
+static int attr_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	wire_attr *a = ctx;
+	uint64_t b;
+	switch (tag) {
+	case T_ATTR_TYPE:
+		return ulong(v, len, &a->type);
+	case T_ATTR_BYTES:
+		if (len > (CK_ULONG)-1 - 1) /* never CK_UNAVAILABLE_INFORMATION */
+			return -1;
+		a->kind = WIRE_BYTES, a->value = v, a->len = (CK_ULONG)len;
+		break;
+	case T_ATTR_ULONG:
+		a->kind = WIRE_ULONG, a->len = sizeof(CK_ULONG);
+		if (ulong(v, len, &a->ul))
+			return -1;
+		break;
+	case T_ATTR_BOOL:
+		if (u64(v, len, &b) || b > 1)
+			return -1;
+		a->kind = WIRE_BOOL, a->b = b ? CK_TRUE : CK_FALSE, a->len = 1;
+		break;
+	default:
+		return 0;
 	}
-	if (r < 0 || !(seen & (1ULL << T_ATTR_TYPE)) || values != 1)
+	return a->value_fields++ == 0 ? 0 : -1; /* exactly one value */
+}
+
+static int object_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	wire_object *o = ctx;
+	if (tag == T_OBJ_SIGNLEN)
+		return ulong(v, len, &o->siglen);
+	if (tag != T_ATTR)
+		return 0;
+	if (o->nattrs == WIRE_MAX_ATTRS)
 		return -1;
+	wire_attr *a = &o->attrs[o->nattrs];
+	memset(a, 0, sizeof *a);
+	if (each(v, len, BIT(T_ATTR_TYPE), BIT(T_ATTR_TYPE), attr_field, a) || a->value_fields != 1)
+		return -1;
+	for (size_t i = 0; i < o->nattrs; i++)
+		if (o->attrs[i].type == a->type)
+			return -1;
+	o->nattrs++;
 	return 0;
 }
 
-static int parse_object(const unsigned char *p, size_t n, wire_object *o) {
-	seq s = {p, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	uint64_t seen = 0;
-	int r;
-	while ((r = next(&s, &tag, &v, &len)) == 1) {
-		switch (tag) {
-		case T_ATTR: {
-			if (o->nattrs == WIRE_MAX_ATTRS)
-				return -1;
-			wire_attr *a = &o->attrs[o->nattrs];
-			if (parse_attr(v, len, a))
-				return -1;
-			for (size_t i = 0; i < o->nattrs; i++)
-				if (o->attrs[i].type == a->type)
-					return -1;
-			o->nattrs++;
-			break;
-		}
-		case T_OBJ_SIGNLEN:
-			if (once(&seen, tag) || ulong(v, len, &o->siglen))
-				return -1;
-			break;
-		}
-	}
-	return r;
+static int mech_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	wire_mech *m = ctx;
+	CK_ULONG *dst = tag == T_MECH_TYPE ? &m->type : tag == T_MECH_MIN ? &m->min : tag == T_MECH_MAX ? &m->max
+		: tag == T_MECH_FLAGS ? &m->flags : NULL;
+	return dst ? ulong(v, len, dst) : 0;
 }
 
-static int parse_mech(const unsigned char *p, size_t n, wire_mech *m) {
-	seq s = {p, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	uint64_t seen = 0;
-	int r;
-	while ((r = next(&s, &tag, &v, &len)) == 1) {
-		CK_ULONG *dst = tag == T_MECH_TYPE ? &m->type : tag == T_MECH_MIN ? &m->min : tag == T_MECH_MAX ? &m->max
-			: tag == T_MECH_FLAGS ? &m->flags : NULL;
-		if (dst && (once(&seen, tag) || ulong(v, len, dst)))
+static int token_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	wire_token *t = ctx;
+	wire_str *str = tag == T_TOKEN_LABEL ? &t->label : tag == T_TOKEN_MANUF ? &t->manufacturer
+		: tag == T_TOKEN_MODEL ? &t->model : tag == T_TOKEN_SERIAL ? &t->serial : NULL;
+	if (str) {
+		str->s = v, str->n = len;
+	} else if (tag == T_MECH) {
+		if (t->nmechs == WIRE_MAX_MECHS)
 			return -1;
+		uint64_t fields = BIT(T_MECH_TYPE) | BIT(T_MECH_MIN) | BIT(T_MECH_MAX) | BIT(T_MECH_FLAGS);
+		if (each(v, len, fields, BIT(T_MECH_TYPE), mech_field, &t->mechs[t->nmechs]))
+			return -1;
+		t->nmechs++;
+	} else if (tag == T_OBJECT) {
+		/* t->objects has room for every object: parse_token counted them. */
+		if (each(v, len, BIT(T_OBJ_SIGNLEN), 0, object_field, &t->objects[t->nobjects]))
+			return -1;
+		t->nobjects++;
 	}
-	return r < 0 || !(seen & (1ULL << T_MECH_TYPE)) ? -1 : 0;
+	return 0;
 }
 
-static int parse_token(const unsigned char *p, size_t n, wire_token *t) {
-	long nobj = count(p, n, T_OBJECT);
-	if (nobj < 0 || nobj > WIRE_MAX_OBJECTS)
-		return -1;
-	if (nobj > 0 && !(t->objects = calloc((size_t)nobj, sizeof *t->objects)))
-		return -1;
-	seq s = {p, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	uint64_t seen = 0;
-	int r;
-	while ((r = next(&s, &tag, &v, &len)) == 1) {
-		wire_str *str = tag == T_TOKEN_LABEL ? &t->label : tag == T_TOKEN_MANUF ? &t->manufacturer
-			: tag == T_TOKEN_MODEL ? &t->model : tag == T_TOKEN_SERIAL ? &t->serial : NULL;
-		if (str) {
-			if (once(&seen, tag))
-				return -1;
-			str->s = v, str->n = len;
-		} else if (tag == T_MECH) {
-			if (t->nmechs == WIRE_MAX_MECHS || parse_mech(v, len, &t->mechs[t->nmechs]))
-				return -1;
-			t->nmechs++;
-		} else if (tag == T_OBJECT) {
-			if (parse_object(v, len, &t->objects[t->nobjects]))
-				return -1;
-			t->nobjects++;
-		}
+static int slot_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	wire_slot *sl = ctx;
+	switch (tag) {
+	case T_SLOT_ID:
+		return ulong(v, len, &sl->id);
+	case T_SLOT_DESC:
+		sl->description.s = v, sl->description.n = len;
+		break;
+	case T_TOKEN: {
+		wire_token *t = &sl->token;
+		long nobj = count(v, len, T_OBJECT);
+		if (nobj < 0 || nobj > WIRE_MAX_OBJECTS)
+			return -1;
+		if (nobj > 0 && !(t->objects = calloc((size_t)nobj, sizeof *t->objects)))
+			return -1;
+		sl->present = 1;
+		uint64_t single = BIT(T_TOKEN_LABEL) | BIT(T_TOKEN_MANUF) | BIT(T_TOKEN_MODEL) | BIT(T_TOKEN_SERIAL);
+		return each(v, len, single, 0, token_field, t);
 	}
-	return r;
+	}
+	return 0;
 }
 
-static int parse_slot(const unsigned char *p, size_t n, wire_slot *sl) {
-	seq s = {p, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	uint64_t seen = 0;
-	int r;
-	while ((r = next(&s, &tag, &v, &len)) == 1) {
-		switch (tag) {
-		case T_SLOT_ID:
-			if (once(&seen, tag) || ulong(v, len, &sl->id))
+typedef struct {
+	wire_response *res;
+	uint64_t version;
+} response_ctx;
+
+static int response_field(void *ctx, unsigned tag, const unsigned char *v, size_t len) {
+	response_ctx *c = ctx;
+	wire_response *res = c->res;
+	switch (tag) {
+	case T_VERSION:
+		return u64(v, len, &c->version);
+	case T_STATUS:
+		return u64(v, len, &res->status);
+	case T_GENERATION:
+		return u64(v, len, &res->generation);
+	case T_SIGNATURE:
+		res->signature.s = v, res->signature.n = len;
+		break;
+	case T_SLOT: {
+		/* res->slots has room for every slot: wire_parse counted them. */
+		wire_slot *sl = &res->slots[res->nslots++];
+		if (each(v, len, BIT(T_SLOT_ID) | BIT(T_SLOT_DESC) | BIT(T_TOKEN), BIT(T_SLOT_ID), slot_field, sl))
+			return -1;
+		for (size_t i = 0; i + 1 < res->nslots; i++)
+			if (res->slots[i].id == sl->id)
 				return -1;
-			break;
-		case T_SLOT_DESC:
-			if (once(&seen, tag))
-				return -1;
-			sl->description.s = v, sl->description.n = len;
-			break;
-		case T_TOKEN:
-			if (once(&seen, tag))
-				return -1;
-			sl->present = 1;
-			if (parse_token(v, len, &sl->token))
-				return -1;
-			break;
-		}
+		break;
 	}
-	return r < 0 || !(seen & (1ULL << T_SLOT_ID)) ? -1 : 0;
+	}
+	return 0;
 }
 
 int wire_parse(unsigned char *msg, size_t n, wire_response *res) {
@@ -236,51 +216,13 @@ int wire_parse(unsigned char *msg, size_t n, wire_response *res) {
 		goto bad;
 	if (nslots > 0 && !(res->slots = calloc((size_t)nslots, sizeof *res->slots)))
 		goto bad;
-	seq s = {msg, n};
-	unsigned tag;
-	const unsigned char *v;
-	size_t len;
-	uint64_t seen = 0, version = 0;
-	int r;
-	while ((r = next(&s, &tag, &v, &len)) == 1) {
-		switch (tag) {
-		case T_VERSION:
-			if (once(&seen, tag) || u64(v, len, &version))
-				goto bad;
-			break;
-		case T_STATUS:
-			if (once(&seen, tag) || u64(v, len, &res->status))
-				goto bad;
-			break;
-		case T_GENERATION:
-			if (once(&seen, tag) || u64(v, len, &res->generation))
-				goto bad;
-			break;
-		case T_MESSAGE:
-			if (once(&seen, tag))
-				goto bad;
-			break;
-		case T_SIGNATURE:
-			if (once(&seen, tag))
-				goto bad;
-			res->signature.s = v, res->signature.n = len;
-			break;
-		case T_SLOT: {
-			wire_slot *sl = &res->slots[res->nslots++];
-			if (parse_slot(v, len, sl))
-				goto bad;
-			for (size_t i = 0; i + 1 < res->nslots; i++)
-				if (res->slots[i].id == sl->id)
-					goto bad;
-			break;
-		}
-		}
-	}
-	if (r < 0 || !(seen & (1ULL << T_VERSION)) || !(seen & (1ULL << T_STATUS)))
+	response_ctx c = {res, 0};
+	uint64_t single = BIT(T_VERSION) | BIT(T_STATUS) | BIT(T_GENERATION) | BIT(T_MESSAGE) | BIT(T_SIGNATURE);
+	if (each(msg, n, single, BIT(T_VERSION) | BIT(T_STATUS), response_field, &c))
 		goto bad;
 	/* A newer service answers an old request in the request's version,
 	 * or says it cannot: any other version is a broken peer. */
-	if (version != WIRE_VERSION && res->status != WIRE_VERSION_MISMATCH)
+	if (c.version != WIRE_VERSION && res->status != WIRE_VERSION_MISMATCH)
 		goto bad;
 	return 0;
 bad:

@@ -44,6 +44,7 @@ typedef struct {
 	CK_ULONG len;
 	CK_ULONG ul;
 	CK_BBOOL b;
+	int value_fields; /* while parsing */
 } wire_attr;
 
 typedef struct {

@@ -207,39 +207,8 @@ func (a *Attribute) encode(e *encoder) {
 	}
 }
 
-// A decoder walks the fields of one sequence.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-// next returns the next field; ok is false at the end or on an error.
-func (d *decoder) next() (tag uint16, v []byte, ok bool) {
-	if d.err != nil || len(d.b) == 0 {
-		return 0, nil, false
-	}
-	if len(d.b) < headerLen {
-		d.err = errors.New("p11wire: truncated field header")
-		return 0, nil, false
-	}
-	tag, n := binary.BigEndian.Uint16(d.b), binary.BigEndian.Uint32(d.b[2:])
-	if uint64(n) > uint64(len(d.b)-headerLen) {
-		d.err = fmt.Errorf("p11wire: field 0x%02x: length %d past the end", tag, n)
-		return 0, nil, false
-	}
-	v, d.b = d.b[headerLen:headerLen+int(n)], d.b[headerLen+int(n):]
-	return tag, v, true
-}
-
-func (d *decoder) int(tag uint16, v []byte) uint64 {
-	if len(v) != 8 {
-		if d.err == nil {
-			d.err = fmt.Errorf("p11wire: field 0x%02x: an integer of %d bytes", tag, len(v))
-		}
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
+// A decoder keeps the first error met in a message.
+type decoder struct{ err error }
 
 func (d *decoder) fail(format string, a ...any) {
 	if d.err == nil {
@@ -247,20 +216,60 @@ func (d *decoder) fail(format string, a ...any) {
 	}
 }
 
-func clone(v []byte) []byte { return append([]byte(nil), v...) }
-
-// seen records the fields (all tags are below 64) of one sequence, to
-// refuse one given twice.
-type seen uint64
-
-func (s *seen) once(d *decoder, tag uint16) {
-	if s.has(tag) {
-		d.fail("field 0x%02x given twice", tag)
+func (d *decoder) int(tag uint16, v []byte) uint64 {
+	if len(v) != 8 {
+		d.fail("field 0x%02x: an integer of %d bytes", tag, len(v))
+		return 0
 	}
-	*s |= 1 << tag
+	return binary.BigEndian.Uint64(v)
 }
 
-func (s seen) has(tag uint16) bool { return s&(1<<tag) != 0 }
+func clone(v []byte) []byte { return append([]byte(nil), v...) }
+
+// seen is a set of tags (all below 64).
+type seen uint64
+
+func tags(ts ...uint16) seen {
+	var s seen
+	for _, t := range ts {
+		s |= 1 << t
+	}
+	return s
+}
+
+func (s seen) has(tag uint16) bool { return tag < 64 && s&(1<<tag) != 0 }
+
+// fields walks the sequence b, calling f with each field, and returns the
+// tags met. A tag in single may appear once; the tags in required must
+// appear; what names the sequence in errors. It stops at the first error.
+func (d *decoder) fields(b []byte, single, required seen, what string, f func(tag uint16, v []byte)) seen {
+	var have seen
+	for len(b) > 0 && d.err == nil {
+		if len(b) < headerLen {
+			d.fail("%s: truncated field header", what)
+			break
+		}
+		tag, n := binary.BigEndian.Uint16(b), binary.BigEndian.Uint32(b[2:])
+		if uint64(n) > uint64(len(b)-headerLen) {
+			d.fail("%s: field 0x%02x: length %d past the end", what, tag, n)
+			break
+		}
+		v := b[headerLen : headerLen+int(n)]
+		b = b[headerLen+int(n):]
+		if single.has(tag) && have.has(tag) {
+			d.fail("%s: field 0x%02x given twice", what, tag)
+			break
+		}
+		if tag < 64 {
+			have |= 1 << tag
+		}
+		f(tag, v)
+	}
+	if d.err == nil && have&required != required {
+		d.fail("%s without a required field", what)
+	}
+	return have
+}
 
 // ParseRequest decodes a request.
 func ParseRequest(b []byte) (*Request, error) {
@@ -270,14 +279,10 @@ func ParseRequest(b []byte) (*Request, error) {
 	r := &Request{}
 	var s SignRequest
 	var pss PSSParams
-	var have seen
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
-		switch tag {
-		case tagVersion, tagOp, tagGeneration, tagSignSlot, tagSignSerial, tagSignKeyID, tagSignMech,
-			tagSignPSSHash, tagSignPSSMGF, tagSignPSSSalt, tagSignData:
-			have.once(d, tag)
-		}
+	d := &decoder{}
+	single := tags(tagVersion, tagOp, tagGeneration, tagSignSlot, tagSignSerial, tagSignKeyID, tagSignMech,
+		tagSignPSSHash, tagSignPSSMGF, tagSignPSSSalt, tagSignData)
+	have := d.fields(b, single, tags(tagVersion, tagOp), "request", func(tag uint16, v []byte) {
 		switch tag {
 		case tagVersion:
 			r.Version = d.int(tag, v)
@@ -302,19 +307,16 @@ func ParseRequest(b []byte) (*Request, error) {
 		case tagSignData:
 			s.Data = clone(v)
 		}
-	}
-	if !have.has(tagVersion) || !have.has(tagOp) {
-		d.fail("a request without version or op")
-	}
-	pssFields := btoi(have.has(tagSignPSSHash)) + btoi(have.has(tagSignPSSMGF)) + btoi(have.has(tagSignPSSSalt))
-	if pssFields != 0 && pssFields != 3 {
+	})
+	pssTags := tags(tagSignPSSHash, tagSignPSSMGF, tagSignPSSSalt)
+	if have&pssTags != 0 && have&pssTags != pssTags {
 		d.fail("incomplete PSS parameters")
 	}
 	if r.Op == OpSign && r.Version == Version {
-		if !have.has(tagSignSlot) || !have.has(tagSignKeyID) || !have.has(tagSignMech) || !have.has(tagSignData) {
+		if signTags := tags(tagSignSlot, tagSignKeyID, tagSignMech, tagSignData); have&signTags != signTags {
 			d.fail("a sign request without slot, key id, mechanism or data")
 		}
-		if pssFields == 3 {
+		if have&pssTags != 0 {
 			s.PSS = &pss
 		}
 		r.Sign = &s
@@ -325,92 +327,59 @@ func ParseRequest(b []byte) (*Request, error) {
 	return r, nil
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // ParseResponse decodes a response.
 func ParseResponse(b []byte) (*Response, error) {
 	if len(b) > MaxMessage {
 		return nil, ErrTooLarge
 	}
 	r := &Response{}
-	var have seen
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
-		switch tag {
-		case tagVersion, tagStatus, tagMessage, tagGeneration, tagSignature:
-			have.once(d, tag)
-		}
-		switch tag {
-		case tagVersion:
-			r.Version = d.int(tag, v)
-		case tagStatus:
-			r.Status = Status(d.int(tag, v))
-		case tagMessage:
-			r.Message = string(v)
-		case tagGeneration:
-			r.Generation = d.int(tag, v)
-		case tagSignature:
-			r.Signature = clone(v)
-		case tagSlot:
-			if len(r.Slots) == MaxSlots {
-				d.fail("more than %d slots", MaxSlots)
-				break
+	d := &decoder{}
+	d.fields(b, tags(tagVersion, tagStatus, tagMessage, tagGeneration, tagSignature), tags(tagVersion, tagStatus), "response",
+		func(tag uint16, v []byte) {
+			switch tag {
+			case tagVersion:
+				r.Version = d.int(tag, v)
+			case tagStatus:
+				r.Status = Status(d.int(tag, v))
+			case tagMessage:
+				r.Message = string(v)
+			case tagGeneration:
+				r.Generation = d.int(tag, v)
+			case tagSignature:
+				r.Signature = clone(v)
+			case tagSlot:
+				if len(r.Slots) == MaxSlots {
+					d.fail("more than %d slots", MaxSlots)
+					return
+				}
+				r.Slots = append(r.Slots, d.slot(v))
 			}
-			r.Slots = append(r.Slots, parseSlot(d, v))
-		}
-	}
-	if !have.has(tagVersion) || !have.has(tagStatus) {
-		d.fail("a response without version or status")
-	}
+		})
 	if d.err != nil {
 		return nil, d.err
 	}
 	return r, nil
 }
 
-// parseSlot decodes a slot, reporting errors through parent.
-func parseSlot(parent *decoder, b []byte) Slot {
+func (d *decoder) slot(b []byte) Slot {
 	var s Slot
-	var have seen
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
-		switch tag {
-		case tagSlotID, tagSlotDesc, tagToken:
-			have.once(d, tag)
-		}
+	d.fields(b, tags(tagSlotID, tagSlotDesc, tagToken), tags(tagSlotID), "slot", func(tag uint16, v []byte) {
 		switch tag {
 		case tagSlotID:
 			s.ID = d.int(tag, v)
 		case tagSlotDesc:
 			s.Description = string(v)
 		case tagToken:
-			t := parseToken(d, v)
+			t := d.token(v)
 			s.Token = &t
 		}
-	}
-	if !have.has(tagSlotID) {
-		d.fail("a slot without id")
-	}
-	if parent.err == nil {
-		parent.err = d.err
-	}
+	})
 	return s
 }
 
-func parseToken(parent *decoder, b []byte) Token {
+func (d *decoder) token(b []byte) Token {
 	var t Token
-	var have seen
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
-		switch tag {
-		case tagTokenLabel, tagTokenManuf, tagTokenModel, tagTokenSerial:
-			have.once(d, tag)
-		}
+	d.fields(b, tags(tagTokenLabel, tagTokenManuf, tagTokenModel, tagTokenSerial), 0, "token", func(tag uint16, v []byte) {
 		switch tag {
 		case tagTokenLabel:
 			t.Label = string(v)
@@ -423,32 +392,23 @@ func parseToken(parent *decoder, b []byte) Token {
 		case tagMech:
 			if len(t.Mechanisms) == MaxMechanisms {
 				d.fail("more than %d mechanisms", MaxMechanisms)
-				break
+				return
 			}
-			t.Mechanisms = append(t.Mechanisms, parseMechanism(d, v))
+			t.Mechanisms = append(t.Mechanisms, d.mechanism(v))
 		case tagObject:
 			if len(t.Objects) == MaxObjects {
 				d.fail("more than %d objects", MaxObjects)
-				break
+				return
 			}
-			t.Objects = append(t.Objects, parseObject(d, v))
+			t.Objects = append(t.Objects, d.object(v))
 		}
-	}
-	if parent.err == nil {
-		parent.err = d.err
-	}
+	})
 	return t
 }
 
-func parseMechanism(parent *decoder, b []byte) Mechanism {
+func (d *decoder) mechanism(b []byte) Mechanism {
 	var m Mechanism
-	var have seen
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
-		switch tag {
-		case tagMechType, tagMechMin, tagMechMax, tagMechFlags:
-			have.once(d, tag)
-		}
+	d.fields(b, tags(tagMechType, tagMechMin, tagMechMax, tagMechFlags), tags(tagMechType), "mechanism", func(tag uint16, v []byte) {
 		switch tag {
 		case tagMechType:
 			m.Type = d.int(tag, v)
@@ -459,61 +419,39 @@ func parseMechanism(parent *decoder, b []byte) Mechanism {
 		case tagMechFlags:
 			m.Flags = d.int(tag, v)
 		}
-	}
-	if !have.has(tagMechType) {
-		d.fail("a mechanism without type")
-	}
-	if parent.err == nil {
-		parent.err = d.err
-	}
+	})
 	return m
 }
 
-func parseObject(parent *decoder, b []byte) Object {
+func (d *decoder) object(b []byte) Object {
 	var o Object
-	var have seen
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
+	d.fields(b, tags(tagObjSignLen), 0, "object", func(tag uint16, v []byte) {
 		switch tag {
 		case tagAttr:
 			if len(o.Attributes) == MaxAttributes {
 				d.fail("more than %d attributes", MaxAttributes)
-				break
+				return
 			}
-			a := parseAttribute(d, v)
-			if dupAttr(o.Attributes, a.Type) {
-				d.fail("attribute 0x%x given twice", a.Type)
+			a := d.attribute(v)
+			for _, x := range o.Attributes {
+				if x.Type == a.Type {
+					d.fail("attribute 0x%x given twice", a.Type)
+				}
 			}
 			o.Attributes = append(o.Attributes, a)
 		case tagObjSignLen:
-			have.once(d, tag)
 			o.SignatureLen = d.int(tag, v)
 		}
-	}
-	if parent.err == nil {
-		parent.err = d.err
-	}
+	})
 	return o
 }
 
-func dupAttr(as []Attribute, t uint64) bool {
-	for _, a := range as {
-		if a.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func parseAttribute(parent *decoder, b []byte) Attribute {
+func (d *decoder) attribute(b []byte) Attribute {
 	var a Attribute
-	var have seen
 	values := 0
-	d := &decoder{b: b}
-	for tag, v, ok := d.next(); ok; tag, v, ok = d.next() {
+	d.fields(b, tags(tagAttrType), tags(tagAttrType), "attribute", func(tag uint16, v []byte) {
 		switch tag {
 		case tagAttrType:
-			have.once(d, tag)
 			a.Type = d.int(tag, v)
 		case tagAttrBytes:
 			values++
@@ -529,12 +467,9 @@ func parseAttribute(parent *decoder, b []byte) Attribute {
 			}
 			a.Kind, a.Bool = KindBool, n == 1
 		}
-	}
-	if !have.has(tagAttrType) || values != 1 {
-		d.fail("an attribute needs a type and exactly one value")
-	}
-	if parent.err == nil {
-		parent.err = d.err
+	})
+	if values != 1 {
+		d.fail("attribute 0x%x: %d values, want one", a.Type, values)
 	}
 	return a
 }

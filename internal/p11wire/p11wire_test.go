@@ -248,42 +248,32 @@ func TestTokenLabel(t *testing.T) {
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 
+// roundTrip checks that what parses marshals and parses again the same.
+func roundTrip[T interface{ MarshalBinary() ([]byte, error) }](t *testing.T, b []byte, parse func([]byte) (T, error)) {
+	r, err := parse(b)
+	if err != nil {
+		return
+	}
+	again, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatalf("parsed but does not marshal: %v", err)
+	}
+	r2, err := parse(again)
+	if err != nil || !reflect.DeepEqual(r, r2) {
+		t.Fatalf("round trip: %v\n%+v\n%+v", err, r, r2)
+	}
+}
+
 func FuzzParseResponse(f *testing.F) {
 	b, _ := testSnapshot(f).MarshalBinary()
 	f.Add(b)
 	f.Add([]byte{0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseResponse(b)
-		if err != nil {
-			return
-		}
-		again, err := r.MarshalBinary()
-		if err != nil {
-			t.Fatalf("parsed but does not marshal: %v", err)
-		}
-		r2, err := ParseResponse(again)
-		if err != nil || !reflect.DeepEqual(r, r2) {
-			t.Fatalf("round trip: %v\n%+v\n%+v", err, r, r2)
-		}
-	})
+	f.Fuzz(func(t *testing.T, b []byte) { roundTrip(t, b, ParseResponse) })
 }
 
 func FuzzParseRequest(f *testing.F) {
 	b, _ := (&Request{Version: Version, Op: OpSign, Sign: &SignRequest{Slot: 1, KeyID: []byte{1}, Mechanism: CKM_RSA_PKCS_PSS,
 		PSS: &PSSParams{Hash: CKM_SHA256, MGF: CKG_MGF1_SHA256, SaltLen: 32}, Data: []byte{1, 2}}}).MarshalBinary()
 	f.Add(b)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseRequest(b)
-		if err != nil {
-			return
-		}
-		again, err := r.MarshalBinary()
-		if err != nil {
-			t.Fatalf("parsed but does not marshal: %v", err)
-		}
-		r2, err := ParseRequest(again)
-		if err != nil || !reflect.DeepEqual(r, r2) {
-			t.Fatalf("round trip: %v\n%+v\n%+v", err, r, r2)
-		}
-	})
+	f.Fuzz(func(t *testing.T, b []byte) { roundTrip(t, b, ParseRequest) })
 }
