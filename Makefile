@@ -136,7 +136,8 @@ bench: deps pcscd build extension-dist
 	b internal/service 'ServiceAuthenticate$$' 20x; \
 	b internal/service 'ServiceRSS$$' 1x; \
 	b internal/pcsc 'InsertEvent$$' 10x; \
-	b internal/pcsc 'Transmit' 200x
+	b internal/pcsc 'Transmit' 200x; \
+	b pkcs11/moduletest 'TrustLookup$$|SlotList$$|Sign$$' 2000x
 	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
 	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \
 	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \
@@ -151,6 +152,9 @@ bench: deps pcscd build extension-dist
 	    printf "  %-58s %6.2f ms\n", "card inserted -> event delivered (median, vpcd polls)", med["BenchmarkInsertEvent", "ms-median"]; \
 	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \
 	    r("BenchmarkTransmit/no-quickack", "BenchmarkTransmit/quickack", "APDU round trip without / with TCP_QUICKACK"); \
+	    printf "  %-58s %6.2f us\n", "PKCS#11 module: NSS trust lookup, answered locally", ns["BenchmarkTrustLookup"] / 1e3; \
+	    printf "  %-58s %6.3f ms\n", "PKCS#11 module: slot list refresh (service round trip)", ns["BenchmarkSlotList"] / 1e6; \
+	    printf "  %-58s %6.3f ms\n", "PKCS#11 module: C_Sign through the service (fake, ECDSA)", ns["BenchmarkSign"] / 1e6; \
 	    print "\nall reported metrics:"; for (k = 1; k <= n; k++) print "  " extra[k] }' $(BIN)/bench.txt
 	@cd extension && node e2e/bench.mjs | tee -a ../$(BIN)/bench.txt
 

@@ -24,7 +24,7 @@ import (
 )
 
 // open loads the module in this process and initializes it.
-func open(t *testing.T) *pkcs11.Ctx {
+func open(t testing.TB) *pkcs11.Ctx {
 	t.Helper()
 	modules(t)
 	p := pkcs11.New(built.plain)
@@ -48,7 +48,7 @@ func isRV(err error, rv uint) bool {
 	return errors.As(err, &e) && uint(e) == rv
 }
 
-func session(t *testing.T, p *pkcs11.Ctx, slot uint) pkcs11.SessionHandle {
+func session(t testing.TB, p *pkcs11.Ctx, slot uint) pkcs11.SessionHandle {
 	t.Helper()
 	s, err := p.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
 	if err != nil {
@@ -57,7 +57,7 @@ func session(t *testing.T, p *pkcs11.Ctx, slot uint) pkcs11.SessionHandle {
 	return s
 }
 
-func find(t *testing.T, p *pkcs11.Ctx, s pkcs11.SessionHandle, tmpl ...*pkcs11.Attribute) []pkcs11.ObjectHandle {
+func find(t testing.TB, p *pkcs11.Ctx, s pkcs11.SessionHandle, tmpl ...*pkcs11.Attribute) []pkcs11.ObjectHandle {
 	t.Helper()
 	if err := p.FindObjectsInit(s, tmpl); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func find(t *testing.T, p *pkcs11.Ctx, s pkcs11.SessionHandle, tmpl ...*pkcs11.A
 	return objs
 }
 
-func privateKey(t *testing.T, p *pkcs11.Ctx, s pkcs11.SessionHandle) pkcs11.ObjectHandle {
+func privateKey(t testing.TB, p *pkcs11.Ctx, s pkcs11.SessionHandle) pkcs11.ObjectHandle {
 	t.Helper()
 	keys := find(t, p, s, pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY), pkcs11.NewAttribute(pkcs11.CKA_ID, keyID))
 	if len(keys) != 1 {
