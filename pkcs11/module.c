@@ -96,7 +96,7 @@ static wire_slot *find_slot(CK_SLOT_ID id) {
 
 static int same_serial(const wire_str *a, const unsigned char *b, size_t bn) {
 	size_t n = a->n < MAX_SERIAL ? a->n : MAX_SERIAL;
-	return a->n == bn && memcmp(a->s, b, n) == 0;
+	return a->n == bn && (n == 0 || memcmp(a->s, b, n) == 0);
 }
 
 static void add_event(CK_SLOT_ID id) {
@@ -120,12 +120,15 @@ static void changed(const wire_response *a, const wire_response *b) {
 	}
 }
 
-/* refresh asks the service for its state, with the lock released while it
- * waits. Called and returning with the lock held; CKR_OK, or
+/* refresh asks the service for its state unless the snapshot is younger
+ * than max_age_ms (ANY_AGE: unless there is one), with the lock released
+ * while it waits. Called and returning with the lock held; CKR_OK, or
  * CKR_CRYPTOKI_NOT_INITIALIZED when the module was finalized meanwhile.
  * A service that cannot be reached is an empty snapshot: no slots. */
+#define ANY_AGE INT64_MAX
+
 static CK_RV refresh(int64_t max_age_ms) {
-	if (st.have_snap && plat_now_ms() - st.snap_at < max_age_ms)
+	if (st.have_snap && (max_age_ms == ANY_AGE || plat_now_ms() - st.snap_at < max_age_ms))
 		return CKR_OK;
 	uint64_t epoch = st.epoch, gen = st.snap.generation;
 	plat_unlock();
@@ -384,7 +387,7 @@ CK_RV C_GetMechanismList(CK_SLOT_ID id, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR
 	if (!count)
 		return done(CKR_ARGUMENTS_BAD);
 	wire_token *t;
-	CK_RV rv = slot_token(id, -1, &t);
+	CK_RV rv = slot_token(id, ANY_AGE, &t);
 	if (rv != CKR_OK)
 		return done(rv);
 	if (!list) {
@@ -413,7 +416,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INF
 	if (!info)
 		return done(CKR_ARGUMENTS_BAD);
 	wire_token *t;
-	CK_RV rv = slot_token(id, -1, &t);
+	CK_RV rv = slot_token(id, ANY_AGE, &t);
 	if (rv != CKR_OK)
 		return done(rv);
 	const wire_mech *m = find_mech(t, type);
@@ -456,7 +459,7 @@ CK_RV C_OpenSession(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY no
 	if (!(flags & CKF_SERIAL_SESSION))
 		return done(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
 	wire_token *t;
-	CK_RV rv = slot_token(id, -1, &t);
+	CK_RV rv = slot_token(id, ANY_AGE, &t);
 	if (rv != CKR_OK)
 		return done(rv);
 	if (st.nsessions == MAX_SESSIONS)
@@ -477,7 +480,8 @@ CK_RV C_OpenSession(CK_SLOT_ID id, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY no
 	s->slot = id;
 	s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
 	s->serial_len = t->serial.n;
-	memcpy(s->serial, t->serial.s, t->serial.n < MAX_SERIAL ? t->serial.n : MAX_SERIAL);
+	if (t->serial.n)
+		memcpy(s->serial, t->serial.s, t->serial.n < MAX_SERIAL ? t->serial.n : MAX_SERIAL);
 	*ph = s->handle;
 	return done(CKR_OK);
 }
@@ -498,14 +502,14 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE h) {
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID id) {
 	LOCKED_INIT();
-	if (!find_slot(id))
-		return done(CKR_SLOT_ID_INVALID);
+	int closed = 0;
 	for (size_t i = 0; i < st.nsessions;)
 		if (st.sessions[i].slot == id)
-			drop_session(&st.sessions[i]);
+			drop_session(&st.sessions[i]), closed = 1;
 		else
 			i++;
-	return done(CKR_OK);
+	/* A slot that has gone with the service still had sessions. */
+	return done(closed || find_slot(id) ? CKR_OK : CKR_SLOT_ID_INVALID);
 }
 
 /* LOCKED_SESSION locks, finds the session h as s and the token it was

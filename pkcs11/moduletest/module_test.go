@@ -169,8 +169,13 @@ func TestSlotsTokensObjects(t *testing.T) {
 		t.Errorf("no such object: %v", err)
 	}
 
-	// NSS's trust lookups find nothing, without asking the service.
+	// Sessions, mechanisms, NSS's trust lookups and other searches use
+	// the snapshot held, without asking the service.
 	before := len(svc.opsSeen())
+	if _, err := p.GetMechanismList(9); err != nil {
+		t.Fatal(err)
+	}
+	p.CloseSession(session(t, p, 9))
 	if objs := find(t, p, s, pkcs11.NewAttribute(pkcs11.CKA_CLASS, uint(0xCE534353))); len(objs) != 0 {
 		t.Errorf("CKO_NSS_TRUST: %d objects", len(objs))
 	}
@@ -178,7 +183,7 @@ func TestSlotsTokensObjects(t *testing.T) {
 		t.Errorf("%d objects on the token, want certificate, public and private key", len(all))
 	}
 	if after := len(svc.opsSeen()); after != before {
-		t.Errorf("object searches made %d requests to the service", after-before)
+		t.Errorf("sessions and searches made %d requests to the service", after-before)
 	}
 	if _, err := p.GetSessionInfo(99); !isRV(err, pkcs11.CKR_SESSION_HANDLE_INVALID) {
 		t.Errorf("no such session: %v", err)
@@ -438,6 +443,24 @@ func driver(t *testing.T, args ...string) string {
 func TestCyclesLeakFree(t *testing.T) {
 	newService(t, newCard(t, 1, true, true), newCard(t, 2, false, false))
 	if out := driver(t, "cycles", "20"); !strings.Contains(out, "signed 40\n") {
+		t.Errorf("driver: %s", out)
+	}
+}
+
+// Eight threads list, search, read and sign at once while a card comes
+// and goes with every snapshot: ThreadSanitizer sees no data race in the module.
+func TestThreads(t *testing.T) {
+	modules(t)
+	moving := newCard(t, 2, false, false)
+	svc := newService(t, newCard(t, 1, false, false), moving)
+	svc.set(func() { svc.flip = moving })
+	cmd := exec.Command(built.tsanDriver, built.tsan, "threads", "20")
+	cmd.Env = append(os.Environ(), "TSAN_OPTIONS=halt_on_error=1:exitcode=66")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("driver threads: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "signed ") || strings.Contains(string(out), "signed 0\n") {
 		t.Errorf("driver: %s", out)
 	}
 }

@@ -35,12 +35,14 @@ import (
 
 // The module, built once per test binary.
 var built struct {
-	once   sync.Once
-	dir    string
-	plain  string // -fsanitize=undefined: loaded by this process
-	asan   string // -fsanitize=address,undefined: loaded by the driver and pkcs11-tool
-	driver string
-	err    error
+	once       sync.Once
+	dir        string
+	plain      string // -fsanitize=undefined: loaded by this process
+	asan       string // -fsanitize=address,undefined: loaded by the driver and pkcs11-tool
+	driver     string
+	tsan       string // -fsanitize=thread: the module and the driver, for the threads test
+	tsanDriver string
+	err        error
 }
 
 func TestMain(m *testing.M) {
@@ -88,6 +90,8 @@ func modules(t testing.TB) {
 		built.plain = filepath.Join(built.dir, "plain.so")
 		built.asan = filepath.Join(built.dir, "asan.so")
 		built.driver = filepath.Join(built.dir, "driver")
+		built.tsan = filepath.Join(built.dir, "tsan.so")
+		built.tsanDriver = filepath.Join(built.dir, "driver-tsan")
 		so := func(out, san string) error {
 			return gcc(append(append(strings.Fields(cflags), "-fsanitize="+san, "-fPIC", "-shared", "-fvisibility=hidden", "-o", out), append(src, "-lpthread")...)...)
 		}
@@ -97,7 +101,16 @@ func modules(t testing.TB) {
 		if built.err = so(built.asan, "address,undefined"); built.err != nil {
 			return
 		}
-		built.err = gcc(append(strings.Fields(cflags), "-fsanitize=address,undefined", "-I..", "-o", built.driver, "testdata/driver.c", "-ldl")...)
+		if built.err = so(built.tsan, "thread"); built.err != nil {
+			return
+		}
+		driver := func(out, san string) error {
+			return gcc(append(strings.Fields(cflags), "-fsanitize="+san, "-I..", "-o", out, "testdata/driver.c", "-ldl", "-lpthread")...)
+		}
+		if built.err = driver(built.driver, "address,undefined"); built.err != nil {
+			return
+		}
+		built.err = driver(built.tsanDriver, "thread")
 	})
 	if built.err != nil {
 		t.Fatal(built.err)
@@ -159,6 +172,8 @@ type service struct {
 	ops   []p11wire.Op
 	// sign, when set, answers sign requests instead of the cards.
 	sign func(*p11wire.SignRequest) *p11wire.Response
+	// flip, when set, is inserted or removed before every snapshot.
+	flip *card
 	// raw, when set, answers every request with these bytes as the
 	// message (frame false) or as the whole stream after the upgrade
 	// (frame true): the hostile service.
@@ -292,6 +307,10 @@ func (s *service) answer(msg []byte) []byte {
 func (s *service) snapshot(known uint64) *p11wire.Response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.flip != nil {
+		s.flip.present = !s.flip.present
+		s.gen++
+	}
 	res := &p11wire.Response{Version: p11wire.Version, Generation: s.gen}
 	if known == s.gen {
 		res.Status = p11wire.StatusUnchanged

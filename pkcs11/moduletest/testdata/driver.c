@@ -7,6 +7,7 @@
  *   driver MODULE fork       initialize, fork: the child must initialize again, then signs
  *   driver MODULE poll N     initialize, N x walk (the service answers garbage), finalize
  *   driver MODULE conventions  the return codes PKCS#11 prescribes
+ *   driver MODULE threads N  8 threads x N walks with signatures, at once (built with TSan)
  *
  * It unloads the module at the end, so that LeakSanitizer reports any
  * memory the module kept. Exit status 0 when all went as expected. */
@@ -15,6 +16,7 @@
 #include "pkcs11.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +233,21 @@ static void conventions(void) {
 	printf("conventions ok\n");
 }
 
+static int rounds;
+static int total_signed;
+static pthread_mutex_t total_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *worker(void *arg) {
+	(void)arg;
+	for (int i = 0; i < rounds; i++) {
+		int got = walk(1, 0);
+		pthread_mutex_lock(&total_lock);
+		total_signed += got;
+		pthread_mutex_unlock(&total_lock);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 3) {
 		fprintf(stderr, "usage: driver MODULE cycles|fork|poll [N]\n");
@@ -273,6 +290,17 @@ int main(int argc, char **argv) {
 		}
 		printf("child signed\n");
 		total += walk(1, 1);
+		CHECK(f->C_Finalize(NULL), CKR_OK);
+	} else if (strcmp(argv[2], "threads") == 0) {
+		CHECK(f->C_Initialize(&args), CKR_OK);
+		pthread_t th[8];
+		rounds = n;
+		for (int i = 0; i < 8; i++)
+			if (pthread_create(&th[i], NULL, worker, NULL) != 0)
+				return 1;
+		for (int i = 0; i < 8; i++)
+			pthread_join(th[i], NULL);
+		total = total_signed;
 		CHECK(f->C_Finalize(NULL), CKR_OK);
 	} else if (strcmp(argv[2], "conventions") == 0) {
 		conventions();
