@@ -10,7 +10,8 @@
 // [Path] with the [SecretHeader] header and no Origin (after checking that
 // the service runs as its own user), sends one binary message holding a
 // [Request] and reads one binary message holding the [Response]. Neither
-// side accepts a message over [MaxMessage] bytes.
+// side accepts a message over [MaxMessage] bytes. [Serve] is the
+// service's side of such a connection, over a [Handler].
 //
 // # Encoding
 //

@@ -2,6 +2,7 @@ package moduletest
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -259,7 +260,7 @@ func TestSignCancelledAndRefused(t *testing.T) {
 		p11wire.Status(999):        pkcs11.CKR_DEVICE_ERROR,
 	} {
 		svc.set(func() {
-			svc.sign = func(*p11wire.SignRequest) *p11wire.Response {
+			svc.sign = func(context.Context, *p11wire.SignRequest) *p11wire.Response {
 				return &p11wire.Response{Version: p11wire.Version, Status: status}
 			}
 		})
@@ -273,21 +274,21 @@ func TestSignCancelledAndRefused(t *testing.T) {
 }
 
 // The module gives up waiting (the PIN window's own timeout is shorter in
-// real use), and while one C_Sign waits every other call goes on.
+// real use), and the service hears it: the request's context ends, as the
+// PIN window would close. While one C_Sign waits every other call goes on.
 func TestSignWaitBounded(t *testing.T) {
 	c := newCard(t, 1, false, false)
 	svc := newService(t, c)
 	t.Setenv("EIDLINK_PKCS11_SIGN_TIMEOUT_MS", "2000")
-	release := make(chan struct{})
-	waiting := make(chan struct{}, 1)
+	waiting, canceled := make(chan struct{}, 1), make(chan struct{}, 1)
 	svc.set(func() {
-		svc.sign = func(*p11wire.SignRequest) *p11wire.Response {
+		svc.sign = func(ctx context.Context, _ *p11wire.SignRequest) *p11wire.Response {
 			waiting <- struct{}{}
-			<-release
+			<-ctx.Done()
+			canceled <- struct{}{}
 			return &p11wire.Response{Version: p11wire.Version, Status: p11wire.StatusCancelled}
 		}
 	})
-	defer close(release)
 	p := open(t)
 	s := session(t, p, 1)
 	if err := p.SignInit(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, privateKey(t, p, s)); err != nil {
@@ -317,6 +318,11 @@ func TestSignWaitBounded(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("C_Sign did not give up")
+	}
+	select {
+	case <-canceled:
+	case <-time.After(10 * time.Second):
+		t.Error("the service's sign request was not cancelled when the module gave up")
 	}
 }
 

@@ -46,7 +46,7 @@ func TestNSSClientAuth(t *testing.T) {
 			svc := newService(t, c)
 			var mechs []uint64
 			svc.set(func() {
-				svc.sign = func(req *p11wire.SignRequest) *p11wire.Response {
+				svc.sign = func(_ context.Context, req *p11wire.SignRequest) *p11wire.Response {
 					svc.mu.Lock()
 					mechs = append(mechs, req.Mechanism)
 					svc.mu.Unlock()

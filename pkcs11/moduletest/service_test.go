@@ -6,6 +6,7 @@
 package moduletest
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -171,7 +172,7 @@ type service struct {
 	cards []*card
 	ops   []p11wire.Op
 	// sign, when set, answers sign requests instead of the cards.
-	sign func(*p11wire.SignRequest) *p11wire.Response
+	sign func(context.Context, *p11wire.SignRequest) *p11wire.Response
 	// flip, when set, is inserted or removed before every snapshot.
 	flip *card
 	// raw, when set, answers every request with these bytes as the
@@ -232,9 +233,11 @@ func (s *service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	raw := s.raw
 	s.mu.Unlock()
+	var hostile []byte
 	if raw != nil {
-		if b, frame := raw(); frame {
-			s.serveRaw(w, r, b)
+		var frame bool
+		if hostile, frame = raw(); frame {
+			s.serveRaw(w, r, hostile)
 			return
 		}
 	}
@@ -244,22 +247,13 @@ func (s *service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ws.Close()
-	ws.SetReadLimit(p11wire.MaxMessage)
-	for {
-		typ, msg, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if typ != websocket.BinaryMessage {
-			return
-		}
-		out := s.answer(msg)
-		if raw != nil {
-			out, _ = raw()
-		}
-		if ws.WriteMessage(websocket.BinaryMessage, out) != nil {
-			return
-		}
+	if hostile == nil {
+		p11wire.Serve(r.Context(), ws, s)
+		return
+	}
+	// A hostile message in good frames, whatever the request.
+	if _, _, err := ws.ReadMessage(); err == nil {
+		ws.WriteMessage(websocket.BinaryMessage, hostile)
 	}
 }
 
@@ -278,30 +272,23 @@ func (s *service) serveRaw(w http.ResponseWriter, r *http.Request, b []byte) {
 	brw.Flush()
 }
 
-func (s *service) answer(msg []byte) []byte {
-	req, err := p11wire.ParseRequest(msg)
-	res := &p11wire.Response{Version: p11wire.Version, Status: p11wire.StatusBadRequest}
-	if err == nil {
-		s.mu.Lock()
-		s.ops = append(s.ops, req.Op)
-		sign := s.sign
-		s.mu.Unlock()
-		switch {
-		case req.Version != p11wire.Version:
-			res.Status = p11wire.StatusVersion
-		case req.Op == p11wire.OpSnapshot:
-			res = s.snapshot(req.Generation)
-		case req.Op == p11wire.OpSign && sign != nil:
-			res = sign(req.Sign)
-		case req.Op == p11wire.OpSign:
-			res = s.signWithCard(req.Sign)
-		}
+// Snapshot and Sign make the service a p11wire.Handler.
+func (s *service) Snapshot(_ context.Context, known uint64) *p11wire.Response {
+	s.mu.Lock()
+	s.ops = append(s.ops, p11wire.OpSnapshot)
+	s.mu.Unlock()
+	return s.snapshot(known)
+}
+
+func (s *service) Sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Response {
+	s.mu.Lock()
+	s.ops = append(s.ops, p11wire.OpSign)
+	sign := s.sign
+	s.mu.Unlock()
+	if sign != nil {
+		return sign(ctx, req)
 	}
-	b, err := res.MarshalBinary()
-	if err != nil {
-		s.t.Errorf("marshal: %v", err)
-	}
-	return b
+	return s.signWithCard(req)
 }
 
 func (s *service) snapshot(known uint64) *p11wire.Response {
