@@ -168,24 +168,10 @@ func (p *testPKI) verifier(t testing.TB, edit func(*Config)) *Verifier {
 }
 
 func signDigest(key crypto.Signer, h crypto.Hash, pss bool, digest []byte) ([]byte, error) {
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		if pss {
-			return rsa.SignPSS(rand.Reader, k, h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		}
-		return rsa.SignPKCS1v15(nil, k, h, digest)
-	case *ecdsa.PrivateKey:
-		r, s, err := ecdsa.Sign(rand.Reader, k, digest)
-		if err != nil {
-			return nil, err
-		}
-		n := (k.Curve.Params().BitSize + 7) / 8
-		sig := make([]byte, 2*n)
-		r.FillBytes(sig[:n])
-		s.FillBytes(sig[n:])
-		return sig, nil
+	if pss {
+		return rsa.SignPSS(rand.Reader, key.(*rsa.PrivateKey), h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
 	}
-	panic("unsupported key")
+	return eidcert.SignDigest(key, h, digest)
 }
 
 // tokenFields signs origin and nonce with key under any algorithm name

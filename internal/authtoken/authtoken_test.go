@@ -15,22 +15,11 @@ import (
 	"github.com/eidlink/eidlink/relyingparty"
 )
 
-// softCard signs like a card: PKCS#1 v1.5 for RSA, raw r||s for EC.
+// softCard signs like a card, with a software key.
 type softCard struct{ key crypto.Signer }
 
 func (c softCard) Sign(_ context.Context, h crypto.Hash, digest []byte) ([]byte, error) {
-	if k, ok := c.key.(*ecdsa.PrivateKey); ok {
-		r, s, err := ecdsa.Sign(rand.Reader, k, digest)
-		if err != nil {
-			return nil, err
-		}
-		n := (k.Curve.Params().BitSize + 7) / 8
-		sig := make([]byte, 2*n)
-		r.FillBytes(sig[:n])
-		s.FillBytes(sig[n:])
-		return sig, nil
-	}
-	return c.key.Sign(rand.Reader, digest, h)
+	return eidcert.SignDigest(c.key, h, digest)
 }
 
 // TestCreateVerifies: the tokens the host makes, for each key kind a card

@@ -89,6 +89,25 @@ func Template(kind string, h Holder, cardSerial string) *x509.Certificate {
 	return t
 }
 
+// SignDigest signs digest, hashed with h, with key as a card does:
+// PKCS#1 v1.5 for RSA, r || s for ECDSA, each half as long as the curve's
+// order.
+func SignDigest(key crypto.Signer, h crypto.Hash, digest []byte) ([]byte, error) {
+	k, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return key.Sign(rand.Reader, digest, h)
+	}
+	r, s, err := ecdsa.Sign(rand.Reader, k, digest)
+	if err != nil {
+		return nil, err
+	}
+	n := (k.Curve.Params().BitSize + 7) / 8
+	sig := make([]byte, 2*n)
+	r.FillBytes(sig[:n])
+	s.FillBytes(sig[n:])
+	return sig, nil
+}
+
 func randomSerial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	return n
