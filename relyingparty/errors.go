@@ -33,11 +33,12 @@ const (
 	ReasonOCSP            Reason = "ocsp-failed"           // OCSP unreachable, timed out, bad or unknown answer
 )
 
-// Error is the error Verify and VerifyChallenge return. Err says, in
-// English, what is wrong and what to do.
+// Error is the error Verify and VerifyChallenge return.
 type Error struct {
+	// Reason says which check failed, for choosing what to tell the user.
 	Reason Reason
-	Err    error
+	// Err says, in English, what is wrong and what to do: for the log.
+	Err error
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }

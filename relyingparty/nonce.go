@@ -23,7 +23,9 @@ type NonceStore interface {
 	Consume(ctx context.Context, nonce string) error
 }
 
-// Nonce store errors.
+// The errors of nonce stores. VerifyChallenge reports the first three as
+// ReasonNonceUnknown, ReasonNonceReplayed and ReasonNonceExpired, and any
+// other error of Consume as ReasonNonceStore.
 var (
 	ErrNonceUnknown  = errors.New("the challenge nonce was not issued by this site, or it expired (a Redis store forgets expired nonces): ask for a new challenge")
 	ErrNonceUsed     = errors.New("the challenge nonce was already used: ask for a new challenge")
@@ -31,21 +33,21 @@ var (
 	ErrTooManyNonces = errors.New("too many outstanding challenge nonces: try again in a few minutes")
 )
 
-const (
-	// DefaultNonceTTL is how long a nonce from NewMemoryNonceStore(0)
-	// stays valid.
-	DefaultNonceTTL = 5 * time.Minute
-	// MaxOutstandingNonces caps a MemoryNonceStore: issued nonces, used or
-	// not, are remembered until they expire, about 135 bytes each (13 MB
-	// in all). When the cap is reached Issue fails with ErrTooManyNonces
-	// rather than forget nonces users are still answering; rate-limit
-	// challenges per client in front of the store.
-	MaxOutstandingNonces = 100_000
-)
+// DefaultNonceTTL is how long a nonce stays valid when the store is made
+// with a ttl of 0.
+const DefaultNonceTTL = 5 * time.Minute
+
+// maxOutstandingNonces caps a MemoryNonceStore; see MemoryNonceStore.
+const maxOutstandingNonces = 100_000
 
 // MemoryNonceStore is a NonceStore for one server process. It is safe for
 // concurrent use and starts no goroutine: expired nonces are dropped on
 // each call, in issue order.
+//
+// Issued nonces, used or not, are remembered until they expire, about 135
+// bytes each. The store holds at most 100,000 (13 MB): when full, Issue
+// fails with ErrTooManyNonces rather than forget nonces users are still
+// answering. Rate-limit challenges per client in front of the store.
 type MemoryNonceStore struct {
 	ttl time.Duration
 	max int
@@ -67,7 +69,7 @@ func NewMemoryNonceStore(ttl time.Duration) *MemoryNonceStore {
 	if ttl <= 0 {
 		ttl = DefaultNonceTTL
 	}
-	return &MemoryNonceStore{ttl: ttl, max: MaxOutstandingNonces, now: time.Now, nonces: map[string]*nonceState{}}
+	return &MemoryNonceStore{ttl: ttl, max: maxOutstandingNonces, now: time.Now, nonces: map[string]*nonceState{}}
 }
 
 // Issue returns a new nonce: 32 random bytes, 44 base64 characters.

@@ -230,22 +230,24 @@ func decodeBase64(field, s string) ([]byte, error) {
 	return b, nil
 }
 
-// LoadCertPool reads trust anchors from files of PEM CERTIFICATE blocks
-// (or one DER certificate each). Every certificate read becomes a trust
-// anchor, so list only CA certificates.
+// LoadCertPool reads trust anchors for Config.Roots (or CA certificates
+// for Config.Intermediates) from files of PEM CERTIFICATE blocks, or of one
+// DER certificate each. Every certificate read becomes a trust anchor, so
+// list only CA certificates. It fails if a file cannot be read or holds no
+// certificate, or a certificate does not parse.
 func LoadCertPool(paths ...string) (*x509.CertPool, error) {
 	if len(paths) == 0 {
-		return nil, errors.New("verify: no trust anchor file given")
+		return nil, errors.New("relyingparty: no trust anchor file given")
 	}
 	pool := x509.NewCertPool()
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("verify: reading trust anchors: %w", err)
+			return nil, fmt.Errorf("relyingparty: reading trust anchors: %w", err)
 		}
 		certs, err := parseCertificates(data)
 		if err != nil {
-			return nil, fmt.Errorf("verify: %s: %w", p, err)
+			return nil, fmt.Errorf("relyingparty: %s: %w", p, err)
 		}
 		for _, c := range certs {
 			pool.AddCert(c)

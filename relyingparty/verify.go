@@ -1,78 +1,3 @@
-// Package relyingparty checks web-eid:1.0 authentication tokens for a relying
-// party: a web site that logs people in with their CIE or CNS card through
-// eidlink (or any Web eID compatible extension).
-//
-// # The challenge protocol
-//
-// The site issues a fresh challenge nonce, binds it to the user's session,
-// and hands it to the page; the extension has the card sign
-//
-//	H(origin) || H(nonce)
-//
-// (see package authtoken) and the page posts the token back. The token
-// carries neither the origin nor the nonce: the site rebuilds the signed
-// message from the origin it serves and the nonce stored in the session,
-// never from anything the browser sends. A relying party does
-//
-//	v, err := verify.New(verify.Config{Roots: roots}) // at start-up
-//	nonces := verify.NewMemoryNonceStore(0)
-//
-//	// GET /challenge: issue a nonce, keep it in the session, send it to the page.
-//	nonce, err := nonces.Issue(ctx)
-//
-//	// POST /login: the site's own origin and the nonce kept in the session.
-//	id, err := v.VerifyChallenge(ctx, nonces, token, "https://servizi.example.it", sessionNonce)
-//
-// VerifyChallenge consumes the nonce before anything else, so a nonce is
-// good for one attempt only, successful or not. Verify checks a token
-// without a nonce store; use it only where single use is enforced
-// elsewhere (the `eidlink verify` command, tests).
-//
-// # Nonce stores
-//
-// A NonceStore issues nonces and accepts each at most once. A site on one
-// server uses NewMemoryNonceStore; sites on several servers share
-// NewRedisNonceStore, whose documentation states the guarantee across
-// Redis restarts and how to configure Redis for it. When the store fails
-// (Redis unreachable) VerifyChallenge refuses the token with
-// ReasonNonceStore: logins fail closed. Any other shared database with an
-// atomic "delete if present" can implement the interface.
-//
-// examples/relyingparty in the eidlink repository is a complete relying
-// party built on this package.
-//
-// # What is checked
-//
-// In order: the origin and nonce the server passes (protocol rules: a
-// canonical https origin as browsers write it, see
-// protocol.CanonicalOrigin; a nonce of 44..128 characters of standard
-// base64 that decode to at least 32 bytes); the token format; the algorithm
-// against the key; the certificate's validity window, key usage
-// (digitalSignature), extended key usage (clientAuth or any, when present)
-// and certificate policy (CIE 1.3.76.47.4 or CNS 1.3.76.16.2.1 unless
-// configured); the signature over the rebuilt message; the chain to the
-// configured trust anchors; the holder's codice fiscale; and, when
-// configured, the certificate's OCSP status. The first failure is returned
-// as an *Error whose Reason is a stable code: show the user a message
-// chosen by Reason, log the error's text (it says what to fix).
-//
-// # Token parsing
-//
-// The token is JSON with the string fields unverifiedCertificate,
-// algorithm, signature and format, all required; format must be exactly
-// "web-eid:1.0". Binary fields are standard base64 with padding, without
-// line breaks. Unknown fields (appVersion, and whatever later Web eID
-// versions add) are ignored: they are not signed and nothing depends on
-// them. A token another parser could read differently is refused: a key
-// twice in any object, or a key that differs only in case from a field
-// ("SIGNATURE", "Format"), which encoding/json alone would accept. Tokens bigger than MaxTokenSize are refused unparsed (cap the
-// request body too, e.g. with http.MaxBytesReader).
-//
-// # Identity
-//
-// The holder is read from the certificate subject by eidcert.HolderOf,
-// whose package documents the rule; a certificate without a valid codice
-// fiscale is refused.
 package relyingparty
 
 import (
@@ -90,7 +15,8 @@ import (
 	"github.com/eidlink/eidlink/internal/webinput"
 )
 
-// Certificate policies of the Italian authentication certificates.
+// The certificate policies of the authentication certificates of the CIE
+// (1.3.76.47.4) and of the CNS (1.3.76.16.2.1): Config.Policies' default.
 var (
 	PolicyCIE = eidcert.PolicyCIE
 	PolicyCNS = eidcert.PolicyCNS
@@ -98,32 +24,35 @@ var (
 
 // Config configures a Verifier.
 type Config struct {
-	// Roots are the trust anchors: the CAs that issue CIE and CNS
-	// authentication certificates. Required. See LoadCertPool.
+	// Roots are the trust anchors: the CAs that issue the CIE and CNS
+	// authentication certificates the site accepts (see the package
+	// documentation and LoadCertPool). Required.
 	Roots *x509.CertPool
-	// Intermediates are extra CA certificates used to build chains.
+	// Intermediates are CA certificates that may complete a chain to
+	// Roots, not trusted by themselves. Optional.
 	Intermediates *x509.CertPool
-	// Policies are the accepted certificate policies; the certificate
+	// Policies are the accepted certificate policies: the certificate
 	// must carry one of them. Empty means PolicyCIE and PolicyCNS.
 	Policies []x509.OID
-	// AllowLoopbackHTTP accepts http://localhost (and 127.0.0.1, [::1])
-	// origins, for development.
+	// AllowLoopbackHTTP also accepts http origins on localhost,
+	// 127.0.0.1 and [::1], for development. Never set it in production.
 	AllowLoopbackHTTP bool
-	// Now returns the current time; nil means time.Now.
+	// Now returns the current time, for the validity of certificates
+	// and OCSP answers; nil means time.Now.
 	Now func() time.Time
-	// OCSP enables revocation checking; nil means off.
+	// OCSP turns on revocation checking; nil leaves it off.
 	OCSP *OCSPConfig
 }
 
-// Verifier checks tokens. It is safe for concurrent use.
+// Verifier verifies tokens. It is safe for concurrent use.
 type Verifier struct {
 	cfg Config
 }
 
-// New returns a Verifier for cfg.
+// New returns a Verifier for cfg. It fails only when cfg.Roots is nil.
 func New(cfg Config) (*Verifier, error) {
 	if cfg.Roots == nil {
-		return nil, errors.New("verify: Config.Roots is required: load the CIE/CNS issuing CAs with LoadCertPool")
+		return nil, errors.New("relyingparty: Config.Roots is required: load the CIE/CNS issuing CAs with LoadCertPool")
 	}
 	if len(cfg.Policies) == 0 {
 		cfg.Policies = []x509.OID{PolicyCIE, PolicyCNS}
@@ -134,20 +63,30 @@ func New(cfg Config) (*Verifier, error) {
 	return &Verifier{cfg: cfg}, nil
 }
 
-// Identity is the card holder a token proves.
+// Identity is the card holder a token proves, read from the certificate
+// subject (see the package documentation).
 type Identity struct {
-	GivenName     string `json:"givenName"`
-	Surname       string `json:"surname"`
+	// GivenName and Surname are the subject's givenName and surname
+	// attributes as the card has them (upper case on CIE and CNS); empty
+	// when the certificate has none.
+	GivenName string `json:"givenName"`
+	Surname   string `json:"surname"`
+	// CodiceFiscale is the holder's 16-character codice fiscale, in
+	// upper case and with a valid check character: never empty.
 	CodiceFiscale string `json:"codiceFiscale"`
-	// CardKind is "cie" or "cns" by the certificate's policies (see
-	// eidcert.Kind), "" when it carries neither.
-	CardKind    string            `json:"cardKind"`
+	// CardKind is "cie" or "cns" by the first of the certificate's
+	// policies that is PolicyCIE or PolicyCNS or lies under one of
+	// them; "" when none does (accepted through Config.Policies).
+	CardKind string `json:"cardKind"`
+	// Certificate is the verified authentication certificate.
 	Certificate *x509.Certificate `json:"-"`
 }
 
 // VerifyChallenge consumes nonce in store, then verifies token as Verify
-// does. nonce must be the one the server issued for this session, origin
-// the site's own origin. The nonce is spent even when the token is bad.
+// does, and returns the holder. nonce is the one the server issued for
+// this session, origin the site's own origin (both from the server, never
+// from the request). The nonce is spent even when the token is refused.
+// Errors are *Error (see ReasonOf).
 func (v *Verifier) VerifyChallenge(ctx context.Context, store NonceStore, token []byte, origin, nonce string) (*Identity, error) {
 	if err := webinput.ValidateNonce(nonce); err != nil {
 		return nil, &Error{Reason: ReasonNonceInvalid, Err: err}
@@ -158,9 +97,11 @@ func (v *Verifier) VerifyChallenge(ctx context.Context, store NonceStore, token 
 	return v.Verify(ctx, token, origin, nonce)
 }
 
-// Verify checks that token (the JSON the page posted) was signed by a
-// valid, trusted card certificate for origin and nonce, and returns the
-// holder. It does not enforce single use of nonce: see VerifyChallenge.
+// Verify checks that token (the JSON the page posted) was signed for
+// origin and nonce by a card whose certificate is valid and chains to the
+// trust anchors, and returns the holder. It does not spend nonce: use
+// VerifyChallenge unless single use is enforced elsewhere. Errors are
+// *Error (see ReasonOf).
 func (v *Verifier) Verify(ctx context.Context, token []byte, origin, nonce string) (*Identity, error) {
 	if err := webinput.ValidateOrigin(origin, v.cfg.AllowLoopbackHTTP); err != nil {
 		return nil, &Error{Reason: ReasonOriginInvalid, Err: err}

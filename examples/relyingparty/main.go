@@ -1,5 +1,5 @@
 // Command relyingparty is a minimal site that logs people in with their
-// CIE or CNS card through eidlink, using only package verify and the
+// CIE or CNS card through eidlink, using only package relyingparty and the
 // standard library. Lift it into your own site:
 //
 //	POST /nonce  starts a session (cookie) and returns {"nonce": "..."}

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -106,4 +109,33 @@ func signToken(t *testing.T, nonce string) string {
 	}
 	b, _ := json.Marshal(tok)
 	return string(b)
+}
+
+// TestOnlyTheKit: a relying party needs package relyingparty and the
+// standard library, nothing of eidlink's internals. The demo site is held
+// to the same rule (go-redis only to build its Redis client).
+func TestOnlyTheKit(t *testing.T) {
+	allowed := map[string]bool{"github.com/eidlink/eidlink/relyingparty": true}
+	for dir, extra := range map[string]string{".": "", "../../internal/demosite": "github.com/redis/go-redis/v9"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no Go files (%v)", dir, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			ast, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range ast.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				first, _, _ := strings.Cut(path, "/")
+				if !allowed[path] && path != extra && strings.Contains(first, ".") {
+					t.Errorf("%s imports %s: use only relyingparty and the standard library", f, path)
+				}
+			}
+		}
+	}
 }
