@@ -131,7 +131,7 @@ bench: deps pcscd build extension-dist
 	b cmd/eidlink-host 'ColdStart$$' 30x; \
 	b internal/command 'Authenticate$$' 300x; \
 	b internal/cryptoki 'RawSign$$' 300x; \
-	b relyingparty 'Verify$$|RawRSAVerify$$|TwoRSAVerify$$' 2000x; \
+	b relyingparty 'Verify$$|RawRSAVerify$$|TwoRSAVerify$$|VerifyVsTwoRSA$$' 2000x; \
 	b relyingparty 'NonceStores$$' 1x; \
 	b internal/service 'ServiceAuthenticate$$' 20x; \
 	b internal/service 'ServiceRSS$$' 1x; \
@@ -146,6 +146,7 @@ bench: deps pcscd build extension-dist
 	    r("BenchmarkAuthenticate", "BenchmarkRawSign", "in-process authenticate / bare PKCS#11 sign (SoftHSM2)"); \
 	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
 	    r("BenchmarkVerify", "BenchmarkTwoRSAVerify", "token verification / its two bare RSA verifications"); \
+	    printf "  %-58s %6.2fx\n", "the same, the two run in turns (see BenchmarkVerifyVsTwoRSA)", med["BenchmarkVerifyVsTwoRSA", "verify/two-rsa"]; \
 	    printf "  %-58s %6.2fx\n", "logins/s, 2 verifiers sharing Redis / 1 in-memory (higher)", med["BenchmarkNonceStores", "redis2/memory1"]; \
 	    printf "  %-58s %6d\n", "nonces accepted twice in 3 x 10,000 concurrent replays", med["BenchmarkNonceStores", "replays-accepted"]; \
 	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \

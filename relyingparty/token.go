@@ -1,15 +1,18 @@
 package relyingparty
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"unicode/utf8"
 
@@ -76,12 +79,13 @@ func (a Algorithm) Digest(origin, nonce string) []byte {
 	if h == 0 {
 		return nil
 	}
+	var buf [2 * 64]byte // H(origin) || H(nonce), SHA-512 at most
 	w := h.New()
-	w.Write([]byte(origin))
-	ho := w.Sum(nil)
+	io.WriteString(w, origin)
+	msg := w.Sum(buf[:0])
 	w.Reset()
-	w.Write([]byte(nonce))
-	msg := w.Sum(ho)
+	io.WriteString(w, nonce)
+	msg = w.Sum(msg)
 	w.Reset()
 	w.Write(msg)
 	return w.Sum(nil)
@@ -119,34 +123,37 @@ func parseToken(data []byte) (*parsed, error) {
 	if len(data) > MaxTokenSize {
 		return nil, fail(ReasonTokenFormat, "the token is %d bytes, more than the %d accepted", len(data), MaxTokenSize)
 	}
-	raw, ok := flatFields(data)
+	f, ok := flatFields(data)
 	if !ok {
-		if err := json.Unmarshal(data, &raw); err != nil {
+		var t Token
+		if err := json.Unmarshal(data, &t); err != nil {
 			return nil, fail(ReasonTokenFormat, "the token is not a JSON object of strings: %v", err)
 		}
-		if err := webinput.CheckJSONKeys(data, &raw); err != nil {
+		if err := webinput.CheckJSONKeys(data, &t); err != nil {
 			return nil, fail(ReasonTokenFormat, "the token could read differently to another parser: %v", err)
 		}
+		f = rawFields{[]byte(t.UnverifiedCertificate), []byte(t.Algorithm), []byte(t.Signature), []byte(t.Format), []byte(t.AppVersion)}
 	}
-	for _, f := range []struct{ name, value string }{
-		{"format", raw.Format}, {"algorithm", string(raw.Algorithm)},
-		{"unverifiedCertificate", raw.UnverifiedCertificate}, {"signature", raw.Signature},
-	} {
-		if f.value == "" {
+	for _, f := range []struct {
+		name  string
+		value []byte
+	}{{"format", f.format}, {"algorithm", f.alg}, {"unverifiedCertificate", f.cert}, {"signature", f.sig}} {
+		if len(f.value) == 0 {
 			return nil, fail(ReasonTokenFormat, "the token has no %s", f.name)
 		}
 	}
-	if raw.Format != TokenFormat {
-		return nil, fail(ReasonTokenFormat, "the token format is %.40q; only %q is accepted", raw.Format, TokenFormat)
+	if string(f.format) != TokenFormat {
+		return nil, fail(ReasonTokenFormat, "the token format is %.40q; only %q is accepted", f.format, TokenFormat)
 	}
-	if raw.Algorithm.Hash() == 0 {
-		return nil, fail(ReasonAlgorithm, "the token algorithm %.20q is not supported (want RS256/384/512, PS256/384/512 or ES256/384/512)", raw.Algorithm)
+	alg := Algorithm(f.alg)
+	if alg.Hash() == 0 {
+		return nil, fail(ReasonAlgorithm, "the token algorithm %.20q is not supported (want RS256/384/512, PS256/384/512 or ES256/384/512)", alg)
 	}
-	der, err := decodeBase64("unverifiedCertificate", raw.UnverifiedCertificate)
+	der, err := decodeBase64("unverifiedCertificate", f.cert)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := decodeBase64("signature", raw.Signature)
+	sig, err := decodeBase64("signature", f.sig)
 	if err != nil {
 		return nil, err
 	}
@@ -154,75 +161,122 @@ func parseToken(data []byte) (*parsed, error) {
 	if err != nil {
 		return nil, fail(ReasonCertMalformed, "the token's certificate does not parse: %v", err)
 	}
-	return &parsed{cert: cert, alg: raw.Algorithm, sig: sig}, nil
+	return &parsed{cert: cert, alg: alg, sig: sig}, nil
 }
 
-// flatFields reads, without encoding/json's reflection, the token every
-// extension sends: valid UTF-8, one flat JSON object whose keys are
-// Token's, exactly and once each, and whose values are strings
-// without escapes or control characters. For such a token it finds what
-// json.Unmarshal would, and CheckJSONKeys has nothing to refuse; for
-// anything else it returns false and the caller uses encoding/json.
-func flatFields(data []byte) (t Token, ok bool) {
+// rawFields are the contents of a token's string fields.
+type rawFields struct {
+	cert, alg, sig, format, appVersion []byte
+}
+
+// flatFields reads, without encoding/json's reflection or copies, the
+// token every extension sends: valid UTF-8, one flat JSON object whose keys
+// are Token's, exactly and once each, and whose values are strings without
+// escapes or control characters. For such a token it finds what
+// json.Unmarshal would, as slices of data, and CheckJSONKeys has nothing
+// to refuse; for anything else it returns false and the caller uses
+// encoding/json.
+func flatFields(data []byte) (f rawFields, ok bool) {
 	if !utf8.Valid(data) {
-		return t, false
+		return f, false
 	}
-	fields := map[string]*string{
-		"unverifiedCertificate": &t.UnverifiedCertificate, "algorithm": (*string)(&t.Algorithm),
-		"signature": &t.Signature, "format": &t.Format, "appVersion": &t.AppVersion,
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return f, false
 	}
-	i := 0
-	ws := func() {
-		for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-			i++
+	if i = skipSpace(data, i+1); i < len(data) && data[i] == '}' {
+		return f, skipSpace(data, i+1) == len(data)
+	}
+	var seen [5]bool
+	for {
+		key, j, isStr := jsonString(data, i)
+		if i = skipSpace(data, j); !isStr || i == len(data) || data[i] != ':' {
+			return f, false
+		}
+		value, j, isStr := jsonString(data, skipSpace(data, i+1))
+		if !isStr {
+			return f, false
+		}
+		var dst *[]byte
+		var k int
+		switch string(key) {
+		case "unverifiedCertificate":
+			dst, k = &f.cert, 0
+		case "algorithm":
+			dst, k = &f.alg, 1
+		case "signature":
+			dst, k = &f.sig, 2
+		case "format":
+			dst, k = &f.format, 3
+		case "appVersion":
+			dst, k = &f.appVersion, 4
+		default:
+			return f, false
+		}
+		if seen[k] { // a key twice is for CheckJSONKeys to refuse
+			return f, false
+		}
+		seen[k], *dst = true, value
+		switch i = skipSpace(data, j); {
+		case i < len(data) && data[i] == '}':
+			return f, skipSpace(data, i+1) == len(data)
+		case i == len(data) || data[i] != ',':
+			return f, false
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+// skipSpace returns the index of the first byte from data[i] on that is
+// not JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonString reads the JSON string at data[i] if it has no escapes or
+// control characters, and returns its contents and the index after it.
+func jsonString(data []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return nil, i, false
+	}
+	end := bytes.IndexByte(data[i+1:], '"')
+	if end < 0 {
+		return nil, i, false
+	}
+	s = data[i+1 : i+1+end]
+	if !plainString(s) {
+		return nil, i, false
+	}
+	return s, i + end + 2, true
+}
+
+// plainString reports whether s has no backslash and no control
+// character (below 0x20), eight bytes at a time: a certificate's base64
+// is most of a token.
+func plainString(s []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(s) >= 8; s = s[8:] {
+		x := binary.LittleEndian.Uint64(s)
+		below20 := (x - 0x20*ones) &^ x & highs // a byte < 0x20 (bytes >= 0x80 have their own high bit)
+		b := x ^ '\\'*ones
+		backslash := (b - ones) &^ b & highs // a zero byte where x had a backslash
+		if below20|backslash != 0 {
+			return false
 		}
 	}
-	next := func(c byte) bool {
-		ws()
-		if i < len(data) && data[i] == c {
-			i++
-			return true
-		}
-		return false
-	}
-	str := func() (string, bool) {
-		if !next('"') {
-			return "", false
-		}
-		for start := i; i < len(data); i++ {
-			switch c := data[i]; {
-			case c == '"':
-				i++
-				return string(data[start : i-1]), true
-			case c == '\\' || c < 0x20:
-				return "", false
-			}
-		}
-		return "", false
-	}
-	if !next('{') {
-		return t, false
-	}
-	for first := true; !next('}'); first = false {
-		if !first && !next(',') {
-			return t, false
-		}
-		key, isStr := str()
-		dst, known := fields[key]
-		if !isStr || !known || !next(':') {
-			return t, false
-		}
-		delete(fields, key) // a key twice is for CheckJSONKeys to refuse
-		if *dst, isStr = str(); !isStr {
-			return t, false
+	for _, c := range s {
+		if c == '\\' || c < 0x20 {
+			return false
 		}
 	}
-	ws()
-	return t, i == len(data)
+	return true
 }
 
 // decodeBase64 accepts standard base64 with padding and nothing else.
-func decodeBase64(field, s string) ([]byte, error) {
+func decodeBase64(field string, s []byte) ([]byte, error) {
 	b, err := webinput.DecodeBase64(s)
 	if err != nil {
 		return nil, fail(ReasonTokenFormat, "the token's %s is not standard base64 with padding (truncated?)", field)

@@ -92,7 +92,7 @@ func FuzzParseRequest(f *testing.F) {
 			if c, err := webinput.CanonicalOrigin(a.Origin); err != nil || c != a.Origin {
 				t.Fatalf("accepted the non-canonical origin %q", a.Origin)
 			}
-			if b, err := webinput.DecodeBase64(a.ChallengeNonce); err != nil || len(b) < webinput.MinNonceBytes {
+			if b, err := webinput.DecodeBase64([]byte(a.ChallengeNonce)); err != nil || len(b) < webinput.MinNonceBytes {
 				t.Fatalf("accepted the nonce %q", a.ChallengeNonce)
 			}
 		}

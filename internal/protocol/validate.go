@@ -118,14 +118,14 @@ func ParseSign(raw json.RawMessage, o Options) (*SignRequest, error) {
 	if !ok {
 		return nil, invalid("unknown hash function %q", a.HashFunction)
 	}
-	digest, err := webinput.DecodeBase64(a.Hash)
+	digest, err := webinput.DecodeBase64([]byte(a.Hash))
 	if err != nil {
 		return nil, invalid("hash is not standard base64")
 	}
 	if len(digest) != h.Size() {
 		return nil, invalid("hash is %d bytes, %s needs %d", len(digest), a.HashFunction, h.Size())
 	}
-	der, err := webinput.DecodeBase64(a.Certificate)
+	der, err := webinput.DecodeBase64([]byte(a.Certificate))
 	if err != nil {
 		return nil, invalid("certificate is not standard base64")
 	}

@@ -10,6 +10,7 @@
 package webinput
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -155,11 +156,16 @@ func isLoopback(hostport string) bool {
 
 // DecodeBase64 decodes standard base64 with padding and nothing else (the
 // standard decoder alone skips line breaks).
-func DecodeBase64(s string) ([]byte, error) {
-	if strings.ContainsAny(s, "\r\n") {
+func DecodeBase64(s []byte) ([]byte, error) {
+	return appendBase64(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), s)
+}
+
+// appendBase64 appends to dst what DecodeBase64 returns.
+func appendBase64(dst, s []byte) ([]byte, error) {
+	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
 		return nil, errors.New("line break in base64")
 	}
-	return base64.StdEncoding.Strict().DecodeString(s)
+	return base64.StdEncoding.Strict().AppendDecode(dst, s)
 }
 
 // ValidateNonce checks the challenge nonce: 44 to 128 characters of
@@ -169,7 +175,8 @@ func ValidateNonce(nonce string) error {
 	if len(nonce) < MinNonceLength || len(nonce) > MaxNonceLength {
 		return fmt.Errorf("challenge nonce must be %d to %d characters, got %d", MinNonceLength, MaxNonceLength, len(nonce))
 	}
-	b, err := DecodeBase64(nonce)
+	var buf [MaxNonceLength / 4 * 3]byte
+	b, err := appendBase64(buf[:0], []byte(nonce))
 	if err != nil {
 		return errors.New("challenge nonce is not standard base64 with padding")
 	}
