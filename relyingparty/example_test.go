@@ -66,17 +66,13 @@ func Example() {
 // text, for the log, says what is wrong. Here a token made on another
 // site is presented to this one.
 func ExampleReasonOf() {
-	ctx := context.Background()
 	roots, card := exampleCard()
 	v, err := relyingparty.New(relyingparty.Config{Roots: roots})
 	if err != nil {
 		log.Fatal(err)
 	}
-	nonces := relyingparty.NewMemoryNonceStore(0)
-	nonce, _ := nonces.Issue(ctx)
-	token := card("https://phishing.example", nonce)
-
-	_, err = v.VerifyChallenge(ctx, nonces, token, "https://servizi.example.it", nonce)
+	const nonce = "Tm9uIMOoIHVuIG5vbmNlIHZlcm8sIG1hIGJhc3RhIGNvc8Os"
+	_, err = v.Verify(context.Background(), card("https://phishing.example", nonce), "https://servizi.example.it", nonce)
 	switch relyingparty.ReasonOf(err) {
 	case "":
 		fmt.Println("Benvenuto")
