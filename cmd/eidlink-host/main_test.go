@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/internal/protocol"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
@@ -61,7 +61,7 @@ type hostProc struct {
 }
 
 // spawn starts the host on card's environment, plus env.
-func spawn(t *testing.T, card *testcard.Result, env ...string) *hostProc {
+func spawn(t *testing.T, card *cryptoki.TestCardResult, env ...string) *hostProc {
 	h := &hostProc{t: t}
 	h.cmd = exec.Command(hostBin, "chrome-extension://abcdefghijklmnopabcdefghijklmnop/")
 	// In-process: the card is the test's, not a running service's.
@@ -189,9 +189,9 @@ func errCode(m map[string]json.RawMessage) protocol.Code {
 	return e.Code
 }
 
-func newCard(t *testing.T, typ string) *testcard.Result {
-	testenv.NeedSoftHSM(t)
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: typ, PIN: "24681357"})
+func newCard(t *testing.T, typ string) *cryptoki.TestCardResult {
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: typ, PIN: "24681357"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestAuthenticateThroughTheBinary(t *testing.T) {
 }
 
 // verifyToken checks an auth token made by card for origin and nonce.
-func verifyToken(t *testing.T, card *testcard.Result, token []byte) (*relyingparty.Verifier, *relyingparty.Identity) {
+func verifyToken(t *testing.T, card *cryptoki.TestCardResult, token []byte) (*relyingparty.Verifier, *relyingparty.Identity) {
 	t.Helper()
 	roots, err := relyingparty.LoadCertPool(card.CAFile)
 	if err != nil {
@@ -333,14 +333,14 @@ func median(d []time.Duration) time.Duration {
 
 // noCard is the environment of a machine whose only card software,
 // SoftHSM2, holds no token.
-func noCard(t *testing.T) *testcard.Result {
+func noCard(t *testing.T) *cryptoki.TestCardResult {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "softhsm2.conf")
 	os.Mkdir(filepath.Join(dir, "tokens"), 0o700)
 	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &testcard.Result{Env: []testcard.EnvVar{{Name: "SOFTHSM2_CONF", Value: conf}, {Name: "EIDLINK_PKCS11_MODULE", Value: testcard.DefaultModule}}}
+	return &cryptoki.TestCardResult{Env: []cryptoki.EnvVar{{Name: "SOFTHSM2_CONF", Value: conf}, {Name: "EIDLINK_PKCS11_MODULE", Value: cryptoki.SoftHSMModule}}}
 }
 
 func errorOf(t *testing.T, m map[string]json.RawMessage) protocol.Error {
@@ -407,7 +407,7 @@ func TestCardArrivesDuringLogin(t *testing.T) {
 	ctx := virtualcardtest.Context(t)
 	virtualcardtest.WaitCard(t, ctx, virtualcardtest.Reader0, nil)
 	home := t.TempDir()
-	h := spawn(t, &testcard.Result{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+	h := spawn(t, &cryptoki.TestCardResult{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
 		"EIDLINK_SERVICE=off", "HOME="+home, "XDG_CONFIG_HOME="+home)
 	h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `","waitForCard":60000}}`)
 	var cr protocol.CardRequest
@@ -448,7 +448,7 @@ func TestCardHeldByAnotherProgram(t *testing.T) {
 			virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 			release := holdCard(t, hold)
 			home := t.TempDir()
-			h := spawn(t, &testcard.Result{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+			h := spawn(t, &cryptoki.TestCardResult{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
 				"EIDLINK_SERVICE=off", "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_RUNTIME_DIR="+home)
 			login := `{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `"}}`
 			h.send(login)

@@ -17,7 +17,6 @@ import (
 	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -26,10 +25,10 @@ const origin = "https://servizi.example.it"
 // TestLogin builds the example, runs it, and logs in with a token the
 // SoftHSM test card signs, as the extension would.
 func TestLogin(t *testing.T) {
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	testenv.NeedCommand(t, "go", "golang")
 	dir := t.TempDir()
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(dir, "card"), Type: "cie"})
+	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(dir, "card"), Type: "cie"})
 	if err != nil {
 		t.Fatal(err)
 	}

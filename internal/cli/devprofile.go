@@ -11,9 +11,9 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/install"
 	"github.com/eidlink/eidlink/internal/mockhost"
-	"github.com/eidlink/eidlink/internal/testcard"
 )
 
 // DevProfile describes a browser profile prepared by "eidlink dev-profile":
@@ -196,14 +196,14 @@ func (p *DevProfile) useCard(cardDir, kind string) ([][2]string, error) {
 		p.Card = &DevCard{Dir: dir, Kind: c.Kind, Holder: c.Holder(), CodiceFiscale: c.CodiceFiscale, PIN: c.PIN, CAFile: c.CAFile}
 		return append(env, [2]string{"EIDLINK_MOCK_SCENARIO", p.Scenario}, [2]string{"EIDLINK_MOCK_CARD", dir}), nil
 	}
-	var c testcard.Card
+	var c cryptoki.TestCard
 	pin := ""
 	if missing {
-		r, err := testcard.Init(testcard.Options{Dir: dir, Type: kind})
+		r, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: dir, Type: kind})
 		if err != nil {
 			return nil, err
 		}
-		c, pin = r.Card, "12345678"
+		c, pin = r.TestCard, "12345678"
 	} else if js, err := os.ReadFile(filepath.Join(dir, "card.json")); err != nil {
 		return nil, err
 	} else if err := json.Unmarshal(js, &c); err != nil || c.SoftHSM2Conf == "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/install"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -110,7 +111,7 @@ func TestDevProfileRegistersTheMockHost(t *testing.T) {
 }
 
 func TestDevProfileRealHostMakesAVirtualCard(t *testing.T) {
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	tmp := t.TempDir()
 	ext := filepath.Join(tmp, "ext")
 	os.MkdirAll(ext, 0o755)

@@ -3,7 +3,7 @@ package cli
 import (
 	"fmt"
 
-	"github.com/eidlink/eidlink/internal/testcard"
+	"github.com/eidlink/eidlink/internal/cryptoki"
 )
 
 func (e *env) testcard(args []string) error {
@@ -11,7 +11,7 @@ func (e *env) testcard(args []string) error {
 		return usagef("usage: eidlink testcard init --dir DIR [--type cie|cns] [--pin PIN] [--given-name NAME --surname NAME --cf CODICEFISCALE] [--key rsa2048|p256|p384]")
 	}
 	fs := e.newFlags("testcard init")
-	var o testcard.Options
+	var o cryptoki.TestCardOptions
 	fs.StringVar(&o.Dir, "dir", "", "directory for the virtual card (created)")
 	fs.StringVar(&o.Type, "type", "cie", "card kind: cie or cns")
 	fs.StringVar(&o.PIN, "pin", "12345678", "the card's PIN")
@@ -25,7 +25,7 @@ func (e *env) testcard(args []string) error {
 	if o.Dir == "" || fs.NArg() > 0 {
 		return usagef("testcard init needs --dir")
 	}
-	r, err := testcard.Init(o)
+	r, err := cryptoki.InitTestCard(o)
 	if err != nil {
 		return err
 	}

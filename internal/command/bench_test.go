@@ -8,7 +8,6 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
-	"github.com/eidlink/eidlink/internal/testcard"
 )
 
 // BenchmarkAuthenticate is a whole in-process authenticate on a SoftHSM2
@@ -16,7 +15,7 @@ import (
 // Compare with token's BenchmarkRawSign, a bare C_Sign on the same kind of
 // token.
 func BenchmarkAuthenticate(b *testing.B) {
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(b.TempDir(), "card")})
+	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(b.TempDir(), "card")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,24 +17,23 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/eidlink/eidlink/internal/protocol"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 // These tests drive the real SoftHSM2 library (Debian package softhsm2)
 // with tokens made by testcard in a private SOFTHSM2_CONF.
 
-const softhsm = testcard.DefaultModule
+const softhsm = SoftHSMModule
 
 var ctx = context.Background()
 
 // newCard makes a virtual card and points SOFTHSM2_CONF at it. Make cards
 // before loading SoftHSM2 in a Provider: Init needs it unloaded.
-func newCard(t testing.TB, o testcard.Options) *testcard.Result {
+func newCard(t testing.TB, o TestCardOptions) *TestCardResult {
 	t.Helper()
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, SoftHSMModule)
 	o.Dir = t.TempDir()
-	r, err := testcard.Init(o)
+	r, err := InitTestCard(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func wantCode(t *testing.T, err error, code protocol.Code) *protocol.Error {
 }
 
 func TestOpen(t *testing.T) {
-	r := newCard(t, testcard.Options{})
+	r := newCard(t, TestCardOptions{})
 	c := openCard(t, newProvider(t, "/nonexistent/libnothing.so", softhsm))
 	got := c.Info()
 	want := protocol.TokenStatus{
@@ -92,7 +91,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
-	newCard(t, testcard.Options{})
+	newCard(t, TestCardOptions{})
 	c := openCard(t, newProvider(t, softhsm))
 	e := wantCode(t, c.Login(ctx, []byte("00000000")), protocol.CodePINIncorrect)
 	if e.TriesLeft == nil || *e.TriesLeft != 2 || c.Info().TriesLeft != 2 {
@@ -126,7 +125,7 @@ func TestSign(t *testing.T) {
 		{"p384", []crypto.Hash{crypto.SHA384}},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
-			newCard(t, testcard.Options{KeyType: tc.key})
+			newCard(t, TestCardOptions{KeyType: tc.key})
 			c := openCard(t, newProvider(t, softhsm))
 			if err := c.Login(ctx, []byte("12345678")); err != nil {
 				t.Fatal(err)
@@ -167,7 +166,7 @@ func verify(cert *x509.Certificate, h crypto.Hash, digest, sig []byte) error {
 }
 
 func TestCNS(t *testing.T) {
-	r := newCard(t, testcard.Options{Type: "cns", PIN: "54321"})
+	r := newCard(t, TestCardOptions{Type: "cns", PIN: "54321"})
 	c := openCard(t, newProvider(t, softhsm))
 	if i := c.Info(); i.CardKind != "cns" || !i.HasSignKey || !i.HasAuthKey || i.CodiceFiscale != "RSSMRA80A01H501U" {
 		t.Errorf("Info() = %+v", i)
@@ -192,7 +191,7 @@ func TestCNS(t *testing.T) {
 
 // emptySoftHSM writes a SoftHSM2 configuration with an empty token store.
 func emptySoftHSM(t *testing.T) string {
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, SoftHSMModule)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "softhsm2.conf")
 	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {
@@ -238,7 +237,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	newCard(t, testcard.Options{Type: "cns"})
+	newCard(t, TestCardOptions{Type: "cns"})
 	notALibrary := filepath.Join(t.TempDir(), "fake-pkcs11.so")
 	if err := os.WriteFile(notALibrary, []byte("not ELF"), 0o600); err != nil {
 		t.Fatal(err)
@@ -316,7 +315,7 @@ func faultyCard(t *testing.T, f *faulty) *card {
 }
 
 func TestFaults(t *testing.T) {
-	newCard(t, testcard.Options{})
+	newCard(t, TestCardOptions{})
 	notCalled := errors.New("login must not reach the card")
 	pin := []byte("12345678")
 
@@ -372,7 +371,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestAlwaysAuthenticate(t *testing.T) {
-	newCard(t, testcard.Options{})
+	newCard(t, TestCardOptions{})
 	c := openCard(t, newProvider(t, softhsm))
 	if err := c.Login(ctx, []byte("12345678")); err != nil {
 		t.Fatal(err)
@@ -410,7 +409,7 @@ func TestAlwaysAuthenticate(t *testing.T) {
 
 // benchCard is a logged-in RSA-2048 CIE.
 func benchCard(b *testing.B) *card {
-	newCard(b, testcard.Options{})
+	newCard(b, TestCardOptions{})
 	c := openCard(b, newProvider(b, softhsm))
 	if err := c.Login(ctx, []byte("12345678")); err != nil {
 		b.Fatal(err)

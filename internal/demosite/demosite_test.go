@@ -15,7 +15,6 @@ import (
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/redistest"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/relyingparty"
 )
@@ -27,8 +26,8 @@ type fixture struct {
 }
 
 func setup(t *testing.T, typ string, nonces relyingparty.NonceStore) *fixture {
-	testenv.NeedSoftHSM(t)
-	tc, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: typ})
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	tc, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: typ})
 	if err != nil {
 		t.Fatal(err)
 	}

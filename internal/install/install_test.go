@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -37,7 +38,7 @@ func setupHome(t *testing.T) string {
 	conf := filepath.Join(hsm, "softhsm2.conf")
 	os.WriteFile(conf, []byte("directories.tokendir = "+hsm+"\n"), 0o644)
 	t.Setenv("SOFTHSM2_CONF", conf)
-	testenv.NeedSoftHSM(t) // modutil loads it
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule) // modutil loads it
 	testenv.NeedCommand(t, "certutil", "libnss3-tools")
 	return home
 }
@@ -352,7 +353,7 @@ func reroot(l layout, root string) layout {
 }
 
 func TestSystemPolicies(t *testing.T) {
-	testenv.NeedSoftHSM(t) // the module registered
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule) // the module registered
 	root := t.TempDir()
 	l := reroot(locate("linux", System, testDirs), root)
 	admin := `{"policies": {"DisableTelemetry": true, "Preferences": {"browser.tabs.warnOnClose": {"Value": false}, "security.default_personal_cert": {"Value": "Ask Every Time", "Status": "locked"}}}}`

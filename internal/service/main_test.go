@@ -19,9 +19,9 @@ import (
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/relyingparty"
 )
 
@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 // runtime directories of its own; attr and dir, when set, run its
 // processes as another user, in another directory.
 type world struct {
-	card *testcard.Result
+	card *cryptoki.TestCardResult
 	env  []string
 	attr *syscall.SysProcAttr
 	dir  string
@@ -71,9 +71,9 @@ func newWorld(t testing.TB) *world { return newWorldPIN(t, testPIN) }
 
 // newWorldPIN is newWorld with a card whose PIN is pin.
 func newWorldPIN(t testing.TB, pin string) *world {
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	dir := t.TempDir()
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(dir, "card"), Type: "cie", PIN: pin})
+	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(dir, "card"), Type: "cie", PIN: pin})
 	if err != nil {
 		t.Fatal(err)
 	}

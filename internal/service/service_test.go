@@ -16,7 +16,6 @@ import (
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/protocol"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/relyingparty"
 )
@@ -28,10 +27,10 @@ const (
 
 // newCard creates a SoftHSM2 virtual card and points this process's
 // environment at it.
-func newCard(t testing.TB) *testcard.Result {
+func newCard(t testing.TB) *cryptoki.TestCardResult {
 	t.Helper()
-	testenv.NeedSoftHSM(t)
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(t.TempDir(), "card"), Type: "cns", PIN: testPIN})
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: "cns", PIN: testPIN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ func (ts *testService) dial(t testing.TB) *Conn {
 }
 
 // cardProvider is the SoftHSM2 provider of the card newCard made.
-func cardProvider(t testing.TB, card *testcard.Result) *cryptoki.Provider {
+func cardProvider(t testing.TB, card *cryptoki.TestCardResult) *cryptoki.Provider {
 	p := cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{{Name: "SoftHSM2", Path: card.Module}}})
 	t.Cleanup(func() { p.Close() })
 	return p
@@ -189,7 +188,7 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func verifier(t testing.TB, card *testcard.Result) *relyingparty.Verifier {
+func verifier(t testing.TB, card *cryptoki.TestCardResult) *relyingparty.Verifier {
 	roots, err := relyingparty.LoadCertPool(card.CAFile)
 	if err != nil {
 		t.Fatal(err)

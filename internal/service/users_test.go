@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/eidlink/eidlink/internal/testcard"
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -79,7 +79,7 @@ func (u *localUser) attr() *syscall.SysProcAttr {
 // the defaults under the home), processes run as the user.
 func (u *localUser) world(t *testing.T, surname string) *world {
 	t.Helper()
-	card, err := testcard.Init(testcard.Options{Dir: filepath.Join(u.home, "card"), Type: "cie", PIN: testPIN, Surname: surname})
+	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(u.home, "card"), Type: "cie", PIN: testPIN, Surname: surname})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func runAs(t *testing.T, u *localUser, ep Endpoint, secret []byte) (int, string)
 func TestTwoLocalUsers(t *testing.T) {
 	testenv.NeedRoot(t, "it creates two local users with useradd")
 	testenv.Destructive(t, "it creates two local users with useradd")
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	parent, err := os.MkdirTemp("", "eidlink-users")
 	if err != nil {
 		t.Fatal(err)

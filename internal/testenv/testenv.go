@@ -20,8 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"testing"
-
-	"github.com/eidlink/eidlink/internal/testcard"
 )
 
 // The environment variables that choose the tiers.
@@ -68,11 +66,11 @@ func NeedCommand(t testing.TB, name, pkg string) {
 	}
 }
 
-// NeedSoftHSM ends t unless SoftHSM2, the library and softhsm2-util, is
-// installed.
-func NeedSoftHSM(t testing.TB) {
+// NeedSoftHSM ends t unless SoftHSM2, the library at module
+// (cryptoki.SoftHSMModule) and softhsm2-util, is installed.
+func NeedSoftHSM(t testing.TB, module string) {
 	t.Helper()
-	NeedFile(t, testcard.DefaultModule, "softhsm2")
+	NeedFile(t, module, "softhsm2")
 	NeedCommand(t, "softhsm2-util", "softhsm2")
 }
 

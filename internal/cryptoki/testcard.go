@@ -1,21 +1,6 @@
-// Package testcard creates virtual Italian eID cards for development and
-// tests: a SoftHSM2 token whose key pair is generated on the token, with a
-// CIE- or CNS-shaped authentication certificate (eidcert.Template; a CNS
-// also gets a signature key and certificate) issued by a throwaway test
-// CA.
-//
-// Init writes into one directory:
-//
-//	softhsm2.conf  SoftHSM2 configuration (point SOFTHSM2_CONF at it)
-//	tokens/        SoftHSM2 token store
-//	ca.pem         the test CA certificate (its key is discarded)
-//	card.json      the card's non-secret facts (Card)
-//
-// Init on a directory it filled before recreates the card from scratch
-// (new CA, new keys); it refuses a directory holding anything else.
-// Certificates are marked as test material in their issuer and never
-// chain to a real Italian CA.
-package testcard
+// The SoftHSM2 test cards: the virtual-card tooling of this boundary.
+
+package cryptoki
 
 import (
 	"crypto"
@@ -39,12 +24,12 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// DefaultModule is where Debian's softhsm2 package installs the library.
-const DefaultModule = "/usr/lib/softhsm/libsofthsm2.so"
+// SoftHSMModule is where Debian's softhsm2 package installs the library.
+const SoftHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 
-// Options describes the card to create. Empty fields take the defaults
+// TestCardOptions describes the card to create. Empty fields take the defaults
 // shown.
-type Options struct {
+type TestCardOptions struct {
 	Dir           string // required
 	Type          string // "cie" or "cns"; "cie"
 	PIN           string // "12345678"
@@ -53,11 +38,11 @@ type Options struct {
 	Surname       string // "ROSSI"
 	CodiceFiscale string // "RSSMRA80A01H501U"
 	KeyType       string // "rsa2048", "p256" or "p384"; "rsa2048"
-	Module        string // SoftHSM2 library; DefaultModule
+	Module        string // SoftHSM2 library; SoftHSMModule
 }
 
-// Card is the card's non-secret facts, as written to card.json.
-type Card struct {
+// TestCard is the card's non-secret facts, as written to card.json.
+type TestCard struct {
 	Type          string `json:"type"`
 	TokenLabel    string `json:"tokenLabel"`
 	Holder        string `json:"holder"`
@@ -73,9 +58,9 @@ type Card struct {
 // EnvVar is an environment variable to export to use the card.
 type EnvVar struct{ Name, Value string }
 
-// Result is the card Init created.
-type Result struct {
-	Card
+// TestCardResult is the card Init created.
+type TestCardResult struct {
+	TestCard
 	Dir      string
 	CA       *x509.Certificate
 	AuthCert *x509.Certificate
@@ -86,7 +71,7 @@ type Result struct {
 }
 
 // Exports renders Env as shell lines "export NAME='value'".
-func (r *Result) Exports() string {
+func (r *TestCardResult) Exports() string {
 	var b strings.Builder
 	for _, e := range r.Env {
 		fmt.Fprintf(&b, "export %s='%s'\n", e.Name, strings.ReplaceAll(e.Value, "'", `'\''`))
@@ -103,7 +88,7 @@ var curveOIDs = map[string]asn1.ObjectIdentifier{
 // be recreated.
 var ours = []string{"softhsm2.conf", "tokens", "ca.pem", "card.json"}
 
-func (o *Options) defaults() error {
+func (o *TestCardOptions) defaults() error {
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
@@ -116,7 +101,7 @@ func (o *Options) defaults() error {
 	def(&o.Surname, eidcert.TestHolder.Surname)
 	def(&o.CodiceFiscale, eidcert.TestHolder.CodiceFiscale)
 	def(&o.KeyType, "rsa2048")
-	def(&o.Module, DefaultModule)
+	def(&o.Module, SoftHSMModule)
 	switch {
 	case o.Dir == "":
 		return errors.New("testcard: no directory given")
@@ -132,11 +117,28 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// Init creates a virtual card as Options describes. It sets SOFTHSM2_CONF
-// while it works (SoftHSM2 reads it at initialisation) and restores it
-// before returning, so it must not run while this process uses SoftHSM2
-// elsewhere.
-func Init(o Options) (*Result, error) {
+// InitTestCard creates a virtual Italian eID card for development and
+// tests: a SoftHSM2 token whose key pair is generated on the token, with a
+// CIE- or CNS-shaped authentication certificate (eidcert.Template; a CNS
+// also gets a signature key and certificate) issued by a throwaway test
+// CA.
+//
+// It writes into one directory:
+//
+//	softhsm2.conf  SoftHSM2 configuration (point SOFTHSM2_CONF at it)
+//	tokens/        SoftHSM2 token store
+//	ca.pem         the test CA certificate (its key is discarded)
+//	card.json      the card's non-secret facts (TestCard)
+//
+// InitTestCard on a directory it filled before recreates the card from scratch
+// (new CA, new keys); it refuses a directory holding anything else.
+// Certificates are marked as test material in their issuer and never
+// chain to a real Italian CA.
+//
+// It sets SOFTHSM2_CONF while it works (SoftHSM2 reads it at
+// initialisation) and restores it before returning, so it must not run
+// while this process uses SoftHSM2 elsewhere.
+func InitTestCard(o TestCardOptions) (*TestCardResult, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func Init(o Options) (*Result, error) {
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
-	r := &Result{Dir: dir, Card: Card{
+	r := &TestCardResult{Dir: dir, TestCard: TestCard{
 		Type: o.Type, TokenLabel: strings.ToUpper(o.Type),
 		Holder: o.GivenName + " " + o.Surname, GivenName: o.GivenName, Surname: o.Surname,
 		CodiceFiscale: o.CodiceFiscale, KeyType: o.KeyType, Module: o.Module,
@@ -168,7 +170,7 @@ func Init(o Options) (*Result, error) {
 	if err := r.makeToken(o, caKey); err != nil {
 		return nil, fmt.Errorf("testcard: %w", err)
 	}
-	js, err := json.MarshalIndent(r.Card, "", "  ")
+	js, err := json.MarshalIndent(r.TestCard, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +200,7 @@ func prepareDir(dir string) error {
 }
 
 // makeToken initialises a SoftHSM2 token and fills it.
-func (r *Result) makeToken(o Options, caKey crypto.Signer) error {
+func (r *TestCardResult) makeToken(o TestCardOptions, caKey crypto.Signer) error {
 	old, had := os.LookupEnv("SOFTHSM2_CONF")
 	os.Setenv("SOFTHSM2_CONF", r.SoftHSM2Conf)
 	defer func() {

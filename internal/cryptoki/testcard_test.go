@@ -1,4 +1,4 @@
-package testcard_test
+package cryptoki_test
 
 import (
 	"context"
@@ -19,28 +19,27 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
-	"github.com/eidlink/eidlink/internal/testcard"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
 func TestInit(t *testing.T) {
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	for _, tc := range []struct {
-		opts   testcard.Options
+		opts   cryptoki.TestCardOptions
 		policy string
 	}{
-		{testcard.Options{}, "1.3.76.47.4"},
-		{testcard.Options{Type: "cns", KeyType: "p256", PIN: "54321", GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"}, "1.3.76.16.2.1"},
+		{cryptoki.TestCardOptions{}, "1.3.76.47.4"},
+		{cryptoki.TestCardOptions{Type: "cns", KeyType: "p256", PIN: "54321", GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"}, "1.3.76.16.2.1"},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			tc.opts.Dir = t.TempDir()
-			r, err := testcard.Init(tc.opts)
+			r, err := cryptoki.InitTestCard(tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			o := tc.opts
 			if o.Type == "" {
-				o = testcard.Options{Type: "cie", PIN: "12345678", GivenName: "MARIO", Surname: "ROSSI", CodiceFiscale: "RSSMRA80A01H501U"}
+				o = cryptoki.TestCardOptions{Type: "cie", PIN: "12345678", GivenName: "MARIO", Surname: "ROSSI", CodiceFiscale: "RSSMRA80A01H501U"}
 			}
 			checkFiles(t, r)
 			checkCertificates(t, r, o, tc.policy)
@@ -49,26 +48,26 @@ func TestInit(t *testing.T) {
 	}
 }
 
-func checkFiles(t *testing.T, r *testcard.Result) {
+func checkFiles(t *testing.T, r *cryptoki.TestCardResult) {
 	js, err := os.ReadFile(filepath.Join(r.Dir, "card.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c testcard.Card
-	if err := json.Unmarshal(js, &c); err != nil || c != r.Card {
-		t.Errorf("card.json = %s (%v), want %+v", js, err, r.Card)
+	var c cryptoki.TestCard
+	if err := json.Unmarshal(js, &c); err != nil || c != r.TestCard {
+		t.Errorf("card.json = %s (%v), want %+v", js, err, r.TestCard)
 	}
 	conf, err := os.ReadFile(r.SoftHSM2Conf)
 	if err != nil || !strings.Contains(string(conf), filepath.Join(r.Dir, "tokens")) {
 		t.Errorf("softhsm2.conf = %q, %v", conf, err)
 	}
-	want := "export SOFTHSM2_CONF='" + r.SoftHSM2Conf + "'\nexport EIDLINK_PKCS11_MODULE='" + testcard.DefaultModule + "'\n"
+	want := "export SOFTHSM2_CONF='" + r.SoftHSM2Conf + "'\nexport EIDLINK_PKCS11_MODULE='" + cryptoki.SoftHSMModule + "'\n"
 	if got := r.Exports(); got != want {
 		t.Errorf("Exports() = %q, want %q", got, want)
 	}
 }
 
-func checkCertificates(t *testing.T, r *testcard.Result, o testcard.Options, policy string) {
+func checkCertificates(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.TestCardOptions, policy string) {
 	pemCA, err := os.ReadFile(r.CAFile)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +120,7 @@ func attr(s pkix.Name, n int) string {
 	return ""
 }
 
-func checkToken(t *testing.T, r *testcard.Result, o testcard.Options) {
+func checkToken(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.TestCardOptions) {
 	t.Setenv("SOFTHSM2_CONF", r.SoftHSM2Conf)
 	p := cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{{Name: "SoftHSM2", Path: r.Module}}})
 	defer p.Close()
@@ -171,13 +170,13 @@ func checkToken(t *testing.T, r *testcard.Result, o testcard.Options) {
 }
 
 func TestInitRecreatesOwnDirOnly(t *testing.T) {
-	testenv.NeedSoftHSM(t)
+	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	dir := t.TempDir()
-	first, err := testcard.Init(testcard.Options{Dir: dir, KeyType: "p256"})
+	first, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: dir, KeyType: "p256"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := testcard.Init(testcard.Options{Dir: dir, KeyType: "p256"})
+	second, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: dir, KeyType: "p256"})
 	if err != nil {
 		t.Fatalf("Init on its own directory: %v", err)
 	}
@@ -188,11 +187,11 @@ func TestInitRecreatesOwnDirOnly(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(foreign, "notes.txt"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testcard.Init(testcard.Options{Dir: foreign}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
+	if _, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: foreign}); err == nil || !strings.Contains(err.Error(), "notes.txt") {
 		t.Errorf("Init on a foreign directory: err = %v, want a refusal naming notes.txt", err)
 	}
-	for _, o := range []testcard.Options{{Dir: dir, Type: "cnx"}, {Dir: dir, KeyType: "rsa1024"}, {Dir: dir, PIN: "12"}, {Dir: dir, CodiceFiscale: "rssmra80a01h501u"}, {Dir: dir, CodiceFiscale: "RSSMRA80A01H501A"}, {}} {
-		if _, err := testcard.Init(o); err == nil {
+	for _, o := range []cryptoki.TestCardOptions{{Dir: dir, Type: "cnx"}, {Dir: dir, KeyType: "rsa1024"}, {Dir: dir, PIN: "12"}, {Dir: dir, CodiceFiscale: "rssmra80a01h501u"}, {Dir: dir, CodiceFiscale: "RSSMRA80A01H501A"}, {}} {
+		if _, err := cryptoki.InitTestCard(o); err == nil {
 			t.Errorf("Init(%+v) succeeded", o)
 		}
 	}
