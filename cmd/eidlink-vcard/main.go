@@ -28,6 +28,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 )
 
@@ -51,7 +52,7 @@ func run() error {
 		control = flag.String("control", "", "control Unix `socket`: lines insert, remove, status")
 		removed = flag.Bool("removed", false, "start with the card removed")
 		noQA    = flag.Bool("no-quickack", false, "do not set TCP_QUICKACK (slow: ~40 ms per APDU)")
-		holder  = virtualcard.DefaultHolder
+		holder  = eidcert.TestHolder
 	)
 	flag.StringVar(&holder.GivenName, "given-name", holder.GivenName, "holder's given name, in a generated certificate")
 	flag.StringVar(&holder.Surname, "surname", holder.Surname, "holder's surname, in a generated certificate")
@@ -120,14 +121,14 @@ func run() error {
 
 // identity loads the card's identity from dir, or generates one (and
 // saves it in dir when dir is set).
-func identity(dir, kind string, h virtualcard.Holder) (*virtualcard.Identity, error) {
+func identity(dir, kind string, h eidcert.Holder) (*eidcert.TestIdentity, error) {
 	if dir != "" {
-		id, err := virtualcard.LoadIdentity(dir, kind)
+		id, err := eidcert.LoadTestIdentity(dir, kind)
 		if !errors.Is(err, fs.ErrNotExist) {
 			return id, err
 		}
 	}
-	id, err := virtualcard.NewIdentity(kind, h)
+	id, err := eidcert.NewTestIdentity(kind, h)
 	if err != nil || dir == "" {
 		return id, err
 	}

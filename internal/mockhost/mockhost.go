@@ -284,8 +284,8 @@ func (h *host) Info() protocol.TokenStatus {
 	return ts
 }
 
-func (h *host) AuthCertificate() *x509.Certificate    { return h.card.Cert }
-func (h *host) SigningCertificate() *x509.Certificate { return h.card.Cert }
+func (h *host) AuthCertificate() *x509.Certificate    { return h.card.Identity.Cert }
+func (h *host) SigningCertificate() *x509.Certificate { return h.card.Identity.Cert }
 
 func (h *host) Login(ctx context.Context, pin []byte) error {
 	switch h.scenario {

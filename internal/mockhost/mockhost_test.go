@@ -336,7 +336,7 @@ func TestServeRefusesBadOptions(t *testing.T) {
 func TestLoadCardChecksTheFiles(t *testing.T) {
 	crd := card(t, "cie")
 	got, err := LoadCard(crd.Dir)
-	if err != nil || !got.Key.Equal(crd.Key) || got.PIN != crd.PIN || got.Kind != "cie" {
+	if err != nil || !got.Identity.Key.Equal(crd.Identity.Key) || got.PIN != crd.PIN || got.Kind != "cie" {
 		t.Fatalf("LoadCard = %+v, %v", got, err)
 	}
 	if _, err := LoadCard(t.TempDir()); err == nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+
+	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
 // file is a DF (data == nil) or a transparent EF.
@@ -55,7 +57,7 @@ var (
 )
 
 // cnsFiles is the CNS layout OpenSC's pkcs15-itacns reads.
-func cnsFiles(id *Identity) *file {
+func cnsFiles(id *eidcert.TestIdentity) *file {
 	return df(0x3F00, nil,
 		df(0x1000, nil,
 			ef(0x1002, []byte{0x00, 0x6B, 0x02, 0x09}),             // EF_DatiProcessore
@@ -72,7 +74,7 @@ func cnsFiles(id *Identity) *file {
 // personalData is EF_DatiPersonali: 6 hex digits of length, then fields of
 // 2 hex digits of length and a value: issuer, issue date, expiry date,
 // surname, given name, birth date, sex, height, codice fiscale.
-func personalData(h Holder) []byte {
+func personalData(h eidcert.Holder) []byte {
 	var b []byte
 	for _, f := range []string{"00000", "01012024", "01012030", h.Surname, h.GivenName, "", "", "", h.CodiceFiscale} {
 		b = fmt.Appendf(b, "%02x%s", len(f), f)
@@ -82,7 +84,7 @@ func personalData(h Holder) []byte {
 
 // cieFiles is the public part of a CIE 3.0: the MF doubles as the IAS
 // application (NXP and later cards have no separate IAS DF).
-func cieFiles(id *Identity) *file {
+func cieFiles(id *eidcert.TestIdentity) *file {
 	pan := sha256.Sum256([]byte(id.Serial))
 	nis := fmt.Sprintf("%012d", uint64(pan[0])<<32|uint64(pan[1])<<24|uint64(pan[2])<<16|uint64(pan[3])<<8|uint64(pan[4]))
 	return df(0x3F00, aidIAS,

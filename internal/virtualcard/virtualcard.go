@@ -45,6 +45,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
 // Type is a card family the virtual card can play.
@@ -102,9 +104,9 @@ func LookupType(name string) (Type, bool) {
 
 // Options configure a Card.
 type Options struct {
-	ATR      []byte    // replaces the type's ATR (for unknown-card tests)
-	PIN, PUK []byte    // CNS; default 12345678 and 87654321
-	Identity *Identity // key, certificate and holder; nil: NewIdentity
+	ATR      []byte                // replaces the type's ATR (for unknown-card tests)
+	PIN, PUK []byte                // CNS; default 12345678 and 87654321
+	Identity *eidcert.TestIdentity // key, certificate and holder; nil: eidcert.NewTestIdentity
 }
 
 // Status words.
@@ -134,7 +136,7 @@ type secret struct {
 type Card struct {
 	typ Type // its Kind decides the commands
 	atr []byte
-	id  *Identity
+	id  *eidcert.TestIdentity
 
 	mu       sync.Mutex
 	mf       *file
@@ -157,7 +159,7 @@ func New(typeName string, o Options) (*Card, error) {
 	}
 	if c.id == nil {
 		var err error
-		if c.id, err = NewIdentity(t.Kind, DefaultHolder); err != nil {
+		if c.id, err = eidcert.NewTestIdentity(t.Kind, eidcert.TestHolder); err != nil {
 			return nil, err
 		}
 	}
@@ -182,7 +184,7 @@ func New(typeName string, o Options) (*Card, error) {
 func (c *Card) ATR() []byte { return slices.Clone(c.atr) }
 
 // Identity returns the card's key, certificate and holder.
-func (c *Card) Identity() *Identity { return c.id }
+func (c *Card) Identity() *eidcert.TestIdentity { return c.id }
 
 // TriesLeft returns the PIN tries left.
 func (c *Card) TriesLeft() int {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/pcsc"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard"
@@ -71,17 +72,17 @@ func Context(t testing.TB) pcsc.Context {
 
 var (
 	idMu sync.Mutex
-	ids  = map[string]*virtualcard.Identity{}
+	ids  = map[string]*eidcert.TestIdentity{}
 )
 
 // Identity returns an identity of the kind ("cie" or "cns") shared by the
 // tests of the package, to generate RSA keys once.
-func Identity(t testing.TB, kind string) *virtualcard.Identity {
+func Identity(t testing.TB, kind string) *eidcert.TestIdentity {
 	t.Helper()
 	idMu.Lock()
 	defer idMu.Unlock()
 	if ids[kind] == nil {
-		id, err := virtualcard.NewIdentity(kind, virtualcard.DefaultHolder)
+		id, err := eidcert.NewTestIdentity(kind, eidcert.TestHolder)
 		if err != nil {
 			t.Fatal(err)
 		}
