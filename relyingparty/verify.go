@@ -217,7 +217,7 @@ func (v *Verifier) checkCertificate(c *x509.Certificate, now time.Time) (string,
 	for _, want := range v.cfg.Policies {
 		for _, p := range c.Policies {
 			if p.Equal(want) {
-				return eidcert.Kind(c), nil
+				return string(eidcert.KindOf(c)), nil
 			}
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ebfe/scard"
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -189,7 +190,7 @@ func errCode(m map[string]json.RawMessage) protocol.Code {
 	return e.Code
 }
 
-func newCard(t *testing.T, typ string) *cryptoki.TestCardResult {
+func newCard(t *testing.T, typ eidcert.Kind) *cryptoki.TestCardResult {
 	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: typ, PIN: "24681357"})
 	if err != nil {
@@ -204,14 +205,14 @@ const (
 )
 
 func TestAuthenticateThroughTheBinary(t *testing.T) {
-	for _, typ := range []string{"cie", "cns"} {
-		t.Run(typ, func(t *testing.T) {
+	for _, typ := range []eidcert.Kind{eidcert.CIE, eidcert.CNS} {
+		t.Run(string(typ), func(t *testing.T) {
 			card := newCard(t, typ)
 			h := spawn(t, card)
 			h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `","lang":"it"}}`)
 			var req protocol.PINRequest
 			json.Unmarshal(h.recv()["pinRequest"], &req)
-			if req.CardKind != typ || req.Holder != "MARIO ROSSI" || req.CodiceFiscale != "RSSMRA80A01H501U" || req.TriesLeft != 3 {
+			if req.CardKind != string(typ) || req.Holder != "MARIO ROSSI" || req.CodiceFiscale != "RSSMRA80A01H501U" || req.TriesLeft != 3 {
 				t.Fatalf("pinRequest = %+v", req)
 			}
 			h.send(`{"command":"pin","arguments":{"pin":"11112222"}}`)
@@ -222,7 +223,7 @@ func TestAuthenticateThroughTheBinary(t *testing.T) {
 			h.send(`{"command":"pin","arguments":{"pin":"24681357"}}`)
 			token, _ := json.Marshal(h.recv())
 			v, id := verifyToken(t, card, token)
-			if id.CodiceFiscale != "RSSMRA80A01H501U" || id.CardKind != typ {
+			if id.CodiceFiscale != "RSSMRA80A01H501U" || id.CardKind != string(typ) {
 				t.Fatalf("identity = %+v", id)
 			}
 			if _, err := v.Verify(context.Background(), token, "https://www.inps.it", nonce); err == nil {

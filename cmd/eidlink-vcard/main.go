@@ -121,7 +121,7 @@ func run() error {
 
 // identity loads the card's identity from dir, or generates one (and
 // saves it in dir when dir is set).
-func identity(dir, kind string, h eidcert.Holder) (*eidcert.TestIdentity, error) {
+func identity(dir string, kind eidcert.Kind, h eidcert.Holder) (*eidcert.TestIdentity, error) {
 	if dir != "" {
 		id, err := eidcert.LoadTestIdentity(dir, kind)
 		if !errors.Is(err, fs.ErrNotExist) {

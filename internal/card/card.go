@@ -28,23 +28,15 @@ package card
 import (
 	"encoding/hex"
 	"strings"
-)
 
-// Kind is the kind of card: "cie", "cns" or "unknown".
-type Kind string
-
-// Card kinds.
-const (
-	CIE     Kind = "cie"
-	CNS     Kind = "cns"
-	Unknown Kind = "unknown"
+	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
 // Family is a card family: one maker's chip and operating system.
 type Family struct {
-	Name   string `json:"name"` // stable identifier, e.g. "cie-nxp", "cns-incard"
-	Kind   Kind   `json:"kind"`
-	Vendor string `json:"vendor"`
+	Name   string       `json:"name"` // stable identifier, e.g. "cie-nxp", "cns-incard"
+	Kind   eidcert.Kind `json:"kind"`
+	Vendor string       `json:"vendor"`
 }
 
 // Rule recognises a Family.
@@ -58,20 +50,20 @@ type Rule struct {
 
 // Rules are tried in order by Identify.
 var Rules = []Rule{
-	{Family{"cie-nxp", CIE, "NXP"}, "80 31 80 65 49 54 4E 58 50", false},
-	{Family{"cie-gemalto", CIE, "Gemalto"}, "80 31 80 65 B0 85 04 00 11", false},
-	{Family{"cie-gemalto2", CIE, "Gemalto"}, "80 31 80 65 B0 85 03 00 EF", false},
-	{Family{"cie-stm", CIE, "STMicroelectronics"}, "80 66 47 50 00 B8 00 7F", false},
-	{Family{"cie-stm2", CIE, "STMicroelectronics"}, "3B 80 80 01 01", true},
-	{Family{"cie-stm3", CIE, "STMicroelectronics"}, "80 66 47 50 00 B8 00 94 82 90 00", false},
-	{Family{"cie-bit4id", CIE, "Bit4id (Actalis)"}, "80 31 80 65 49 54 4A 34 ?? 12 0F FF 82 90 00", false},
-	{Family{"cns-idemia", CNS, "IDEMIA (Oberthur)"}, "00 6B ?? 05 ?? ?? 01 ?? ?? 43 4E 53", false},
-	{Family{"cns-cardos", CNS, "Siemens (CardOS)"}, "00 6B ?? 08 ?? ?? 01 ?? ?? 43 4E 53", false},
-	{Family{"cns-incard", CNS, "STIncard"}, "00 6B ?? 09 ?? ?? 01 ?? ?? 43 4E 53", false},
-	{Family{"cns-athena", CNS, "Athena"}, "00 6B ?? 0C ?? ?? 01 ?? ?? 43 4E 53", false},
-	{Family{"cns-gemalto", CNS, "Gemalto"}, "00 6B ?? 0D ?? ?? 01 ?? ?? 43 4E 53", false},
-	{Family{"cns-tscns", CNS, "TS-CNS (2021+)"}, "00 31 C1 64 08 92 33 54 00 90 00", false},
-	{Family{"cns", CNS, "unknown maker"}, "43 4E 53", false},
+	{Family{"cie-nxp", eidcert.CIE, "NXP"}, "80 31 80 65 49 54 4E 58 50", false},
+	{Family{"cie-gemalto", eidcert.CIE, "Gemalto"}, "80 31 80 65 B0 85 04 00 11", false},
+	{Family{"cie-gemalto2", eidcert.CIE, "Gemalto"}, "80 31 80 65 B0 85 03 00 EF", false},
+	{Family{"cie-stm", eidcert.CIE, "STMicroelectronics"}, "80 66 47 50 00 B8 00 7F", false},
+	{Family{"cie-stm2", eidcert.CIE, "STMicroelectronics"}, "3B 80 80 01 01", true},
+	{Family{"cie-stm3", eidcert.CIE, "STMicroelectronics"}, "80 66 47 50 00 B8 00 94 82 90 00", false},
+	{Family{"cie-bit4id", eidcert.CIE, "Bit4id (Actalis)"}, "80 31 80 65 49 54 4A 34 ?? 12 0F FF 82 90 00", false},
+	{Family{"cns-idemia", eidcert.CNS, "IDEMIA (Oberthur)"}, "00 6B ?? 05 ?? ?? 01 ?? ?? 43 4E 53", false},
+	{Family{"cns-cardos", eidcert.CNS, "Siemens (CardOS)"}, "00 6B ?? 08 ?? ?? 01 ?? ?? 43 4E 53", false},
+	{Family{"cns-incard", eidcert.CNS, "STIncard"}, "00 6B ?? 09 ?? ?? 01 ?? ?? 43 4E 53", false},
+	{Family{"cns-athena", eidcert.CNS, "Athena"}, "00 6B ?? 0C ?? ?? 01 ?? ?? 43 4E 53", false},
+	{Family{"cns-gemalto", eidcert.CNS, "Gemalto"}, "00 6B ?? 0D ?? ?? 01 ?? ?? 43 4E 53", false},
+	{Family{"cns-tscns", eidcert.CNS, "TS-eidcert.CNS (2021+)"}, "00 31 C1 64 08 92 33 54 00 90 00", false},
+	{Family{"cns", eidcert.CNS, "unknown maker"}, "43 4E 53", false},
 }
 
 // chipMakers are ISO/IEC 7816-6 IC manufacturer codes seen on CNS cards.
@@ -86,7 +78,7 @@ type Info struct {
 	ATR         []byte
 	Historical  []byte
 	Contactless bool
-	Chip        string // CNS: the chip maker, when the historical bytes name it
+	Chip        string // eidcert.CNS: the chip maker, when the historical bytes name it
 }
 
 // ATRHex returns the ATR as upper-case hex, as pcsc_scan prints it.
@@ -95,7 +87,7 @@ func (i Info) ATRHex() string { return strings.ToUpper(hex.EncodeToString(i.ATR)
 // Identify tells the family of the card with this ATR. It never fails:
 // a card it does not know has Kind Unknown and Name "unknown".
 func Identify(atr []byte) Info {
-	info := Info{Family: Family{"unknown", Unknown, ""}, ATR: append([]byte(nil), atr...)}
+	info := Info{Family: Family{"unknown", eidcert.Unknown, ""}, ATR: append([]byte(nil), atr...)}
 	a, err := ParseATR(info.ATR)
 	if err == nil {
 		info.Historical = a.Historical
@@ -112,9 +104,9 @@ func Identify(atr []byte) Info {
 	}
 	h := info.Historical
 	switch info.Kind {
-	case CIE:
+	case eidcert.CIE:
 		info.Contactless = true
-	case CNS:
+	case eidcert.CNS:
 		if len(h) > 3 && h[0] == 0x00 && h[1] == 0x6B {
 			info.Chip = chipMakers[h[2]]
 		}

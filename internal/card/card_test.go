@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/card"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 )
 
@@ -22,36 +23,36 @@ func atr(s string) []byte {
 var identifyTests = []struct {
 	atr         string
 	name        string
-	kind        card.Kind
+	kind        eidcert.Kind
 	contactless bool
 	chip        string
 }{
-	{"3B 8E 80 01 80 31 80 65 49 54 4E 58 50 12 0F FF 82 90 F0", "cie-nxp", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 B0 85 04 00 11 12 0F FF 82 90 00 8A", "cie-gemalto", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 B0 85 03 00 EF 12 0F FF 82 90 00 73", "cie-gemalto2", card.CIE, true, ""},
-	{"3B 8B 80 01 80 66 47 50 00 B8 00 7F 82 90 00 2E", "cie-stm", card.CIE, true, ""},
-	{"3B 80 80 01 01", "cie-stm2", card.CIE, true, ""},
-	{"3B 8B 80 01 80 66 47 50 00 B8 00 94 82 90 00 C5", "cie-stm3", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 41 12 0F FF 82 90 00 88", "cie-bit4id", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 42 12 0F FF 82 90 00 8B", "cie-bit4id", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 43 12 0F FF 82 90 00 8A", "cie-bit4id", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 44 12 0F FF 82 90 00 8D", "cie-bit4id", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 49 12 0F FF 82 90 00 80", "cie-bit4id", card.CIE, true, ""},
-	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 4C 12 0F FF 82 90 00 85", "cie-bit4id", card.CIE, true, ""},
-	{"3B FF 18 00 FF 81 31 FE 55 00 6B 02 09 02 00 01 01 01 43 4E 53 10 31 80 9F", "cns-incard", card.CNS, false, "STMicroelectronics"},
-	{"3B FF 18 00 FF C1 0A 31 FE 55 00 6B 05 08 C8 0C 01 11 01 43 4E 53 10 31 80 05", "cns-cardos", card.CNS, false, "Infineon"},
-	{"3B FF 18 00 00 81 31 FE 45 00 6B 05 05 91 20 01 F1 01 43 4E 53 10 31 80 38", "cns-idemia", card.CNS, false, "Infineon"},
-	{"3B DF 18 00 81 31 FE 7D 00 6B 15 0C 01 81 01 11 01 43 4E 53 10 31 80 E8", "cns-athena", card.CNS, false, "Atmel"},
-	{"3B FF 18 00 FF 81 31 FE 55 00 6B 04 0D 01 00 01 01 01 43 4E 53 11 31 80 9F", "cns-gemalto", card.CNS, false, "NXP"},
-	{"3B 8B 80 01 00 31 C1 64 08 92 33 54 00 90 00 F3", "cns-tscns", card.CNS, false, ""},
+	{"3B 8E 80 01 80 31 80 65 49 54 4E 58 50 12 0F FF 82 90 F0", "cie-nxp", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 B0 85 04 00 11 12 0F FF 82 90 00 8A", "cie-gemalto", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 B0 85 03 00 EF 12 0F FF 82 90 00 73", "cie-gemalto2", eidcert.CIE, true, ""},
+	{"3B 8B 80 01 80 66 47 50 00 B8 00 7F 82 90 00 2E", "cie-stm", eidcert.CIE, true, ""},
+	{"3B 80 80 01 01", "cie-stm2", eidcert.CIE, true, ""},
+	{"3B 8B 80 01 80 66 47 50 00 B8 00 94 82 90 00 C5", "cie-stm3", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 41 12 0F FF 82 90 00 88", "cie-bit4id", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 42 12 0F FF 82 90 00 8B", "cie-bit4id", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 43 12 0F FF 82 90 00 8A", "cie-bit4id", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 44 12 0F FF 82 90 00 8D", "cie-bit4id", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 49 12 0F FF 82 90 00 80", "cie-bit4id", eidcert.CIE, true, ""},
+	{"3B 8F 80 01 80 31 80 65 49 54 4A 34 4C 12 0F FF 82 90 00 85", "cie-bit4id", eidcert.CIE, true, ""},
+	{"3B FF 18 00 FF 81 31 FE 55 00 6B 02 09 02 00 01 01 01 43 4E 53 10 31 80 9F", "cns-incard", eidcert.CNS, false, "STMicroelectronics"},
+	{"3B FF 18 00 FF C1 0A 31 FE 55 00 6B 05 08 C8 0C 01 11 01 43 4E 53 10 31 80 05", "cns-cardos", eidcert.CNS, false, "Infineon"},
+	{"3B FF 18 00 00 81 31 FE 45 00 6B 05 05 91 20 01 F1 01 43 4E 53 10 31 80 38", "cns-idemia", eidcert.CNS, false, "Infineon"},
+	{"3B DF 18 00 81 31 FE 7D 00 6B 15 0C 01 81 01 11 01 43 4E 53 10 31 80 E8", "cns-athena", eidcert.CNS, false, "Atmel"},
+	{"3B FF 18 00 FF 81 31 FE 55 00 6B 04 0D 01 00 01 01 01 43 4E 53 11 31 80 9F", "cns-gemalto", eidcert.CNS, false, "NXP"},
+	{"3B 8B 80 01 00 31 C1 64 08 92 33 54 00 90 00 F3", "cns-tscns", eidcert.CNS, false, ""},
 	// A CNS whose mask maker is not in the table is still a CNS.
-	{"3B FF 18 00 FF 81 31 FE 55 00 6B 02 42 02 00 01 01 01 43 4E 53 10 31 80 D4", "cns", card.CNS, false, "STMicroelectronics"},
+	{"3B FF 18 00 FF 81 31 FE 55 00 6B 02 42 02 00 01 01 01 43 4E 53 10 31 80 D4", "cns", eidcert.CNS, false, "STMicroelectronics"},
 	// Unknown cards: a YubiKey (contact), a MIFARE Classic (contactless), junk.
-	{"3B F8 13 00 00 81 31 FE 15 59 75 62 69 6B 65 79 34 D4", "unknown", card.Unknown, false, ""},
-	{"3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 01 00 00 00 00 6A", "unknown", card.Unknown, true, ""},
-	{"", "unknown", card.Unknown, false, ""},
-	{"3B", "unknown", card.Unknown, false, ""},
-	{"00 11 22", "unknown", card.Unknown, false, ""},
+	{"3B F8 13 00 00 81 31 FE 15 59 75 62 69 6B 65 79 34 D4", "unknown", eidcert.Unknown, false, ""},
+	{"3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 01 00 00 00 00 6A", "unknown", eidcert.Unknown, true, ""},
+	{"", "unknown", eidcert.Unknown, false, ""},
+	{"3B", "unknown", eidcert.Unknown, false, ""},
+	{"00 11 22", "unknown", eidcert.Unknown, false, ""},
 }
 
 func TestIdentify(t *testing.T) {
@@ -64,7 +65,7 @@ func TestIdentify(t *testing.T) {
 		if got, want := i.ATRHex(), strings.ReplaceAll(tt.atr, " ", ""); got != want {
 			t.Errorf("ATRHex = %s, want %s", got, want)
 		}
-		if i.Kind != card.Unknown && i.Vendor == "" {
+		if i.Kind != eidcert.Unknown && i.Vendor == "" {
 			t.Errorf("%s: no vendor", i.Name)
 		}
 	}
@@ -74,7 +75,7 @@ func TestIdentify(t *testing.T) {
 // with a valid ATR checksum.
 func TestIdentifyVirtualTypes(t *testing.T) {
 	for _, ty := range virtualcard.Types {
-		if i := card.Identify(ty.ATR); i.Name != ty.Name || string(i.Kind) != ty.Kind {
+		if i := card.Identify(ty.ATR); i.Name != ty.Name || i.Kind != ty.Kind {
 			t.Errorf("type %s: identified as %s (%s)", ty.Name, i.Name, i.Kind)
 		}
 		if a, err := card.ParseATR(ty.ATR); err != nil || !a.ChecksumOK {

@@ -49,9 +49,9 @@ func Pinpad(c pcsc.Card) bool {
 type Public struct {
 	Certificate []byte // authentication certificate, DER
 	Holder      eidcert.Holder
-	Serial      string // CNS: EF_IDCarta; CIE: EF 1002 (hex when not printable)
-	NIS         string // CIE: EF 1001, the services identifier
-	PAN         []byte // CIE: EF D003 of the IAS application
+	Serial      string // eidcert.CNS: EF_IDCarta; eidcert.CIE: EF 1002 (hex when not printable)
+	NIS         string // eidcert.CIE: EF 1001, the services identifier
+	PAN         []byte // eidcert.CIE: EF D003 of the IAS application
 }
 
 // APDUs of ReadPublic.
@@ -63,13 +63,13 @@ var (
 )
 
 // ReadPublic reads the card's public files, inside one transaction.
-func ReadPublic(c pcsc.Card, k Kind) (*Public, error) {
+func ReadPublic(c pcsc.Card, k eidcert.Kind) (*Public, error) {
 	p := &Public{}
 	err := pcsc.WithTransaction(c, func() error {
 		switch k {
-		case CNS:
+		case eidcert.CNS:
 			return readCNS(c, p)
-		case CIE:
+		case eidcert.CIE:
 			return readCIE(c, p)
 		}
 		return fmt.Errorf("card: no public data known for a card of kind %q", k)
@@ -90,11 +90,11 @@ func ReadPublic(c pcsc.Card, k Kind) (*Public, error) {
 func readCNS(c pcsc.Card, p *Public) error {
 	serial, err := readEF(c, selectPath(0x1000, 0x1003))
 	if err != nil {
-		return fmt.Errorf("card: CNS serial: %w", err)
+		return fmt.Errorf("card: eidcert.CNS serial: %w", err)
 	}
 	p.Serial = text(serial)
 	if p.Certificate, err = readEF(c, selectPath(0x1100, 0x1101)); err != nil {
-		return fmt.Errorf("card: CNS certificate: %w", err)
+		return fmt.Errorf("card: eidcert.CNS certificate: %w", err)
 	}
 	return nil
 }
@@ -105,27 +105,27 @@ func readCNS(c pcsc.Card, p *Public) error {
 func readCIE(c pcsc.Card, p *Public) error {
 	if _, err := pcsc.Exchange(c, selectIAS); err != nil {
 		if _, err := pcsc.Exchange(c, selectMF); err != nil {
-			return fmt.Errorf("card: CIE IAS application: %w", err)
+			return fmt.Errorf("card: eidcert.CIE IAS application: %w", err)
 		}
 	}
 	var err error
 	if p.PAN, err = readEF(c, selectEF(0xD003)); err != nil {
-		return fmt.Errorf("card: CIE PAN: %w", err)
+		return fmt.Errorf("card: eidcert.CIE PAN: %w", err)
 	}
 	if _, err := pcsc.Exchange(c, selectCIE); err != nil {
-		return fmt.Errorf("card: CIE application: %w", err)
+		return fmt.Errorf("card: eidcert.CIE application: %w", err)
 	}
 	nis, err := readEF(c, selectEF(0x1001))
 	if err != nil {
-		return fmt.Errorf("card: CIE NIS: %w", err)
+		return fmt.Errorf("card: eidcert.CIE NIS: %w", err)
 	}
 	serial, err := readEF(c, selectEF(0x1002))
 	if err != nil {
-		return fmt.Errorf("card: CIE serial: %w", err)
+		return fmt.Errorf("card: eidcert.CIE serial: %w", err)
 	}
 	p.NIS, p.Serial = text(nis), text(serial)
 	if p.Certificate, err = readEF(c, selectEF(0x1003)); err != nil {
-		return fmt.Errorf("card: CIE certificate: %w", err)
+		return fmt.Errorf("card: eidcert.CIE certificate: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/card"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/pcsc"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
@@ -42,7 +43,7 @@ func TestThroughPCSCD(t *testing.T) {
 				t.Fatal(err)
 			}
 			info := card.Identify(atr)
-			if info.Name != ty.Name || string(info.Kind) != ty.Kind || info.Contactless != (ty.Kind == "cie") {
+			if info.Name != ty.Name || info.Kind != ty.Kind || info.Contactless != (ty.Kind == eidcert.CIE) {
 				t.Fatalf("pcscd ATR %X identified as %+v", atr, info)
 			}
 			p, err := card.ReadPublic(c, info.Kind)
@@ -54,7 +55,7 @@ func TestThroughPCSCD(t *testing.T) {
 				t.Errorf("ReadPublic = serial %q holder %+v cert %d bytes; want serial %q holder %+v cert %d bytes",
 					p.Serial, p.Holder, len(p.Certificate), id.Serial, id.Holder, len(id.Cert.Raw))
 			}
-			if info.Kind == card.CIE && (len(p.NIS) != 12 || len(p.PAN) != 16) {
+			if info.Kind == eidcert.CIE && (len(p.NIS) != 12 || len(p.PAN) != 16) {
 				t.Errorf("CIE NIS %q PAN %X", p.NIS, p.PAN)
 			}
 			if card.Pinpad(c) {
@@ -81,7 +82,7 @@ func TestUnknownCard(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := card.Identify(got)
-	if info.Kind != card.Unknown || info.ATRHex() != "3BF81300008131FE15597562696B657934D4" {
+	if info.Kind != eidcert.Unknown || info.ATRHex() != "3BF81300008131FE15597562696B657934D4" {
 		t.Errorf("Identify = %+v", info)
 	}
 	if _, err := card.ReadPublic(c, info.Kind); err == nil {
@@ -97,7 +98,7 @@ func TestUnknownCard(t *testing.T) {
 // status-word error.
 func TestReadPublicErrors(t *testing.T) {
 	c := &direct{card: virtualcardtest.NewCard(t, "cns-incard", virtualcard.Options{})}
-	if _, err := card.ReadPublic(c, card.CIE); !errors.Is(err, pcsc.ErrNotFound) {
+	if _, err := card.ReadPublic(c, eidcert.CIE); !errors.Is(err, pcsc.ErrNotFound) {
 		t.Errorf("ReadPublic(CNS as CIE) = %v, want ErrNotFound", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/service"
 )
@@ -144,7 +145,7 @@ func (e *env) askPIN(r *protocol.PINRequest) ([]byte, error) {
 	switch {
 	case r.PINPart == "last4":
 		what = "the LAST 4 digits of the CIE PIN"
-	case r.CardKind == "cie":
+	case r.CardKind == string(eidcert.CIE):
 		what = "the 8-digit CIE PIN"
 	}
 	who := r.Holder

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/install"
 	"github.com/eidlink/eidlink/internal/mockhost"
 )
@@ -36,12 +37,12 @@ type DevProfile struct {
 
 // DevCard is the virtual card of a dev profile.
 type DevCard struct {
-	Dir           string `json:"dir"`
-	Kind          string `json:"kind"`
-	Holder        string `json:"holder"`
-	CodiceFiscale string `json:"codiceFiscale"`
-	PIN           string `json:"pin,omitempty"` // when known
-	CAFile        string `json:"caFile"`        // the relying party's trust anchor
+	Dir           string       `json:"dir"`
+	Kind          eidcert.Kind `json:"kind"`
+	Holder        string       `json:"holder"`
+	CodiceFiscale string       `json:"codiceFiscale"`
+	PIN           string       `json:"pin,omitempty"` // when known
+	CAFile        string       `json:"caFile"`        // the relying party's trust anchor
 }
 
 // Launch is how to start the browser on a dev profile. For Chromium, Args
@@ -124,7 +125,7 @@ func (e *env) devProfile(args []string) error {
 		if c.PIN != "" {
 			pin = c.PIN
 		}
-		fmt.Fprintf(e.stderr, "eidlink: card: %s of %s (%s), PIN %s; trust anchor for your verifier: %s\n", strings.ToUpper(c.Kind), c.Holder, c.CodiceFiscale, pin, c.CAFile)
+		fmt.Fprintf(e.stderr, "eidlink: card: %s of %s (%s), PIN %s; trust anchor for your verifier: %s\n", strings.ToUpper(string(c.Kind)), c.Holder, c.CodiceFiscale, pin, c.CAFile)
 	}
 	if p.Host != "none" {
 		fmt.Fprintf(e.stderr, "eidlink: host log %s; run dev-profile again to change the host or the scenario, even with the browser open\n", p.Log)
@@ -155,7 +156,7 @@ func (p *DevProfile) write(cardDir, cardKind, hostBin string) error {
 			return err
 		}
 	}
-	env, err := p.useCard(cardDir, cardKind)
+	env, err := p.useCard(cardDir, eidcert.Kind(cardKind))
 	if err != nil {
 		return err
 	}
@@ -177,7 +178,7 @@ func (p *DevProfile) write(cardDir, cardKind, hostBin string) error {
 
 // useCard loads the profile's virtual card, making it when cardDir holds
 // none, and returns the host's environment.
-func (p *DevProfile) useCard(cardDir, kind string) ([][2]string, error) {
+func (p *DevProfile) useCard(cardDir string, kind eidcert.Kind) ([][2]string, error) {
 	dir, err := filepath.Abs(cardDir)
 	if err != nil {
 		return nil, err

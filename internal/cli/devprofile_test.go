@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/install"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -79,10 +80,10 @@ func TestDevProfileRegistersTheMockHost(t *testing.T) {
 	if err := json.Unmarshal(js, &m); err != nil || m.Path != p.Wrapper || len(m.AllowedOrigins) != 1 || m.AllowedOrigins[0] != "chrome-extension://"+install.ChromeExtensionID+"/" {
 		t.Fatalf("Chromium manifest %s (%v)", js, err)
 	}
-	if p.Card == nil || p.Card.Kind != "cns" || p.Card.PIN != "12345678" || !strings.Contains(strings.Join(p.Launch.Args, " "), "--load-extension="+ext) {
+	if p.Card == nil || p.Card.Kind != eidcert.CNS || p.Card.PIN != "12345678" || !strings.Contains(strings.Join(p.Launch.Args, " "), "--load-extension="+ext) {
 		t.Fatalf("profile %+v", p)
 	}
-	if st := spawnStatus(t, p.Manifest); st.Mode != "mock" || len(st.Tokens) != 1 || st.Tokens[0].Holder != "MARIO ROSSI" || st.Tokens[0].CardKind != "cns" {
+	if st := spawnStatus(t, p.Manifest); st.Mode != "mock" || len(st.Tokens) != 1 || st.Tokens[0].Holder != "MARIO ROSSI" || st.Tokens[0].CardKind != string(eidcert.CNS) {
 		t.Fatalf("status through the registered wrapper: %+v", st)
 	}
 
@@ -120,7 +121,7 @@ func TestDevProfileRealHostMakesAVirtualCard(t *testing.T) {
 	os.WriteFile(host, nil, 0o755)
 	p := devProfile(t, "--browser", "chromium", "--dir", filepath.Join(tmp, "p"), "--host", "real", "--extension", ext, "--host-bin", host)
 	env, _ := os.ReadFile(p.EnvFile)
-	if p.Card == nil || p.Card.Kind != "cie" || !strings.Contains(string(env), "SOFTHSM2_CONF="+filepath.Join(p.Card.Dir, "softhsm2.conf")+"\n") {
+	if p.Card == nil || p.Card.Kind != eidcert.CIE || !strings.Contains(string(env), "SOFTHSM2_CONF="+filepath.Join(p.Card.Dir, "softhsm2.conf")+"\n") {
 		t.Fatalf("profile %+v, env %s", p, env)
 	}
 	if wrapper, _ := os.ReadFile(p.Wrapper); !strings.Contains(string(wrapper), "exec "+host+" ") {

@@ -13,7 +13,7 @@ func (e *env) testcard(args []string) error {
 	fs := e.newFlags("testcard init")
 	var o cryptoki.TestCardOptions
 	fs.StringVar(&o.Dir, "dir", "", "directory for the virtual card (created)")
-	fs.StringVar(&o.Type, "type", "cie", "card kind: cie or cns")
+	fs.StringVar((*string)(&o.Type), "type", "cie", "card kind: cie or cns")
 	fs.StringVar(&o.PIN, "pin", "12345678", "the card's PIN")
 	fs.StringVar(&o.GivenName, "given-name", "MARIO", "holder's given name")
 	fs.StringVar(&o.Surname, "surname", "ROSSI", "holder's surname")

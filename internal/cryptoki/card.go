@@ -33,9 +33,10 @@ type card struct {
 	info     pkcs11.TokenInfo
 	loggedIn bool
 
-	kind, holder, cf string
-	auth, sign       *pair
-	askTries         func(slotDescription string) int // may be nil
+	kind       eidcert.Kind
+	holder, cf string
+	auth, sign *pair
+	askTries   func(slotDescription string) int // may be nil
 }
 
 var _ command.Card = (*card)(nil)
@@ -91,7 +92,7 @@ func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error
 	if info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 		return nil, nil
 	}
-	c := &card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: KindUnknown, askTries: tries}
+	c := &card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: eidcert.Unknown, askTries: tries}
 	if si, err := m.p11.GetSlotInfo(slot); err == nil {
 		c.slotDesc, c.hwSlot = trim(si.SlotDescription), si.Flags&pkcs11.CKF_HW_SLOT != 0
 	}
@@ -142,7 +143,7 @@ func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error
 		h := eidcert.HolderOf(c.auth.cert)
 		c.holder, c.cf = h.Name(), h.CodiceFiscale
 	} else if trim(info.ManufacturerID) == "IPZS" || trim(info.Label) == "CIE" {
-		c.kind = KindCIE
+		c.kind = eidcert.CIE
 	}
 	return c, nil
 }
@@ -212,7 +213,7 @@ func (c *card) triesLeft() (tries int, locked bool) {
 			return n, n == 0
 		}
 	}
-	if c.kind == KindCNS && strings.HasPrefix(strings.ToLower(filepath.Base(c.module)), "opensc-pkcs11") {
+	if c.kind == eidcert.CNS && strings.HasPrefix(strings.ToLower(filepath.Base(c.module)), "opensc-pkcs11") {
 		return -1, false
 	}
 	return triesLeft(c.info.Flags, c.kind)
@@ -225,7 +226,7 @@ func (c *card) status() protocol.TokenStatus {
 		Module: c.module, Slot: c.slot, SlotDesc: c.slotDesc,
 		Label: trim(c.info.Label), Manufacturer: trim(c.info.ManufacturerID),
 		Model: trim(c.info.Model), Serial: trim(c.info.SerialNumber),
-		CardKind: c.kind, Holder: c.holder, CodiceFiscale: c.cf,
+		CardKind: string(c.kind), Holder: c.holder, CodiceFiscale: c.cf,
 		HasAuthKey: c.auth != nil && c.auth.keySeen, HasSignKey: c.sign != nil && c.sign.keySeen,
 		TriesLeft: tries, PINLocked: locked,
 		Pinpad:       c.info.Flags&pkcs11.CKF_PROTECTED_AUTHENTICATION_PATH != 0,

@@ -6,13 +6,6 @@ import (
 	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
-// Card kinds, as in protocol.TokenStatus.CardKind.
-const (
-	KindCIE     = eidcert.CIE
-	KindCNS     = eidcert.CNS
-	KindUnknown = "unknown"
-)
-
 type role int
 
 const (
@@ -42,12 +35,12 @@ func classify(c *x509.Certificate, label string) role {
 
 // cardKind tells a CIE from a CNS by the authentication certificate's
 // policies (eidcert.Kind), then by the token's manufacturer or label.
-func cardKind(c *x509.Certificate, manufacturer, label string) string {
-	if k := eidcert.Kind(c); k != "" {
+func cardKind(c *x509.Certificate, manufacturer, label string) eidcert.Kind {
+	if k := eidcert.KindOf(c); k != "" {
 		return k
 	}
 	if manufacturer == "IPZS" || label == "CIE" {
-		return KindCIE
+		return eidcert.CIE
 	}
-	return KindUnknown
+	return eidcert.Unknown
 }

@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"testing"
+
+	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
 func TestClassifyAndKind(t *testing.T) {
@@ -35,13 +37,14 @@ func TestClassifyAndKind(t *testing.T) {
 	}
 	oid := func(s string) x509.OID { o, _ := x509.ParseOID(s); return o }
 	for _, tc := range []struct {
-		policy, manufacturer, label, want string
+		policy, manufacturer, label string
+		want                        eidcert.Kind
 	}{
-		{"1.3.76.47.4", "", "", KindCIE},
-		{"1.3.76.16.2.1", "Bit4id", "CNS", KindCNS},
-		{"", "IPZS", "", KindCIE},
-		{"", "SoftHSM project", "CIE", KindCIE},
-		{"2.5.29.32.0", "", "", KindUnknown},
+		{"1.3.76.47.4", "", "", eidcert.CIE},
+		{"1.3.76.16.2.1", "Bit4id", "CNS", eidcert.CNS},
+		{"", "IPZS", "", eidcert.CIE},
+		{"", "SoftHSM project", "CIE", eidcert.CIE},
+		{"2.5.29.32.0", "", "", eidcert.Unknown},
 	} {
 		c := &x509.Certificate{}
 		if tc.policy != "" {

@@ -3,6 +3,7 @@ package cryptoki
 import (
 	"errors"
 
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/miekg/pkcs11"
 )
@@ -46,11 +47,11 @@ func cardError(op string, err error) *protocol.Error {
 // digits, a CNS PIN 5 to 8. It narrows what a module reports (SoftHSM2 and
 // some vendor modules say 4 to 255), so a mistyped PIN is refused before
 // it costs a try.
-func pinLengths(kind string) (lo, hi int) {
+func pinLengths(kind eidcert.Kind) (lo, hi int) {
 	switch kind {
-	case KindCIE:
+	case eidcert.CIE:
 		return 8, 8
-	case KindCNS:
+	case eidcert.CNS:
 		return 5, 8
 	}
 	return 0, protocol.MaxPINLength
@@ -58,9 +59,9 @@ func pinLengths(kind string) (lo, hi int) {
 
 // maxTries is how many wrong PINs block a card of the given kind, -1 when
 // unknown.
-func maxTries(kind string) int {
+func maxTries(kind eidcert.Kind) int {
 	switch kind {
-	case KindCIE, KindCNS:
+	case eidcert.CIE, eidcert.CNS:
 		return 3
 	}
 	return -1
@@ -69,7 +70,7 @@ func maxTries(kind string) int {
 // triesLeft reads the PIN tries left from a token's flags, -1 when they
 // do not tell. PKCS#11 has no counter, only "count low" (at least one
 // wrong try), "final try" and "locked".
-func triesLeft(flags uint, kind string) (tries int, locked bool) {
+func triesLeft(flags uint, kind eidcert.Kind) (tries int, locked bool) {
 	max := maxTries(kind)
 	switch {
 	case flags&pkcs11.CKF_USER_PIN_LOCKED != 0:

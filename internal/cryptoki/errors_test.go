@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/miekg/pkcs11"
 )
@@ -50,18 +51,18 @@ func TestCardError(t *testing.T) {
 func TestTriesLeft(t *testing.T) {
 	for _, tc := range []struct {
 		flags  uint
-		kind   string
+		kind   eidcert.Kind
 		tries  int
 		locked bool
 	}{
-		{0, KindCIE, 3, false},
-		{0, KindCNS, 3, false},
-		{0, KindUnknown, -1, false},
-		{pkcs11.CKF_USER_PIN_COUNT_LOW, KindCIE, 2, false},
-		{pkcs11.CKF_USER_PIN_COUNT_LOW, KindUnknown, -1, false},
-		{pkcs11.CKF_USER_PIN_COUNT_LOW | pkcs11.CKF_USER_PIN_FINAL_TRY, KindCNS, 1, false},
-		{pkcs11.CKF_USER_PIN_FINAL_TRY, KindUnknown, 1, false},
-		{pkcs11.CKF_USER_PIN_LOCKED | pkcs11.CKF_USER_PIN_FINAL_TRY, KindUnknown, 0, true},
+		{0, eidcert.CIE, 3, false},
+		{0, eidcert.CNS, 3, false},
+		{0, eidcert.Unknown, -1, false},
+		{pkcs11.CKF_USER_PIN_COUNT_LOW, eidcert.CIE, 2, false},
+		{pkcs11.CKF_USER_PIN_COUNT_LOW, eidcert.Unknown, -1, false},
+		{pkcs11.CKF_USER_PIN_COUNT_LOW | pkcs11.CKF_USER_PIN_FINAL_TRY, eidcert.CNS, 1, false},
+		{pkcs11.CKF_USER_PIN_FINAL_TRY, eidcert.Unknown, 1, false},
+		{pkcs11.CKF_USER_PIN_LOCKED | pkcs11.CKF_USER_PIN_FINAL_TRY, eidcert.Unknown, 0, true},
 	} {
 		if tries, locked := triesLeft(tc.flags, tc.kind); tries != tc.tries || locked != tc.locked {
 			t.Errorf("triesLeft(0x%X, %s) = %d, %v, want %d, %v", tc.flags, tc.kind, tries, locked, tc.tries, tc.locked)

@@ -30,29 +30,29 @@ const SoftHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 // TestCardOptions describes the card to create. Empty fields take the defaults
 // shown.
 type TestCardOptions struct {
-	Dir           string // required
-	Type          string // "cie" or "cns"; "cie"
-	PIN           string // "12345678"
-	SOPIN         string // security officer PIN (the PUK); "87654321"
-	GivenName     string // "MARIO"
-	Surname       string // "ROSSI"
-	CodiceFiscale string // "RSSMRA80A01H501U"
-	KeyType       string // "rsa2048", "p256" or "p384"; "rsa2048"
-	Module        string // SoftHSM2 library; SoftHSMModule
+	Dir           string       // required
+	Type          eidcert.Kind // eidcert.CIE or eidcert.CNS; "cie"
+	PIN           string       // "12345678"
+	SOPIN         string       // security officer PIN (the PUK); "87654321"
+	GivenName     string       // "MARIO"
+	Surname       string       // "ROSSI"
+	CodiceFiscale string       // "RSSMRA80A01H501U"
+	KeyType       string       // "rsa2048", "p256" or "p384"; "rsa2048"
+	Module        string       // SoftHSM2 library; SoftHSMModule
 }
 
 // TestCard is the card's non-secret facts, as written to card.json.
 type TestCard struct {
-	Type          string `json:"type"`
-	TokenLabel    string `json:"tokenLabel"`
-	Holder        string `json:"holder"`
-	GivenName     string `json:"givenName"`
-	Surname       string `json:"surname"`
-	CodiceFiscale string `json:"codiceFiscale"`
-	KeyType       string `json:"keyType"`
-	Module        string `json:"module"`
-	SoftHSM2Conf  string `json:"softhsm2Conf"`
-	CAFile        string `json:"caFile"`
+	Type          eidcert.Kind `json:"type"`
+	TokenLabel    string       `json:"tokenLabel"`
+	Holder        string       `json:"holder"`
+	GivenName     string       `json:"givenName"`
+	Surname       string       `json:"surname"`
+	CodiceFiscale string       `json:"codiceFiscale"`
+	KeyType       string       `json:"keyType"`
+	Module        string       `json:"module"`
+	SoftHSM2Conf  string       `json:"softhsm2Conf"`
+	CAFile        string       `json:"caFile"`
 }
 
 // EnvVar is an environment variable to export to use the card.
@@ -94,7 +94,9 @@ func (o *TestCardOptions) defaults() error {
 			*s = v
 		}
 	}
-	def(&o.Type, "cie")
+	if o.Type == "" {
+		o.Type = eidcert.CIE
+	}
 	def(&o.PIN, "12345678")
 	def(&o.SOPIN, "87654321")
 	def(&o.GivenName, eidcert.TestHolder.GivenName)
@@ -150,7 +152,7 @@ func InitTestCard(o TestCardOptions) (*TestCardResult, error) {
 		return nil, err
 	}
 	r := &TestCardResult{Dir: dir, TestCard: TestCard{
-		Type: o.Type, TokenLabel: strings.ToUpper(o.Type),
+		Type: o.Type, TokenLabel: strings.ToUpper(string(o.Type)),
 		Holder: o.GivenName + " " + o.Surname, GivenName: o.GivenName, Surname: o.Surname,
 		CodiceFiscale: o.CodiceFiscale, KeyType: o.KeyType, Module: o.Module,
 		SoftHSM2Conf: filepath.Join(dir, "softhsm2.conf"), CAFile: filepath.Join(dir, "ca.pem"),

@@ -131,7 +131,7 @@ func checkToken(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.TestCardOpt
 	}
 	defer c.Close()
 	info := c.Info()
-	if info.Label != r.TokenLabel || info.CardKind != o.Type || info.Holder != o.GivenName+" "+o.Surname ||
+	if info.Label != r.TokenLabel || info.CardKind != string(o.Type) || info.Holder != o.GivenName+" "+o.Surname ||
 		info.CodiceFiscale != o.CodiceFiscale || !info.HasAuthKey || info.HasSignKey != (o.Type == "cns") {
 		t.Errorf("Info() = %+v", info)
 	}

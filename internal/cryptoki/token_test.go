@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
@@ -168,7 +169,7 @@ func verify(cert *x509.Certificate, h crypto.Hash, digest, sig []byte) error {
 func TestCNS(t *testing.T) {
 	r := newCard(t, TestCardOptions{Type: "cns", PIN: "54321"})
 	c := openCard(t, newProvider(t, softhsm))
-	if i := c.Info(); i.CardKind != "cns" || !i.HasSignKey || !i.HasAuthKey || i.CodiceFiscale != "RSSMRA80A01H501U" {
+	if i := c.Info(); i.CardKind != string(eidcert.CNS) || !i.HasSignKey || !i.HasAuthKey || i.CodiceFiscale != "RSSMRA80A01H501U" {
 		t.Errorf("Info() = %+v", i)
 	}
 	if !c.AuthCertificate().Equal(r.AuthCert) || !c.SigningCertificate().Equal(r.SignCert) {
@@ -249,7 +250,7 @@ func TestStatus(t *testing.T) {
 		!ms[2].Present || !ms[2].Loaded || ms[2].Error != "" || ms[2].Library == "" || ms[2].Source != SourceConfig {
 		t.Errorf("modules = %+v", ms)
 	}
-	if len(ts) != 1 || ts[0].Label != "CNS" || ts[0].CardKind != "cns" || ts[0].Holder != "MARIO ROSSI" ||
+	if len(ts) != 1 || ts[0].Label != "CNS" || ts[0].CardKind != string(eidcert.CNS) || ts[0].Holder != "MARIO ROSSI" ||
 		!ts[0].HasAuthKey || !ts[0].HasSignKey || ts[0].TriesLeft != 3 || ts[0].Module != softhsm {
 		t.Errorf("tokens = %+v", ts)
 	}

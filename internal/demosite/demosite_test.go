@@ -14,6 +14,7 @@ import (
 	"github.com/eidlink/eidlink/internal/authtoken"
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/redistest"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/relyingparty"
@@ -25,7 +26,7 @@ type fixture struct {
 	card command.Card
 }
 
-func setup(t *testing.T, typ string, nonces relyingparty.NonceStore) *fixture {
+func setup(t *testing.T, typ eidcert.Kind, nonces relyingparty.NonceStore) *fixture {
 	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
 	tc, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: typ})
 	if err != nil {
@@ -82,8 +83,8 @@ func (f *fixture) token(origin, nonce string) string {
 }
 
 func TestLogin(t *testing.T) {
-	for _, typ := range []string{"cie", "cns"} {
-		t.Run(typ, func(t *testing.T) { testLogin(t, typ, nil) })
+	for _, typ := range []eidcert.Kind{eidcert.CIE, eidcert.CNS} {
+		t.Run(string(typ), func(t *testing.T) { testLogin(t, typ, nil) })
 	}
 	t.Run("cie/redis", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -108,12 +109,12 @@ func TestLogin(t *testing.T) {
 	})
 }
 
-func testLogin(t *testing.T, typ string, nonces relyingparty.NonceStore) *fixture {
+func testLogin(t *testing.T, typ eidcert.Kind, nonces relyingparty.NonceStore) *fixture {
 	f := setup(t, typ, nonces)
 	b := f.browser()
 	_, ch := f.post(b, "/api/challenge", "")
 	code, res := f.post(b, "/api/login", f.token(f.srv.URL, ch["nonce"]))
-	if code != 200 || res["welcome"] != "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)" || res["cardKind"] != typ {
+	if code != 200 || res["welcome"] != "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)" || res["cardKind"] != string(typ) {
 		t.Fatalf("login: %d %v", code, res)
 	}
 	resp, _ := b.Get(f.srv.URL + "/api/me")

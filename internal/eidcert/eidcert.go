@@ -18,10 +18,15 @@ import (
 	"strings"
 )
 
-// Card kinds, as protocol.TokenStatus.CardKind names them.
+// Kind is the kind of card, as protocol.TokenStatus.CardKind names it:
+// "cie", "cns" or "unknown".
+type Kind string
+
+// Card kinds.
 const (
-	CIE = "cie"
-	CNS = "cns"
+	CIE     Kind = "cie"
+	CNS     Kind = "cns"
+	Unknown Kind = "unknown"
 )
 
 // Certificate policies of the authentication certificates.
@@ -44,9 +49,9 @@ func mustOID(arcs ...uint64) x509.OID {
 	return o
 }
 
-// Kind returns CIE or CNS by the first of c's policies that is PolicyCIE
-// or PolicyCNS or lies under one of them, else "".
-func Kind(c *x509.Certificate) string {
+// KindOf returns CIE or CNS by the first of c's policies that is
+// PolicyCIE or PolicyCNS or lies under one of them, else "".
+func KindOf(c *x509.Certificate) Kind {
 	under := func(p, root x509.OID) bool {
 		s, r := p.String(), root.String()
 		return s == r || strings.HasPrefix(s, r+".")

@@ -88,7 +88,10 @@ func FuzzHolderOf(f *testing.F) {
 }
 
 func TestKind(t *testing.T) {
-	for _, c := range []struct{ policies, want string }{
+	for _, c := range []struct {
+		policies string
+		want     eidcert.Kind
+	}{
 		{"1.3.76.47.4", eidcert.CIE},
 		{"1.3.76.47.4.1", eidcert.CIE},
 		{"1.3.76.16.6 1.3.76.16.2.1", eidcert.CNS},
@@ -104,8 +107,8 @@ func TestKind(t *testing.T) {
 			}
 			cert.Policies = append(cert.Policies, oid)
 		}
-		if got := eidcert.Kind(cert); got != c.want {
-			t.Errorf("Kind(%s) = %q, want %q", c.policies, got, c.want)
+		if got := eidcert.KindOf(cert); got != c.want {
+			t.Errorf("KindOf(%s) = %q, want %q", c.policies, got, c.want)
 		}
 	}
 }
@@ -127,7 +130,7 @@ func TestTemplate(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	h := eidcert.Holder{GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"}
-	for _, kind := range []string{eidcert.CIE, eidcert.CNS} {
+	for _, kind := range []eidcert.Kind{eidcert.CIE, eidcert.CNS} {
 		serial := eidcert.TestCardSerial(kind, h.CodiceFiscale)
 		if serial != eidcert.TestCardSerial(kind, h.CodiceFiscale) || serial == eidcert.TestCardSerial(kind, eidcert.TestHolder.CodiceFiscale) {
 			t.Errorf("%s: TestCardSerial is not a function of the codice fiscale", kind)
@@ -143,8 +146,8 @@ func TestTemplate(t *testing.T) {
 		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 			t.Errorf("%s: %v", kind, err)
 		}
-		if got := eidcert.HolderOf(cert); got != h || eidcert.Kind(cert) != kind || cert.KeyUsage != x509.KeyUsageDigitalSignature {
-			t.Errorf("%s: HolderOf = %+v, Kind = %q, key usage %v", kind, got, eidcert.Kind(cert), cert.KeyUsage)
+		if got := eidcert.HolderOf(cert); got != h || eidcert.KindOf(cert) != kind || cert.KeyUsage != x509.KeyUsageDigitalSignature {
+			t.Errorf("%s: HolderOf = %+v, Kind = %q, key usage %v", kind, got, eidcert.KindOf(cert), cert.KeyUsage)
 		}
 		if kind == eidcert.CNS && !strings.HasPrefix(cert.Subject.CommonName, h.CodiceFiscale+"/"+serial+".") {
 			t.Errorf("CNS CN = %q, want CF/serial.hash", cert.Subject.CommonName)

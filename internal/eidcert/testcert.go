@@ -46,7 +46,7 @@ func NewTestCA(commonName string) (*x509.Certificate, crypto.Signer, error) {
 
 // TestCardSerial derives a stable card serial from a codice fiscale: a CNS
 // gets 16 digits, a CIE a document number "CA00000AA".
-func TestCardSerial(kind, cf string) string {
+func TestCardSerial(kind Kind, cf string) string {
 	h := sha256.Sum256([]byte(cf))
 	n := binary.BigEndian.Uint64(h[:8])
 	if kind == CIE {
@@ -66,7 +66,7 @@ func TestCardSerial(kind, cf string) string {
 // Key usage is digitalSignature, extended key usage clientAuth. A CNS's
 // signature certificate is the same with key usage nonRepudiation (x509's
 // KeyUsageContentCommitment) and neither extended key usage nor policy.
-func Template(kind string, h Holder, cardSerial string) *x509.Certificate {
+func Template(kind Kind, h Holder, cardSerial string) *x509.Certificate {
 	now := time.Now()
 	t := &x509.Certificate{
 		SerialNumber: randomSerial(),

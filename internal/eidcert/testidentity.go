@@ -14,7 +14,7 @@ import (
 // TestIdentity is a card's key pair, certificate and the test CA that issued
 // the certificate.
 type TestIdentity struct {
-	Kind   string // "cie" or "cns": the shape of the certificate
+	Kind   Kind // CIE or CNS: the shape of the certificate
 	Holder Holder
 	Serial string // card serial: 16 digits on a CNS, a document number on a CIE
 	Key    *rsa.PrivateKey
@@ -26,7 +26,7 @@ type TestIdentity struct {
 // real card's (Template), issued by a new test CA. The card serial
 // is TestCardSerial. A codice fiscale that fails
 // ValidCodiceFiscale is refused.
-func NewTestIdentity(kind string, h Holder) (*TestIdentity, error) {
+func NewTestIdentity(kind Kind, h Holder) (*TestIdentity, error) {
 	if !ValidCodiceFiscale(h.CodiceFiscale) {
 		return nil, fmt.Errorf("eidcert: %q is not a valid codice fiscale", h.CodiceFiscale)
 	}
@@ -56,7 +56,7 @@ const (
 
 // LoadTestIdentity reads an identity from dir (KeyFile, CertFile, CAFile) and
 // takes the holder from the certificate (HolderOf).
-func LoadTestIdentity(dir, kind string) (*TestIdentity, error) {
+func LoadTestIdentity(dir string, kind Kind) (*TestIdentity, error) {
 	var blocks [3]*pem.Block
 	for i, name := range []string{KeyFile, CertFile, CAFile} {
 		b, err := os.ReadFile(filepath.Join(dir, name))

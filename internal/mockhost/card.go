@@ -16,11 +16,11 @@ import (
 // CardOptions describes the card CreateCard makes. Empty fields take the
 // defaults shown, the same as the SoftHSM2 test card's.
 type CardOptions struct {
-	Kind          string `json:"kind"`          // "cie" or "cns"; "cie"
-	PIN           string `json:"pin"`           // "12345678"
-	GivenName     string `json:"givenName"`     // "MARIO"
-	Surname       string `json:"surname"`       // "ROSSI"
-	CodiceFiscale string `json:"codiceFiscale"` // "RSSMRA80A01H501U"
+	Kind          eidcert.Kind `json:"kind"`          // "cie" or "cns"; "cie"
+	PIN           string       `json:"pin"`           // "12345678"
+	GivenName     string       `json:"givenName"`     // "MARIO"
+	Surname       string       `json:"surname"`       // "ROSSI"
+	CodiceFiscale string       `json:"codiceFiscale"` // "RSSMRA80A01H501U"
 }
 
 // Card is a mock card: a software RSA key and its CIE- or CNS-shaped
@@ -31,8 +31,8 @@ type CardOptions struct {
 type Card struct {
 	CardOptions
 	Identity *eidcert.TestIdentity
-	Dir    string
-	CAFile string
+	Dir      string
+	CAFile   string
 }
 
 // Holder is the holder's name as cards show it.
@@ -44,15 +44,17 @@ func (o *CardOptions) defaults() error {
 			*s = v
 		}
 	}
-	def(&o.Kind, "cie")
+	if o.Kind == "" {
+		o.Kind = eidcert.CIE
+	}
 	def(&o.PIN, "12345678")
 	def(&o.GivenName, eidcert.TestHolder.GivenName)
 	def(&o.Surname, eidcert.TestHolder.Surname)
 	def(&o.CodiceFiscale, eidcert.TestHolder.CodiceFiscale)
 	switch {
-	case o.Kind != "cie" && o.Kind != "cns":
+	case o.Kind != eidcert.CIE && o.Kind != eidcert.CNS:
 		return fmt.Errorf("mockhost: card kind %q is not cie or cns", o.Kind)
-	case len(o.PIN) < 5 || len(o.PIN) > 8 || strings.Trim(o.PIN, "0123456789") != "" || o.Kind == "cie" && len(o.PIN) != 8:
+	case len(o.PIN) < 5 || len(o.PIN) > 8 || strings.Trim(o.PIN, "0123456789") != "" || o.Kind == eidcert.CIE && len(o.PIN) != 8:
 		return errors.New("mockhost: the PIN must be 8 digits (CIE) or 5 to 8 digits (CNS)")
 	case !eidcert.ValidCodiceFiscale(o.CodiceFiscale):
 		return fmt.Errorf("mockhost: %q is not a valid codice fiscale", o.CodiceFiscale)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -260,7 +261,7 @@ func (h *host) complete(_ context.Context, st *protocol.Status) {
 		fallthrough
 	default:
 		if h.card != nil {
-			st.Readers = append(st.Readers, protocol.ReaderStatus{Name: readerName, CardPresent: true, CardKind: h.card.Kind, Contactless: h.card.Kind == "cie",
+			st.Readers = append(st.Readers, protocol.ReaderStatus{Name: readerName, CardPresent: true, CardKind: string(h.card.Kind), Contactless: h.card.Kind == eidcert.CIE,
 				Pinpad: h.scenario == "pinpad", Module: moduleName, Holder: h.card.Holder(), CodiceFiscale: h.card.CodiceFiscale})
 		}
 	}
@@ -269,13 +270,13 @@ func (h *host) complete(_ context.Context, st *protocol.Status) {
 func (h *host) Info() protocol.TokenStatus {
 	c := h.card
 	ts := protocol.TokenStatus{
-		Module: "eidlink-mockhost", Label: strings.ToUpper(c.Kind), Manufacturer: "eidlink", Model: "mock",
-		CardKind: c.Kind, Holder: c.Holder(), CodiceFiscale: c.CodiceFiscale,
-		HasAuthKey: true, HasSignKey: c.Kind == "cns",
+		Module: "eidlink-mockhost", Label: strings.ToUpper(string(c.Kind)), Manufacturer: "eidlink", Model: "mock",
+		CardKind: string(c.Kind), Holder: c.Holder(), CodiceFiscale: c.CodiceFiscale,
+		HasAuthKey: true, HasSignKey: c.Kind == eidcert.CNS,
 		TriesLeft: h.tries, PINLocked: h.tries == 0, Pinpad: h.scenario == "pinpad",
 		MinPINLength: 5, MaxPINLength: 8, PINPart: "full",
 	}
-	if c.Kind == "cie" {
+	if c.Kind == eidcert.CIE {
 		ts.MinPINLength = 8
 	}
 	if h.scenario == "last4" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/relyingparty"
@@ -23,7 +24,7 @@ const (
 )
 
 var (
-	cards   = map[string]*Card{}
+	cards   = map[eidcert.Kind]*Card{}
 	cardDir string
 )
 
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 
 // card returns a mock card of kind, made once per test binary (RSA key
 // generation is the slow part).
-func card(t *testing.T, kind string) *Card {
+func card(t *testing.T, kind eidcert.Kind) *Card {
 	if c := cards[kind]; c != nil {
 		return c
 	}
@@ -48,7 +49,7 @@ func card(t *testing.T, kind string) *Card {
 	if kind == "cns" {
 		pin = "24680"
 	}
-	c, err := CreateCard(filepath.Join(cardDir, kind), CardOptions{Kind: kind, PIN: pin, GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"})
+	c, err := CreateCard(filepath.Join(cardDir, string(kind)), CardOptions{Kind: kind, PIN: pin, GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +128,8 @@ func errorOf(m map[string]json.RawMessage) protocol.Error {
 }
 
 func TestLoginWrongThenRightPINGivesAVerifiableToken(t *testing.T) {
-	for _, kind := range []string{"cie", "cns"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range []eidcert.Kind{eidcert.CIE, eidcert.CNS} {
+		t.Run(string(kind), func(t *testing.T) {
 			crd := card(t, kind)
 			c := start(t, Options{Card: crd})
 			if v := c.hello(); v != protocol.Version {
@@ -136,7 +137,7 @@ func TestLoginWrongThenRightPINGivesAVerifiableToken(t *testing.T) {
 			}
 			c.send(auth)
 			r := c.pinRequest()
-			if r.CardKind != kind || r.Holder != "ANNA BIANCHI" || r.TriesLeft != 3 || r.Origin != origin || r.Error != nil {
+			if r.CardKind != string(kind) || r.Holder != "ANNA BIANCHI" || r.TriesLeft != 3 || r.Origin != origin || r.Error != nil {
 				t.Fatalf("first PIN request %+v", r)
 			}
 			c.send(`{"command":"pin","arguments":{"pin":"99999999"}}`)
@@ -155,7 +156,7 @@ func TestLoginWrongThenRightPINGivesAVerifiableToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the token does not verify: %v\n%s", err, tok)
 			}
-			if id.CodiceFiscale != "BNCNNA85M41F205Q" || id.CardKind != kind || id.Surname != "BIANCHI" {
+			if id.CodiceFiscale != "BNCNNA85M41F205Q" || id.CardKind != string(kind) || id.Surname != "BIANCHI" {
 				t.Fatalf("identity %+v", id)
 			}
 		})
@@ -231,7 +232,7 @@ func TestStatusMatchesScenario(t *testing.T) {
 		if tc.readers > 0 && st.Readers[0].CardPresent != tc.cardPresent {
 			t.Errorf("%s: reader %+v", tc.scenario, st.Readers[0])
 		}
-		if tc.tokens > 0 && (st.Tokens[0].PINLocked != tc.locked || !st.Tokens[0].HasAuthKey || st.Tokens[0].CardKind != "cns") {
+		if tc.tokens > 0 && (st.Tokens[0].PINLocked != tc.locked || !st.Tokens[0].HasAuthKey || st.Tokens[0].CardKind != string(eidcert.CNS)) {
 			t.Errorf("%s: token %+v", tc.scenario, st.Tokens[0])
 		}
 	}
@@ -336,7 +337,7 @@ func TestServeRefusesBadOptions(t *testing.T) {
 func TestLoadCardChecksTheFiles(t *testing.T) {
 	crd := card(t, "cie")
 	got, err := LoadCard(crd.Dir)
-	if err != nil || !got.Identity.Key.Equal(crd.Identity.Key) || got.PIN != crd.PIN || got.Kind != "cie" {
+	if err != nil || !got.Identity.Key.Equal(crd.Identity.Key) || got.PIN != crd.PIN || got.Kind != eidcert.CIE {
 		t.Fatalf("LoadCard = %+v, %v", got, err)
 	}
 	if _, err := LoadCard(t.TempDir()); err == nil {

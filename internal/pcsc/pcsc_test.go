@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/internal/card"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/pcsc"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
@@ -167,7 +168,7 @@ func TestCardPulledMidRead(t *testing.T) {
 	if err := c.Reconnect(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := card.ReadPublic(c, card.CNS)
+	p, err := card.ReadPublic(c, eidcert.CNS)
 	if err != nil || !bytes.Equal(p.Certificate, vc.Identity().Cert.Raw) {
 		t.Fatalf("read after reconnect: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/bounded"
 	"github.com/eidlink/eidlink/internal/card"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/pcsc"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -134,7 +135,7 @@ func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr
 	r.ATR, r.Family, r.CardKind, r.Contactless = info.ATRHex(), info.Name, string(info.Kind), info.Contactless
 	if h, err := c.Connect(ctx, r.Name); err == nil {
 		r.Pinpad = card.Pinpad(h)
-		if info.Kind != card.Unknown {
+		if info.Kind != eidcert.Unknown {
 			if pub, err := card.ReadPublic(h, info.Kind); err == nil {
 				r.Holder = pub.Holder.Name()
 				r.CodiceFiscale = pub.Holder.CodiceFiscale
@@ -148,7 +149,7 @@ func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr
 // chooseModule names the PKCS#11 module for a card of kind in reader: the
 // one whose token sits in that reader's slot, else the first installed
 // module that serves the kind (configured modules come first in modules).
-func chooseModule(kind card.Kind, reader string, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) (module, problem string) {
+func chooseModule(kind eidcert.Kind, reader string, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) (module, problem string) {
 	for _, t := range tokens {
 		if sameReader(t.SlotDesc, reader) {
 			return t.Module, ""
@@ -159,14 +160,14 @@ func chooseModule(kind card.Kind, reader string, modules []protocol.ModuleStatus
 			continue
 		}
 		ipzs := strings.HasPrefix(m.Name, "IPZS")
-		if kind == card.CIE && ipzs || kind == card.CNS && !ipzs {
+		if kind == eidcert.CIE && ipzs || kind == eidcert.CNS && !ipzs {
 			return m.Path, ""
 		}
 	}
 	switch kind {
-	case card.CIE:
+	case eidcert.CIE:
 		return "", "CIE found but the CIE software is not installed: install the CIE middleware (IPZS) from cartaidentita.interno.gov.it, then run eidlink doctor"
-	case card.CNS:
+	case eidcert.CNS:
 		return "", "CNS found but no card software for it is installed: install your card's middleware or OpenSC (apt-get install opensc)"
 	}
 	return "", "this card is not a CIE or a CNS"
@@ -201,7 +202,7 @@ func Tries(slotDesc string) int {
 			continue
 		}
 		n := -1
-		if atr, err := h.ATR(); err == nil && card.Identify(atr).Kind == card.CNS {
+		if atr, err := h.ATR(); err == nil && card.Identify(atr).Kind == eidcert.CNS {
 			n = cnsTries(h)
 		}
 		h.Disconnect()

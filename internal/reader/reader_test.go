@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/internal/bounded"
-	"github.com/eidlink/eidlink/internal/card"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/pcsc"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/virtualcard"
@@ -75,13 +75,13 @@ func TestScanCIEWithoutMiddleware(t *testing.T) {
 func TestChooseModuleBySlot(t *testing.T) {
 	tokens := []protocol.TokenStatus{{Module: "/opt/vendor.so", SlotDesc: "Virtual PCD 00 00"}}
 	mods := []protocol.ModuleStatus{opensc}
-	if m, p := chooseModule(card.CNS, "Virtual PCD 00 00", mods, tokens); m != "/opt/vendor.so" || p != "" {
+	if m, p := chooseModule(eidcert.CNS, "Virtual PCD 00 00", mods, tokens); m != "/opt/vendor.so" || p != "" {
 		t.Fatalf("by slot: %q %q", m, p)
 	}
-	if m, _ := chooseModule(card.CNS, "Virtual PCD 00 01", mods, tokens); m != opensc.Path {
+	if m, _ := chooseModule(eidcert.CNS, "Virtual PCD 00 01", mods, tokens); m != opensc.Path {
 		t.Fatalf("by kind: %q", m)
 	}
-	if _, p := chooseModule(card.Unknown, "x", mods, nil); p == "" {
+	if _, p := chooseModule(eidcert.Unknown, "x", mods, nil); p == "" {
 		t.Fatal("unknown card without a problem")
 	}
 }

@@ -52,7 +52,7 @@ import (
 // Type is a card family the virtual card can play.
 type Type struct {
 	Name string // "cie-nxp", "cns-incard", ...
-	Kind string // "cie" or "cns"
+	Kind eidcert.Kind
 	ATR  []byte
 }
 
@@ -69,19 +69,19 @@ func mustHex(s string) []byte {
 // 0.23 enables RSA-2048 only for that version. Families without a
 // published example have an ATR built from their pattern.
 var Types = []Type{
-	{"cie-nxp", "cie", mustHex("3B 8E 80 01 80 31 80 65 49 54 4E 58 50 12 0F FF 82 90 F0")},
-	{"cie-gemalto", "cie", mustHex("3B 8F 80 01 80 31 80 65 B0 85 04 00 11 12 0F FF 82 90 00 8A")},
-	{"cie-gemalto2", "cie", mustHex("3B 8F 80 01 80 31 80 65 B0 85 03 00 EF 12 0F FF 82 90 00 73")},
-	{"cie-stm", "cie", mustHex("3B 8B 80 01 80 66 47 50 00 B8 00 7F 82 90 00 2E")},
-	{"cie-stm2", "cie", mustHex("3B 80 80 01 01")},
-	{"cie-stm3", "cie", mustHex("3B 8B 80 01 80 66 47 50 00 B8 00 94 82 90 00 C5")},
-	{"cie-bit4id", "cie", mustHex("3B 8F 80 01 80 31 80 65 49 54 4A 34 42 12 0F FF 82 90 00 8B")},
-	{"cns-incard", "cns", mustHex("3B FF 18 00 FF 81 31 FE 55 00 6B 02 09 02 00 01 01 01 43 4E 53 11 31 80 9E")},
-	{"cns-cardos", "cns", mustHex("3B FF 18 00 FF C1 0A 31 FE 55 00 6B 05 08 C8 0C 01 11 01 43 4E 53 11 31 80 04")},
-	{"cns-idemia", "cns", mustHex("3B FF 18 00 00 81 31 FE 45 00 6B 05 05 91 20 01 F1 01 43 4E 53 11 31 80 39")},
-	{"cns-athena", "cns", mustHex("3B DF 18 00 81 31 FE 7D 00 6B 15 0C 01 81 01 11 01 43 4E 53 11 31 80 E9")},
-	{"cns-gemalto", "cns", mustHex("3B FF 18 00 FF 81 31 FE 55 00 6B 04 0D 01 00 01 01 01 43 4E 53 11 31 80 9F")},
-	{"cns-tscns", "cns", mustHex("3B 8B 80 01 00 31 C1 64 08 92 33 54 00 90 00 F3")},
+	{"cie-nxp", eidcert.CIE, mustHex("3B 8E 80 01 80 31 80 65 49 54 4E 58 50 12 0F FF 82 90 F0")},
+	{"cie-gemalto", eidcert.CIE, mustHex("3B 8F 80 01 80 31 80 65 B0 85 04 00 11 12 0F FF 82 90 00 8A")},
+	{"cie-gemalto2", eidcert.CIE, mustHex("3B 8F 80 01 80 31 80 65 B0 85 03 00 EF 12 0F FF 82 90 00 73")},
+	{"cie-stm", eidcert.CIE, mustHex("3B 8B 80 01 80 66 47 50 00 B8 00 7F 82 90 00 2E")},
+	{"cie-stm2", eidcert.CIE, mustHex("3B 80 80 01 01")},
+	{"cie-stm3", eidcert.CIE, mustHex("3B 8B 80 01 80 66 47 50 00 B8 00 94 82 90 00 C5")},
+	{"cie-bit4id", eidcert.CIE, mustHex("3B 8F 80 01 80 31 80 65 49 54 4A 34 42 12 0F FF 82 90 00 8B")},
+	{"cns-incard", eidcert.CNS, mustHex("3B FF 18 00 FF 81 31 FE 55 00 6B 02 09 02 00 01 01 01 43 4E 53 11 31 80 9E")},
+	{"cns-cardos", eidcert.CNS, mustHex("3B FF 18 00 FF C1 0A 31 FE 55 00 6B 05 08 C8 0C 01 11 01 43 4E 53 11 31 80 04")},
+	{"cns-idemia", eidcert.CNS, mustHex("3B FF 18 00 00 81 31 FE 45 00 6B 05 05 91 20 01 F1 01 43 4E 53 11 31 80 39")},
+	{"cns-athena", eidcert.CNS, mustHex("3B DF 18 00 81 31 FE 7D 00 6B 15 0C 01 81 01 11 01 43 4E 53 11 31 80 E9")},
+	{"cns-gemalto", eidcert.CNS, mustHex("3B FF 18 00 FF 81 31 FE 55 00 6B 04 0D 01 00 01 01 01 43 4E 53 11 31 80 9F")},
+	{"cns-tscns", eidcert.CNS, mustHex("3B 8B 80 01 00 31 C1 64 08 92 33 54 00 90 00 F3")},
 }
 
 // TypeNames returns the names of Types.
@@ -171,7 +171,7 @@ func New(typeName string, o Options) (*Card, error) {
 	if o.PUK != nil {
 		c.puk.value = slices.Clone(o.PUK)
 	}
-	if t.Kind == "cie" {
+	if t.Kind == eidcert.CIE {
 		c.mf = cieFiles(c.id)
 	} else {
 		c.mf = cnsFiles(c.id)
@@ -293,7 +293,7 @@ func (c *Card) process(a apdu) ([]byte, int) {
 		rand.Read(b)
 		return b, swOK
 	}
-	if c.typ.Kind == "cie" && (a.ins == 0x20 || a.ins == 0x22 || a.ins == 0x2A || a.ins == 0x88) {
+	if c.typ.Kind == eidcert.CIE && (a.ins == 0x20 || a.ins == 0x22 || a.ins == 0x2A || a.ins == 0x88) {
 		return nil, swSecurity // needs the secure messaging this card does not implement
 	}
 	switch a.ins {

@@ -72,12 +72,12 @@ func Context(t testing.TB) pcsc.Context {
 
 var (
 	idMu sync.Mutex
-	ids  = map[string]*eidcert.TestIdentity{}
+	ids  = map[eidcert.Kind]*eidcert.TestIdentity{}
 )
 
 // Identity returns an identity of the kind ("cie" or "cns") shared by the
 // tests of the package, to generate RSA keys once.
-func Identity(t testing.TB, kind string) *eidcert.TestIdentity {
+func Identity(t testing.TB, kind eidcert.Kind) *eidcert.TestIdentity {
 	t.Helper()
 	idMu.Lock()
 	defer idMu.Unlock()
