@@ -41,7 +41,7 @@ func TestCreateVerifies(t *testing.T) {
 	}
 	const origin, nonce = "https://servizi.example.it", "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI="
 	for _, c := range []struct {
-		kind string
+		kind eidcert.Kind
 		key  crypto.Signer
 		alg  relyingparty.Algorithm
 	}{
@@ -67,7 +67,7 @@ func TestCreateVerifies(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.alg, err)
 		}
-		if id.CodiceFiscale != eidcert.TestHolder.CodiceFiscale || id.CardKind != c.kind {
+		if id.CodiceFiscale != eidcert.TestHolder.CodiceFiscale || id.CardKind != string(c.kind) {
 			t.Errorf("%s: identity %+v", c.alg, id)
 		}
 		if _, err := v.Verify(context.Background(), data, origin+":8443", nonce); relyingparty.ReasonOf(err) != relyingparty.ReasonSignature {
