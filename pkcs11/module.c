@@ -120,6 +120,37 @@ static void changed(const wire_response *a, const wire_response *b) {
 	}
 }
 
+/* bound is a wait's limit: def, or less for tests. */
+static int64_t bound(int64_t def) {
+	const char *e = plat_getenv("EIDLINK_PKCS11_TIMEOUT_MS");
+	long v = e ? strtol(e, NULL, 10) : 0;
+	return v > 0 && v < def ? v : def;
+}
+
+/* exchange sends a request to the service and reads the answer, within
+ * timeout_ms; called without the lock. 0, or a WS_ result. */
+static int exchange(const unsigned char *req, size_t n, int64_t timeout_ms, wire_response *res) {
+	ws_conn *c = malloc(sizeof *c);
+	if (!c || !n) {
+		free(c);
+		return WS_FAILED;
+	}
+	int64_t deadline = plat_now_ms() + timeout_ms;
+	unsigned char *msg;
+	size_t len;
+	int rc = ws_open(c, "/pkcs11", deadline);
+	if (rc == 0) {
+		rc = ws_send(c, req, n, deadline);
+		if (rc == 0)
+			rc = ws_recv(c, &msg, &len, deadline);
+		ws_close(c);
+		if (rc == 0)
+			rc = wire_parse(msg, len, res) == 0 ? 0 : WS_FAILED;
+	}
+	free(c);
+	return rc;
+}
+
 /* refresh asks the service for its state unless the snapshot is younger
  * than max_age_ms (ANY_AGE: unless there is one), with the lock released
  * while it waits. Called and returning with the lock held; CKR_OK, or
@@ -133,25 +164,8 @@ static CK_RV refresh(int64_t max_age_ms) {
 	uint64_t epoch = st.epoch, gen = st.snap.generation;
 	plat_unlock();
 	unsigned char req[64];
-	size_t n = wire_snapshot_request(req, sizeof req, gen);
 	wire_response res;
-	int rc = WS_FAILED;
-	ws_conn *c = malloc(sizeof *c);
-	if (c) {
-		int64_t deadline = plat_now_ms() + SNAPSHOT_TIMEOUT_MS;
-		unsigned char *msg;
-		size_t len;
-		rc = ws_open(c, "/pkcs11", deadline);
-		if (rc == 0) {
-			rc = ws_send(c, req, n, deadline);
-			if (rc == 0)
-				rc = ws_recv(c, &msg, &len, deadline);
-			ws_close(c);
-			if (rc == 0)
-				rc = wire_parse(msg, len, &res) == 0 ? 0 : WS_FAILED;
-		}
-		free(c);
-	}
+	int rc = exchange(req, wire_snapshot_request(req, sizeof req, gen), bound(SNAPSHOT_TIMEOUT_MS), &res);
 	plat_lock();
 	if (!st.initialized || st.epoch != epoch) {
 		if (rc == 0)
@@ -301,7 +315,9 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR list, CK_ULONG_PTR cou
 	LOCKED_INIT();
 	if (!count)
 		return done(CKR_ARGUMENTS_BAD);
-	CK_RV rv = refresh(0);
+	/* The count call refreshes; the fill call that follows it keeps
+	 * the same list, unless the caller skipped the count. */
+	CK_RV rv = refresh(list ? INFO_MAX_AGE_MS : 0);
 	if (rv != CKR_OK)
 		return done(rv);
 	CK_ULONG n = 0;
@@ -699,17 +715,6 @@ static CK_RV status_rv(uint64_t status) {
 	return CKR_DEVICE_ERROR;
 }
 
-static int64_t sign_timeout_ms(void) {
-	/* For tests only: a shorter bound than the PIN window's. */
-	const char *e = plat_getenv("EIDLINK_PKCS11_SIGN_TIMEOUT_MS");
-	if (e) {
-		long v = strtol(e, NULL, 10);
-		if (v > 0 && v < SIGN_TIMEOUT_MS)
-			return v;
-	}
-	return SIGN_TIMEOUT_MS;
-}
-
 CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen) {
 	LOCKED_INIT();
 	session *s = find_session(h);
@@ -755,23 +760,7 @@ CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR si
 	plat_unlock();
 
 	wire_response res;
-	int rc = WS_FAILED;
-	ws_conn *c = malloc(sizeof *c);
-	if (c && n) {
-		int64_t deadline = plat_now_ms() + sign_timeout_ms();
-		unsigned char *msg;
-		size_t mlen;
-		rc = ws_open(c, "/pkcs11", deadline);
-		if (rc == 0) {
-			rc = ws_send(c, req, n, deadline);
-			if (rc == 0)
-				rc = ws_recv(c, &msg, &mlen, deadline);
-			ws_close(c);
-			if (rc == 0)
-				rc = wire_parse(msg, mlen, &res) == 0 ? 0 : WS_FAILED;
-		}
-	}
-	free(c);
+	int rc = exchange(req, n, bound(SIGN_TIMEOUT_MS), &res);
 
 	plat_lock();
 	if (!st.initialized || st.epoch != epoch)

@@ -1,6 +1,7 @@
 package moduletest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -10,11 +11,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,7 +282,7 @@ func TestSignCancelledAndRefused(t *testing.T) {
 func TestSignWaitBounded(t *testing.T) {
 	c := newCard(t, 1, false, false)
 	svc := newService(t, c)
-	t.Setenv("EIDLINK_PKCS11_SIGN_TIMEOUT_MS", "2000")
+	t.Setenv("EIDLINK_PKCS11_TIMEOUT_MS", "2000")
 	waiting, canceled := make(chan struct{}, 1), make(chan struct{}, 1)
 	svc.set(func() {
 		svc.sign = func(ctx context.Context, _ *p11wire.SignRequest) *p11wire.Response {
@@ -605,5 +608,82 @@ func TestPKCS11Tool(t *testing.T) {
 	s = sig("1", "--mechanism", "RSA-PKCS")
 	if err := rsa.VerifyPKCS1v15(rsaCard.cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, hash[:], s); err != nil {
 		t.Errorf("pkcs11-tool RSA-PKCS signature: %v", err)
+	}
+}
+
+// A service that accepts and never answers costs a bounded wait, then no
+// slots.
+func TestServiceWedged(t *testing.T) {
+	svc := newHome(t)
+	t.Setenv("EIDLINK_PKCS11_TIMEOUT_MS", "500")
+	// Nothing accepts: connections wait in the listen queue, unanswered.
+	ln, err := net.Listen("unix", filepath.Join(svc.dir, "run", "eidlink", "service.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := open(t)
+	if slots, err := p.GetSlotList(false); err != nil || len(slots) != 0 {
+		t.Errorf("a wedged service: slots %v %v, want none", slots, err)
+	}
+}
+
+// A socket at the service's path held by another user gets nothing: the
+// module checks the peer before it sends the secret.
+func TestServiceOfAnotherUser(t *testing.T) {
+	testenv.NeedRoot(t, "to listen as another user")
+	const python = "/usr/bin/python3" // not a shim in root's home, which nobody cannot run
+	testenv.NeedFile(t, python, "python3")
+	svc := newHome(t)
+	const nobody = 65534
+	for _, d := range []string{svc.dir, filepath.Join(svc.dir, "run")} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(svc.dir, "run", "eidlink"), nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	const server = `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+c.settimeout(10)
+got = b""
+try:
+    while True:
+        d = c.recv(4096)
+        if not d:
+            break
+        got += d
+except socket.timeout:
+    pass
+print("received", len(got), flush=True)
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "-c", server, filepath.Join(svc.dir, "run", "eidlink", "service.sock"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("the other user's listener did not start: %q", lines.Text())
+	}
+	p := open(t)
+	if slots, err := p.GetSlotList(false); err != nil || len(slots) != 0 {
+		t.Errorf("another user's socket: slots %v %v, want none", slots, err)
+	}
+	if !lines.Scan() || lines.Text() != "received 0" {
+		t.Errorf("the other user's listener: %q, want \"received 0\"", lines.Text())
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/p11wire"
@@ -93,25 +94,22 @@ func modules(t testing.TB) {
 		built.driver = filepath.Join(built.dir, "driver")
 		built.tsan = filepath.Join(built.dir, "tsan.so")
 		built.tsanDriver = filepath.Join(built.dir, "driver-tsan")
-		so := func(out, san string) error {
-			return gcc(append(append(strings.Fields(cflags), "-fsanitize="+san, "-fPIC", "-shared", "-fvisibility=hidden", "-o", out), append(src, "-lpthread")...)...)
+		so := func(out, san string) func() error {
+			return func() error {
+				return gcc(append(append(strings.Fields(cflags), "-fsanitize="+san, "-fPIC", "-shared", "-fvisibility=hidden", "-o", out), append(src, "-lpthread")...)...)
+			}
 		}
-		if built.err = so(built.plain, "undefined"); built.err != nil {
-			return
+		driver := func(out, san string) func() error {
+			return func() error {
+				return gcc(append(strings.Fields(cflags), "-fsanitize="+san, "-I..", "-o", out, "testdata/driver.c", "-ldl", "-lpthread")...)
+			}
 		}
-		if built.err = so(built.asan, "address,undefined"); built.err != nil {
-			return
+		var g errgroup.Group
+		for _, f := range []func() error{so(built.plain, "undefined"), so(built.asan, "address,undefined"), so(built.tsan, "thread"),
+			driver(built.driver, "address,undefined"), driver(built.tsanDriver, "thread")} {
+			g.Go(f)
 		}
-		if built.err = so(built.tsan, "thread"); built.err != nil {
-			return
-		}
-		driver := func(out, san string) error {
-			return gcc(append(strings.Fields(cflags), "-fsanitize="+san, "-I..", "-o", out, "testdata/driver.c", "-ldl", "-lpthread")...)
-		}
-		if built.err = driver(built.driver, "address,undefined"); built.err != nil {
-			return
-		}
-		built.err = driver(built.tsanDriver, "thread")
+		built.err = g.Wait()
 	})
 	if built.err != nil {
 		t.Fatal(built.err)
