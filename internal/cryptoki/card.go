@@ -142,7 +142,7 @@ func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error
 		c.kind = cardKind(c.auth.cert, trim(info.ManufacturerID), trim(info.Label))
 		h := eidcert.HolderOf(c.auth.cert)
 		c.holder, c.cf = h.Name(), h.CodiceFiscale
-	} else if trim(info.ManufacturerID) == "IPZS" || trim(info.Label) == "CIE" {
+	} else if cieToken(trim(info.ManufacturerID), trim(info.Label)) {
 		c.kind = eidcert.CIE
 	}
 	return c, nil
@@ -191,11 +191,17 @@ func isTrue(b []byte) bool { return len(b) == 1 && b[0] != 0 }
 
 func trim(s string) string { return strings.TrimRight(s, " \x00") }
 
+// cieToken reports whether a token says it is a CIE: the IPZS module's
+// manufacturer, or the label "CIE" (OpenSC, the SoftHSM2 test card).
+func cieToken(manufacturer, label string) bool {
+	return manufacturer == "IPZS" || label == "CIE"
+}
+
 // isIPZS reports whether the token is served by the official CIE module,
 // whose C_Login takes only the last 4 PIN digits once the card is paired.
 func isIPZS(manufacturer, modulePath string) bool {
 	base := strings.ToLower(filepath.Base(modulePath))
-	return trim(manufacturer) == "IPZS" || strings.HasPrefix(base, "libcie-pkcs11") ||
+	return cieToken(trim(manufacturer), "") || strings.HasPrefix(base, "libcie-pkcs11") ||
 		strings.HasPrefix(base, "libciepki") || strings.HasPrefix(base, "ciepki")
 }
 

@@ -39,7 +39,7 @@ func cardKind(c *x509.Certificate, manufacturer, label string) eidcert.Kind {
 	if k := eidcert.KindOf(c); k != "" {
 		return k
 	}
-	if manufacturer == "IPZS" || label == "CIE" {
+	if cieToken(manufacturer, label) {
 		return eidcert.CIE
 	}
 	return eidcert.Unknown

@@ -1,13 +1,15 @@
 package cryptoki
 
+import "github.com/eidlink/eidlink/internal/protocol"
+
 // builtinModules lists the PKCS#11 modules of the Italian eID middleware
 // and OpenSC where their Linux packages install them, official CIE module
 // first. Vendor paths other than IPZS and OpenSC come from third-party
 // lists; configure the right one if yours differs.
 func builtinModules() []Module {
 	return []Module{
-		{Name: "IPZS CIE", Path: "/usr/local/lib/libcie-pkcs11.so"},
-		{Name: "IPZS CIE", Path: "/usr/local/lib/libciepki.so"},
+		{Name: protocol.ModuleIPZS, Path: "/usr/local/lib/libcie-pkcs11.so"},
+		{Name: protocol.ModuleIPZS, Path: "/usr/local/lib/libciepki.so"},
 		{Name: "Bit4id", Path: "/usr/lib/bit4id/libbit4xpki.so"},
 		{Name: "Bit4id", Path: "/usr/lib/bit4id/libbit4ipki.so"},
 		{Name: "Bit4id", Path: "/usr/lib/bit4id/libbit4opki.so"},

@@ -3,6 +3,8 @@ package cryptoki
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 // builtinModules lists the PKCS#11 modules of the Italian eID middleware
@@ -16,7 +18,7 @@ func builtinModules() []Module {
 	}
 	sys := func(dll string) string { return filepath.Join(root, "System32", dll) }
 	return []Module{
-		{Name: "IPZS CIE", Path: sys("CIEPKI.dll")},
+		{Name: protocol.ModuleIPZS, Path: sys("CIEPKI.dll")},
 		{Name: "Bit4id", Path: sys("bit4xpki.dll")},
 		{Name: "Bit4id", Path: sys("bit4ipki.dll")},
 		{Name: "Bit4id", Path: sys("bit4opki.dll")},

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+
+	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 // HostName is the native-messaging host name the extension connects to.
@@ -70,7 +72,7 @@ func (m Manifest) JSON() []byte {
 // "eidlink_opensc", a module named by its file "libfoo.so"
 // "eidlink_libfoo").
 func ModuleName(module string) string {
-	if module == "IPZS CIE" {
+	if module == protocol.ModuleIPZS {
 		return "eidlink_cie"
 	}
 	for _, ext := range []string{".so", ".dll", ".dylib"} {

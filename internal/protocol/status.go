@@ -25,9 +25,13 @@ type ServiceStatus struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// ModuleIPZS is the name of the official CIE middleware (IPZS) among
+// the modules: the one module for a CIE, never for a CNS.
+const ModuleIPZS = "IPZS CIE"
+
 // ModuleStatus describes one PKCS#11 module eidlink knows about.
 type ModuleStatus struct {
-	Name    string `json:"name"`   // "IPZS CIE", "OpenSC", ...
+	Name    string `json:"name"`   // ModuleIPZS, "OpenSC", ...
 	Path    string `json:"path"`   // absolute path of the library
 	Source  string `json:"source"` // "builtin", "env" or "config"
 	Present bool   `json:"present"`

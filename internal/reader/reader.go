@@ -159,7 +159,7 @@ func chooseModule(kind eidcert.Kind, reader string, modules []protocol.ModuleSta
 		if !m.Present || m.Error != "" {
 			continue
 		}
-		ipzs := strings.HasPrefix(m.Name, "IPZS")
+		ipzs := m.Name == protocol.ModuleIPZS
 		if kind == eidcert.CIE && ipzs || kind == eidcert.CNS && !ipzs {
 			return m.Path, ""
 		}
