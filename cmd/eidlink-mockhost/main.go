@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/cli"
+	"github.com/eidlink/eidlink/internal/logging"
 	"github.com/eidlink/eidlink/internal/mockhost"
 )
 
@@ -33,7 +33,7 @@ func main() {
 		}
 		return
 	}
-	log := cli.Logger(os.Stderr)
+	log := logging.New(os.Stderr)
 	o := mockhost.Options{Scenario: os.Getenv("EIDLINK_MOCK_SCENARIO"), Log: log}
 	if d := os.Getenv("EIDLINK_MOCK_PIN_TIMEOUT"); d != "" {
 		var err error

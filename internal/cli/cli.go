@@ -13,12 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/logging"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/reader"
 )
@@ -164,7 +163,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 // in-process commands: PKCS#11 discovery, developer mode and logging from
 // the environment. The returned function releases the PKCS#11 modules.
 func HostConfig() (command.Config, func()) {
-	log := Logger(os.Stderr)
+	log := logging.New(os.Stderr)
 	p := cryptoki.NewProvider(cryptoki.Config{Logger: log, Tries: reader.Tries})
 	return command.Config{
 		Provider: p,
@@ -176,13 +175,4 @@ func HostConfig() (command.Config, func()) {
 		Check: reader.Check,
 		Log:   log,
 	}, func() { p.Close() }
-}
-
-// Logger returns the logger for stderr at the level EIDLINK_LOG names.
-func Logger(w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToUpper(os.Getenv("EIDLINK_LOG")))); err != nil || os.Getenv("EIDLINK_LOG") == "" {
-		level = slog.LevelWarn
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
