@@ -763,9 +763,11 @@ CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR si
 	int rc = exchange(req, n, bound(SIGN_TIMEOUT_MS), &res);
 
 	plat_lock();
+	/* The session may have been closed, the module finalized, meanwhile. */
+	s = st.initialized && st.epoch == epoch ? find_session(h) : NULL;
 	if (!st.initialized || st.epoch != epoch)
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
-	else if (!(s = find_session(h)))
+	else if (!s)
 		rv = CKR_SESSION_CLOSED;
 	else if (rc == WS_UNREACHABLE)
 		rv = CKR_DEVICE_REMOVED; /* no service: no token */
@@ -782,7 +784,7 @@ CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR si
 		*siglen = (CK_ULONG)res.signature.n;
 		rv = CKR_OK;
 	}
-	if (s && rv != CKR_CRYPTOKI_NOT_INITIALIZED)
+	if (s)
 		s->signing = s->sign_busy = 0;
 	if (rc == 0)
 		wire_free(&res);

@@ -687,3 +687,47 @@ print("received", len(got), flush=True)
 		t.Errorf("the other user's listener: %q, want \"received 0\"", lines.Text())
 	}
 }
+
+// A session closed while its signature waits gets CKR_SESSION_CLOSED, and
+// the module's state stays sound (the session is not touched again).
+func TestSessionClosedWhileSigning(t *testing.T) {
+	svc := newService(t, newCard(t, 1, false, false))
+	waiting, release := make(chan struct{}, 1), make(chan struct{})
+	svc.set(func() {
+		svc.sign = func(ctx context.Context, req *p11wire.SignRequest) *p11wire.Response {
+			waiting <- struct{}{}
+			<-release
+			return svc.signWithCard(req)
+		}
+	})
+	p := open(t)
+	s := session(t, p, 1)
+	if err := p.SignInit(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, privateKey(t, p, s)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Sign(s, make([]byte, 32))
+		done <- err
+	}()
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sign request never reached the service")
+	}
+	if err := p.CloseSession(s); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case err := <-done:
+		if !isRV(err, pkcs11.CKR_SESSION_CLOSED) {
+			t.Errorf("C_Sign on a session closed meanwhile: %v, want CKR_SESSION_CLOSED", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("C_Sign did not return")
+	}
+	if _, err := p.GetSessionInfo(s); !isRV(err, pkcs11.CKR_SESSION_HANDLE_INVALID) {
+		t.Errorf("the closed session: %v", err)
+	}
+}
