@@ -1,8 +1,11 @@
+//go:build linux
+
 // Package moduletest holds the tests of eidlink's PKCS#11 module (the C
-// files in the parent directory): they build it, serve it a fake eidlink service over
-// the real socket and drive it with independent clients: miekg/pkcs11 in
-// this process, OpenSC's pkcs11-tool and a C driver (testdata/driver.c)
-// under the address and undefined-behaviour sanitizers.
+// files in the parent directory), on Linux: they build it, serve it a
+// fake eidlink service over the real socket and drive it with
+// independent clients: miekg/pkcs11 in this process, OpenSC's
+// pkcs11-tool, NSS's tstclnt and a C driver (testdata/driver.c) under the
+// address, undefined-behaviour and thread sanitizers.
 package moduletest
 
 import (
