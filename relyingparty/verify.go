@@ -46,10 +46,12 @@ type Config struct {
 
 // Verifier verifies tokens. It is safe for concurrent use.
 type Verifier struct {
-	cfg Config
+	cfg    Config
+	chains *chains
 }
 
-// New returns a Verifier for cfg. It fails only when cfg.Roots is nil.
+// New returns a Verifier for cfg. It fails only when cfg.Roots is nil. It
+// copies the pools: changing them later does not change the Verifier.
 func New(cfg Config) (*Verifier, error) {
 	if cfg.Roots == nil {
 		return nil, errors.New("relyingparty: Config.Roots is required: load the CIE/CNS issuing CAs with LoadCertPool")
@@ -60,7 +62,12 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Verifier{cfg: cfg}, nil
+	// Copies: the verifier keeps chains it found to the trust anchors.
+	cfg.Roots = cfg.Roots.Clone()
+	if cfg.Intermediates != nil {
+		cfg.Intermediates = cfg.Intermediates.Clone()
+	}
+	return &Verifier{cfg: cfg, chains: newChains(cfg.Roots, cfg.Intermediates)}, nil
 }
 
 // Identity is the card holder a token proves, read from the certificate
@@ -124,14 +131,7 @@ func (v *Verifier) Verify(ctx context.Context, token []byte, origin, nonce strin
 	if !validSignature(t.cert.PublicKey, t.alg, t.sig, origin, nonce) {
 		return nil, fail(ReasonSignature, "the signature does not verify for origin %q and the issued nonce: the token was made for another site or challenge, or it was altered", origin)
 	}
-	chains, err := t.cert.Verify(x509.VerifyOptions{
-		Roots:         v.cfg.Roots,
-		Intermediates: v.cfg.Intermediates,
-		CurrentTime:   now,
-		// The leaf's extended key usage is checked above; CA
-		// certificates are not required to list clientAuth.
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
+	issuer, err := v.chains.verify(t.cert, now)
 	if err != nil {
 		return nil, fail(ReasonUntrusted, "the certificate (issuer %q) does not chain to a configured trust anchor: %v; add the issuing CA to the trust anchors if it is genuine", t.cert.Issuer, err)
 	}
@@ -140,10 +140,6 @@ func (v *Verifier) Verify(ctx context.Context, token []byte, origin, nonce strin
 		return nil, err
 	}
 	if v.cfg.OCSP != nil {
-		issuer := chains[0][0]
-		if len(chains[0]) > 1 {
-			issuer = chains[0][1]
-		}
 		if err := v.checkOCSP(ctx, t.cert, issuer, now); err != nil {
 			return nil, err
 		}
