@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,17 @@ func TestMain(m *testing.M) {
 // balancer). Every login is a full VerifyChallenge of a fresh token.
 // Then both processes replay, at the same time, every token either of
 // them accepted (10,000 replays a round): replays-accepted must be 0.
+//
+// redis2/memory1 is the ratio of logins per second of wall-clock time. On
+// a machine of two cores that also runs redis-server (and whatever else
+// runs there), the two verifiers do not get a core each, so it also
+// reports the ratio of the CPU time a login costs, counted on a machine of
+// two cores doing nothing else: redis2/memory1-cpu is two cores over what
+// a login costs the verifier and redis-server together, against one core
+// over what it costs the in-memory verifier. redis-us/login is
+// redis-server's CPU per command (a login's Consume), verifier-busy the share of wall-clock time
+// the Redis verifiers were on a CPU (below 1 while they wait for Redis or
+// for a core).
 func BenchmarkNonceStores(b *testing.B) {
 	const perWorker = 2500 // 2 × 2500 logins, then 10,000 replays
 	p := getPKI()
@@ -64,14 +76,26 @@ func BenchmarkNonceStores(b *testing.B) {
 		// The best of 3 rounds, taken in turns, so that a burst of other
 		// load on the machine does not decide the ratio.
 		var memory, shared workerRun
+		memory.cpuPerLogin, shared.cpuPerLogin = time.Hour, time.Hour
 		for range 3 {
 			m := runWorkers(b, dir, "memory", 1, 2*perWorker)
 			memory.perSecond = max(memory.perSecond, m.perSecond)
+			memory.cpuPerLogin = min(memory.cpuPerLogin, m.cpuPerLogin)
+			before := redisCPU(b, srv.Addr)
 			s := runWorkers(b, dir, srv.Addr, 2, perWorker)
+			// Per command: a round issues and consumes 2 × perWorker nonces
+			// and consumes the replays.
+			redisPerLogin := (redisCPU(b, srv.Addr) - before) / time.Duration(2*2*perWorker+s.replays)
 			shared.perSecond = max(shared.perSecond, s.perSecond)
+			if s.cpuPerLogin+redisPerLogin < shared.cpuPerLogin+shared.redisPerLogin {
+				shared.cpuPerLogin, shared.redisPerLogin, shared.busy = s.cpuPerLogin, redisPerLogin, s.busy
+			}
 			shared.replays += s.replays
 			shared.accepted += s.accepted
 		}
+		b.ReportMetric(2*float64(memory.cpuPerLogin)/float64(shared.cpuPerLogin+shared.redisPerLogin), "redis2/memory1-cpu")
+		b.ReportMetric(float64(shared.redisPerLogin.Microseconds()), "redis-us/login")
+		b.ReportMetric(shared.busy, "verifier-busy")
 		b.ReportMetric(memory.perSecond, "memory-logins/s")
 		b.ReportMetric(shared.perSecond, "redis-logins/s")
 		b.ReportMetric(shared.perSecond/memory.perSecond, "redis2/memory1")
@@ -82,7 +106,32 @@ func BenchmarkNonceStores(b *testing.B) {
 
 type workerRun struct {
 	perSecond         float64
+	cpuPerLogin       time.Duration // the verifiers' CPU time over the logins
+	redisPerLogin     time.Duration
+	busy              float64 // CPU time / (wall-clock time × workers)
 	replays, accepted int
+}
+
+// redisCPU is the CPU time redis-server has used, as INFO cpu reports it.
+func redisCPU(b *testing.B, addr string) time.Duration {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			s, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu: %q", line)
+			}
+			total += s
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // runWorkers starts n workers, each verifying count logins at once, and
@@ -127,12 +176,19 @@ func runWorkers(b *testing.B, dir, store string, n, count int) workerRun {
 	}
 	expect("ready", "go")
 	var r workerRun
-	var slowest time.Duration
+	var slowest, cpu, wall time.Duration
 	for _, l := range expect("done ", "replay") {
-		d, _ := time.ParseDuration(l)
-		slowest = max(slowest, d)
+		w, c, _ := strings.Cut(l, " ")
+		d, err1 := time.ParseDuration(w)
+		u, err2 := time.ParseDuration(c)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("worker said done %q", l)
+		}
+		slowest, cpu, wall = max(slowest, d), cpu+u, wall+d
 	}
 	r.perSecond = float64(n*count) / slowest.Seconds()
+	r.cpuPerLogin = cpu / time.Duration(n*count)
+	r.busy = float64(cpu) / float64(wall)
 	for _, l := range expect("replayed ", "") {
 		var k, a int
 		fmt.Sscanf(l, "%d accepted %d", &k, &a)
@@ -149,7 +205,7 @@ func runWorkers(b *testing.B, dir, store string, n, count int) workerRun {
 
 // benchWorker is one verifier process: it issues its nonces and signs
 // their tokens, says "ready", verifies them all when told "go", saves
-// them, says "done <time>", and when told "replay" presents every
+// them, says "done <time> <CPU time>", and when told "replay" presents every
 // worker's tokens again and says "replayed <count> accepted <count>".
 func benchWorker() error {
 	dir := os.Getenv(workerDirEnv)
@@ -218,16 +274,16 @@ func benchWorker() error {
 		wg.Wait()
 		return int(accepted.Load())
 	}
-	start := time.Now()
+	start, startCPU := time.Now(), cpuTime()
 	if ok := verify(logins); ok != count {
 		return fmt.Errorf("%d of %d logins accepted", ok, count)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-startCPU
 	saved, _ := json.Marshal(logins)
 	if err := os.WriteFile(filepath.Join(dir, "consumed-"+os.Getenv("EIDLINK_NONCE_BENCH_ID")+".json"), saved, 0o600); err != nil {
 		return err
 	}
-	fmt.Println("done", elapsed)
+	fmt.Println("done", elapsed, cpu)
 	in.Scan()
 
 	var replays []login
@@ -241,6 +297,13 @@ func benchWorker() error {
 	}
 	fmt.Println("replayed", len(replays), "accepted", verify(replays))
 	return nil
+}
+
+// cpuTime is the CPU time this process has used.
+func cpuTime() time.Duration {
+	var u syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 func mustRead(path string) []byte {
