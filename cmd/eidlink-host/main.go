@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/internal/cli"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/reader"
 	"github.com/eidlink/eidlink/internal/service"
 )
@@ -33,9 +34,9 @@ func main() {
 	defer stop()
 	cfg, closeProvider := cli.HostConfig()
 	cfg.Events = reader.Events // in-process only: the service has its own
-	dial := service.DialDefault
+	dial := ipc.DialDefault
 	if os.Getenv("EIDLINK_SERVICE") == "off" { // a test profile's card, not the service's
-		dial = func(context.Context) (*service.Conn, error) { return nil, errors.New("EIDLINK_SERVICE=off") }
+		dial = func(context.Context) (*ipc.Conn, error) { return nil, errors.New("EIDLINK_SERVICE=off") }
 	}
 	done := make(chan error, 1)
 	go func() { done <- service.ServeHost(ctx, cfg, dial, os.Stdin, os.Stdout) }()

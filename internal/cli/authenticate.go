@@ -12,6 +12,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/eidcert"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/service"
 )
@@ -55,7 +56,11 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 	// themselves (no service), as they do among themselves. A PIN piped
 	// in is answered at once: that PIN request is no prompt that others
 	// should not wait behind.
-	cfg.Provider = service.Queued(cfg.Provider, service.CardLockFile())
+	lockFile := ""
+	if p, err := ipc.PathsFor(ipc.DefaultName); err == nil {
+		lockFile = service.CardLockFile(p)
+	}
+	cfg.Provider = service.Queued(cfg.Provider, lockFile)
 	if !e.terminal() {
 		cfg.Provider = noPrompt{cfg.Provider}
 	}

@@ -10,17 +10,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/service"
 )
 
-// eidlink authenticate takes turns on the card with the in-process hosts
-// (service.CardLockFile): while a host holds the card and waits for the
-// PIN, a login from the CLI is turned away as busy, before it reads the
+// eidlink authenticate takes turns on the card with the service
+// (service.CardLockFile): while the service holds the card and waits for
+// the PIN, a login from the CLI is turned away as busy, before it reads the
 // PIN; once the host lets go, the same login succeeds.
 func TestAuthenticateTakesTheCardLock(t *testing.T) {
 	initCard(t, "--pin", "24681357")
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	path := service.CardLockFile()
+	paths, err := ipc.PathsFor(ipc.DefaultName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := service.CardLockFile(paths)
 	os.MkdirAll(filepath.Dir(path), 0o700)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/osservice"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/reader"
 	"github.com/eidlink/eidlink/internal/service"
@@ -30,8 +32,8 @@ func (e *env) service(args []string) error {
 		return usagef("%s", serviceUsage)
 	}
 	fs := e.newFlags("service " + args[0])
-	var o service.Options
-	fs.StringVar(&o.Name, "name", service.DefaultName, "the service's name")
+	var o osservice.Options
+	fs.StringVar(&o.Name, "name", ipc.DefaultName, "the service's name")
 	switch args[0] {
 	case "unit":
 		return e.serviceUnit(fs, args[1:], o)
@@ -53,7 +55,7 @@ func (e *env) service(args []string) error {
 		}
 		return e.serviceRun(o, *listen)
 	}
-	m, err := service.NewManager(o)
+	m, err := osservice.NewManager(o)
 	if err != nil {
 		return err
 	}
@@ -108,20 +110,20 @@ func (e *env) service(args []string) error {
 			e.hint("start it with \"eidlink service start\"%s, or run it in the foreground with \"eidlink service run\"%[1]s", flagsOf(o))
 			return fmt.Errorf("your service does not answer: %w", err)
 		}
-		fmt.Fprintf(e.stdout, "endpoint\t%s\nversion\t%s\n", c.Endpoint, c.Service.Version)
+		fmt.Fprintf(e.stdout, "endpoint\t%s\nversion\t%s\n", c.Endpoint, c.Peer.Version)
 	}
 	return nil
 }
 
-func flagsOf(o service.Options) string {
-	if o.Name != service.DefaultName {
+func flagsOf(o osservice.Options) string {
+	if o.Name != ipc.DefaultName {
 		return " --name " + o.Name
 	}
 	return ""
 }
 
 // awaitService connects to m's service, trying for up to wait.
-func awaitService(m *service.Manager, wait time.Duration) (*service.Conn, error) {
+func awaitService(m *osservice.Manager, wait time.Duration) (*ipc.Conn, error) {
 	p, err := m.Paths()
 	if err != nil {
 		return nil, err
@@ -129,7 +131,7 @@ func awaitService(m *service.Manager, wait time.Duration) (*service.Conn, error)
 	deadline := time.Now().Add(wait)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		c, err := service.Dial(ctx, p)
+		c, err := ipc.Dial(ctx, p)
 		cancel()
 		if err == nil {
 			c.Close()
@@ -144,13 +146,13 @@ func awaitService(m *service.Manager, wait time.Duration) (*service.Conn, error)
 
 // serviceRun runs the service in the foreground (or under the service
 // manager that started it) until SIGINT or SIGTERM.
-func (e *env) serviceRun(o service.Options, listen string) error {
-	paths, err := service.PathsFor(o.Name)
+func (e *env) serviceRun(o osservice.Options, listen string) error {
+	paths, err := ipc.PathsFor(o.Name)
 	if err != nil {
 		return err
 	}
 	if listen != "" {
-		if paths.Endpoint, err = service.ParseEndpoint(listen); err != nil {
+		if paths.Endpoint, err = ipc.ParseEndpoint(listen); err != nil {
 			return usageError{err}
 		}
 	}
@@ -164,13 +166,13 @@ func (e *env) serviceRun(o service.Options, listen string) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "eidlink: service listening on %s\n", srv.Endpoint())
-	return service.Run(o, srv)
+	return osservice.Run(o, srv.Serve)
 }
 
 // serviceUnit prints a unit file for packages to install.
-func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o service.Options) error {
+func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o osservice.Options) error {
 	kinds := map[string]*bool{}
-	for _, k := range []string{service.UnitSystemd, service.UnitLaunchd} {
+	for _, k := range []string{osservice.UnitSystemd, osservice.UnitLaunchd} {
 		kinds[k] = fs.Bool(k, false, "print the "+k+" unit")
 	}
 	exec := fs.String("exec", "", "the eidlink executable (default: where the packages install it)")
@@ -187,9 +189,9 @@ func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o service.Options) er
 		return usagef("%s", serviceUsage)
 	}
 	if *exec == "" {
-		*exec = service.DefaultExec[kind]
+		*exec = osservice.DefaultExec[kind]
 	}
-	unit, err := service.Unit(kind, o.Name, *exec)
+	unit, err := osservice.Unit(kind, o.Name, *exec)
 	if err != nil {
 		return err
 	}
@@ -203,6 +205,6 @@ func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o service.Options) er
 // Status hook of HostConfig.
 func serviceStatus(ctx context.Context, st *protocol.Status) {
 	if st.Service == nil {
-		st.Service = service.Probe(ctx)
+		st.Service = ipc.Probe(ctx)
 	}
 }

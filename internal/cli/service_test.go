@@ -9,12 +9,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/osservice"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/service"
 )
 
 func TestServiceUnit(t *testing.T) {
-	want, _ := service.Unit(service.UnitSystemd, "eidlink", "/usr/bin/eidlink")
+	want, _ := osservice.Unit(osservice.UnitSystemd, "eidlink", "/usr/bin/eidlink")
 	if code, out, errOut := run(t, "", "service", "unit", "--systemd"); code != 0 || out != string(want) || !strings.Contains(out, "ExecStart=/usr/bin/eidlink service run\n") {
 		t.Fatalf("unit --systemd: %d %s %s", code, out, errOut)
 	}
@@ -58,7 +60,7 @@ func TestServiceStatus(t *testing.T) {
 	}
 	key := filepath.Join(dir, "config", "eidlink", "service.key")
 	saysService(t, "none of "+me+"'s answers: no eidlink service has run for this user (no "+key+")", "[info] the eidlink service: none of "+me+"'s answers")
-	paths, _ := service.PathsFor(service.DefaultName)
+	paths, _ := ipc.PathsFor(ipc.DefaultName)
 	cfg, closeProvider := HostConfig()
 	defer closeProvider()
 	srv, err := service.Listen(service.Config{Command: cfg, Paths: paths})

@@ -28,30 +28,19 @@
 //
 // # IPC
 //
-// The service speaks WebSocket over a Unix socket (Linux, macOS) or over
-// loopback TCP (Windows, or --listen tcp:127.0.0.1:PORT). A request is
-// refused when it comes from another user (SO_PEERCRED or LOCAL_PEERCRED
-// on Unix sockets; the host checks the service's user the same way), when
-// it carries an Origin header (browsers always send one: a web page cannot
-// reach the service), and when its Eidlink-Secret header does not hold the
-// per-install secret (32 random bytes, hex, in a file only the user can
-// read). Each WebSocket text message is one protocol message, as in native
-// messaging. Both sides first send a hello,
-//
-//	{"hello":{"protocol":"1.0","version":"0.1.0"}}
-//
-// the service first; a side refuses a peer whose protocol has another
-// major version. Then each connection runs its own command.Serve, and each
-// side pings the other every few seconds (heartbeat): a peer silent for
-// longer, frozen or gone, is dropped.
+// Hosts reach the service through package ipc: WebSocket over a Unix
+// socket or loopback TCP, refused to other users, to web pages and to
+// whoever lacks the per-install secret. Each connection runs its own
+// command.Serve.
 //
 // # Cards
 //
 // All connections share one Provider that admits one open card at a time,
 // in the order the requests came (Queued); a request whose connection
 // closes leaves the queue, or releases the card, at once, and none queues
-// behind an open PIN request: it gets ERR_EIDLINK_BUSY at once. Hosts
-// without a service take turns the same way through a lock file
+// behind an open PIN request: it gets ERR_EIDLINK_BUSY at once. The
+// processes that drive the card without the service (the CLI's commands,
+// hosts that find no service) take turns with it through a lock file
 // (CardLockFile). Card and reader events go to every connection.
 //
 // # Hosts
@@ -65,8 +54,6 @@
 //
 // # Installation
 //
-// Manager installs and controls the user's service through
-// github.com/kardianos/service (a systemd user unit or a launchd agent),
-// and with System the unit for every user. Unit renders the hardened
-// systemd unit and the launchd plist.
+// Package osservice installs the service under the OS service manager and
+// runs it there.
 package service

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/reader"
 	"github.com/eidlink/eidlink/internal/virtualcard"
@@ -21,7 +22,7 @@ func TestReaderEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ts := startService(t, nil, reader.Events(ctx), "")
-	conns := []*Conn{ts.dial(t), ts.dial(t)}
+	conns := []*ipc.Conn{ts.dial(t), ts.dial(t)}
 	card := virtualcardtest.NewCard(t, "cns-incard", virtualcard.Options{})
 	slot := virtualcardtest.Insert(t, pc, card, virtualcardtest.Addr1, virtualcardtest.Reader1)
 	for _, c := range conns {
@@ -40,7 +41,7 @@ func TestReaderEvents(t *testing.T) {
 
 // awaitEvent reads c until the event named kind about a vpcd reader 1
 // arrives.
-func awaitEvent(t *testing.T, c *Conn, kind string) protocol.ReaderStatus {
+func awaitEvent(t *testing.T, c *ipc.Conn, kind string) protocol.ReaderStatus {
 	t.Helper()
 	deadline := time.AfterFunc(virtualcardtest.Timeout, func() { c.Close() })
 	defer deadline.Stop()

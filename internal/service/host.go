@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -31,7 +32,7 @@ import (
 // again, or falls back to in-process. The relay never parses the
 // browser's messages (they may carry a PIN) and clears each one once
 // sent.
-func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Context) (*Conn, error), r io.Reader, w io.Writer) error {
+func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Context) (*ipc.Conn, error), r io.Reader, w io.Writer) error {
 	var mu sync.Mutex
 	write := func(b []byte) error {
 		mu.Lock()
@@ -78,21 +79,25 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	var ve *VersionError
+	var ve *ipc.VersionError
 	if errors.As(err, &ve) {
 		cfg.Log.Warn("eidlink service of another version: working in-process", "err", err)
 	} else {
 		cfg.Log.Info("eidlink service not reachable: working in-process", "err", err)
 	}
 	// Other hosts of the user may be driving the card too: take turns.
-	cfg.Provider = Queued(cfg.Provider, CardLockFile())
+	lockFile := ""
+	if p, err := ipc.PathsFor(ipc.DefaultName); err == nil {
+		lockFile = CardLockFile(p)
+	}
+	cfg.Provider = Queued(cfg.Provider, lockFile)
 	status, reason := cfg.Status, err.Error()
 	cfg.Status = func(ctx context.Context, st *protocol.Status) {
 		if status != nil {
 			status(ctx, st)
 		}
 		if st.Service == nil {
-			st.Service = &protocol.ServiceStatus{User: currentUser(), Reason: reason}
+			st.Service = &protocol.ServiceStatus{User: ipc.CurrentUser(), Reason: reason}
 		}
 	}
 	if pending != nil {
@@ -105,7 +110,7 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 // messages to write, until the browser closes the port, the service ends
 // the session ("quit") or the service is lost (lost true). Each direction
 // has its own goroutine: this one sends, another receives.
-func relay(ctx context.Context, conn *Conn, first []command.Input, in <-chan command.Input, write func([]byte) error) (lost bool, err error) {
+func relay(ctx context.Context, conn *ipc.Conn, first []command.Input, in <-chan command.Input, write func([]byte) error) (lost bool, err error) {
 	f := &flight{write: write}
 	type ending struct {
 		err     error
@@ -183,7 +188,7 @@ func relay(ctx context.Context, conn *Conn, first []command.Input, in <-chan com
 			switch {
 			case e.browser:
 				return false, e.err
-			case Ended(e.err): // after "quit"
+			case ipc.Ended(e.err): // after "quit"
 				return false, nil
 			}
 			return true, f.lost()

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 
@@ -32,9 +34,6 @@ var eidlinkBin, hostBin string
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(peerChild())
-	}
-	if os.Getenv(listenerEnv) != "" {
-		os.Exit(listenerChild())
 	}
 	// The service and hosts scan PC/SC readers: take vpcd's readers.
 	if err := virtualcardtest.Lock(); err != nil {
@@ -270,4 +269,41 @@ func noPIN(t testing.TB, who, log string) {
 	if strings.Contains(log, testPIN) {
 		t.Errorf("the PIN appears in the %s's log: %s", who, log)
 	}
+}
+
+// childEnv makes the test binary act as a host: see peerChild.
+const childEnv = "EIDLINK_TEST_PEER_CHILD"
+
+// peerChild dials the endpoint in $EIDLINK_TEST_PEER_CHILD with the hex
+// secret on stdin (none: a wrong one): exit status 0 when the hello succeeds, 3 otherwise.
+func peerChild() int {
+	ep, err := ipc.ParseEndpoint(os.Getenv(childEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	dir, err := os.MkdirTemp("", "eidlink-peer")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer os.RemoveAll(dir)
+	in, _ := io.ReadAll(os.Stdin)
+	if len(in) == 0 { // no secret: a wrong one, so that the dial is tried
+		in = bytes.Repeat([]byte("0"), 64)
+	}
+	key := filepath.Join(dir, "service.key")
+	if err := os.WriteFile(key, in, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := ipc.Dial(ctx, ipc.Paths{Secret: key, Endpoint: ep})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	c.Close()
+	return 0
 }

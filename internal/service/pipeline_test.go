@@ -10,6 +10,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -22,7 +23,7 @@ type pipedHost struct {
 	done chan error
 }
 
-func startPipedHost(t *testing.T, p command.Provider, dial func(context.Context) (*Conn, error)) *pipedHost {
+func startPipedHost(t *testing.T, p command.Provider, dial func(context.Context) (*ipc.Conn, error)) *pipedHost {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	inR, inW := io.Pipe()
@@ -75,9 +76,9 @@ func TestPipelinedRequests(t *testing.T) {
 	const n = 1000
 	for _, mode := range []string{"service", "in-process"} {
 		t.Run(mode, func(t *testing.T) {
-			dial := func(ctx context.Context) (*Conn, error) { return Dial(ctx, ts.paths) }
+			dial := func(ctx context.Context) (*ipc.Conn, error) { return ipc.Dial(ctx, ts.paths) }
 			if mode == "in-process" {
-				dial = func(context.Context) (*Conn, error) { return nil, errors.New("no service") }
+				dial = func(context.Context) (*ipc.Conn, error) { return nil, errors.New("no service") }
 			}
 			h := startPipedHost(t, p, dial)
 			h.recv() // version

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"sync"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/protocol"
-	"golang.org/x/sync/semaphore"
 )
 
 // errPrompt is why a request does not queue for the card: its holder is

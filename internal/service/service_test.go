@@ -15,6 +15,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/relyingparty"
@@ -40,39 +41,39 @@ func newCard(t testing.TB) *cryptoki.TestCardResult {
 	return card
 }
 
+// testService is a service running in this process on a Unix socket in a
+// temporary directory, with the PKCS#11 provider p (nil: none).
+type testService struct {
+	*Server
+	paths   ipc.Paths
+	refused refusals
+}
+
 // refusals records the server's refusals.
 type refusals struct {
 	mu   sync.Mutex
-	seen []Refusal
+	seen []ipc.Refusal
 }
 
-func (r *refusals) add(x Refusal) {
+func (r *refusals) add(x ipc.Refusal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, x)
 }
 
-func (r *refusals) list() []Refusal {
+func (r *refusals) list() []ipc.Refusal {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Refusal(nil), r.seen...)
-}
-
-// testService is a service running in this process on a Unix socket in a
-// temporary directory, with the PKCS#11 provider p (nil: none).
-type testService struct {
-	*Server
-	paths   Paths
-	refused refusals
+	return append([]ipc.Refusal(nil), r.seen...)
 }
 
 func startService(t testing.TB, p command.Provider, events <-chan protocol.EventMessage, endpoint string) *testService {
 	t.Helper()
 	dir := t.TempDir()
-	ts := &testService{paths: Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: Endpoint{"unix", filepath.Join(dir, "run", "service.sock")}}}
+	ts := &testService{paths: ipc.Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: ipc.Endpoint{Network: "unix", Address: filepath.Join(dir, "run", "service.sock")}, Run: filepath.Join(dir, "run")}}
 	if endpoint != "" {
 		var err error
-		if ts.paths.Endpoint, err = ParseEndpoint(endpoint); err != nil {
+		if ts.paths.Endpoint, err = ipc.ParseEndpoint(endpoint); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,11 +102,11 @@ func startService(t testing.TB, p command.Provider, events <-chan protocol.Event
 	return ts
 }
 
-func (ts *testService) dial(t testing.TB) *Conn {
+func (ts *testService) dial(t testing.TB) *ipc.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, ts.paths)
+	c, err := ipc.Dial(ctx, ts.paths)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func cardProvider(t testing.TB, card *cryptoki.TestCardResult) *cryptoki.Provide
 }
 
 // exchange sends msg and returns the next message that is not an event.
-func exchange(c *Conn, msg string) (map[string]json.RawMessage, error) {
+func exchange(c *ipc.Conn, msg string) (map[string]json.RawMessage, error) {
 	if msg != "" {
 		if err := c.Send([]byte(msg)); err != nil {
 			return nil, err
@@ -163,7 +164,7 @@ func authenticateMsg(nonce string) string {
 }
 
 // authenticate runs a whole login on c and returns the token.
-func authenticate(c *Conn, nonce string) ([]byte, error) {
+func authenticate(c *ipc.Conn, nonce string) ([]byte, error) {
 	m, err := exchange(c, authenticateMsg(nonce))
 	if err != nil {
 		return nil, err
@@ -247,7 +248,7 @@ func TestConcurrentAuthenticate(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c, err := Dial(ctx, ts.paths)
+			c, err := ipc.Dial(ctx, ts.paths)
 			if err != nil {
 				errs <- err
 				return
@@ -367,30 +368,6 @@ func TestCardLockIsFIFOAndCancellable(t *testing.T) {
 	}
 }
 
-// A PIN wait outlasts the heartbeat's bound many times: both sides keep
-// answering pings, so neither takes the other for frozen. The bound is
-// shortened, and the wait is the quantity under test.
-func TestHeartbeatKeepsPINWait(t *testing.T) {
-	period, wait := pingPeriod, pongWait
-	pingPeriod, pongWait = 100*time.Millisecond, time.Second
-	t.Cleanup(func() { pingPeriod, pongWait = period, wait })
-	card := newCard(t)
-	ts := startService(t, cardProvider(t, card), nil, "")
-	c := ts.dial(t)
-	nonce := newNonce()
-	if m, err := exchange(c, authenticateMsg(nonce)); err != nil || m["pinRequest"] == nil {
-		t.Fatalf("authenticate: %s %v", mustJSON(m), err)
-	}
-	time.Sleep(5 * pongWait) // the holder takes their time
-	m, err := exchange(c, `{"command":"pin","arguments":{"pin":"`+testPIN+`"}}`)
-	if err != nil || m["signature"] == nil {
-		t.Fatalf("after a long PIN wait: %s %v", mustJSON(m), err)
-	}
-	if _, err := verifier(t, card).Verify(context.Background(), mustJSON(m), testOrigin, nonce); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestStatusThroughService(t *testing.T) {
 	ts := startService(t, nil, nil, "")
 	m, err := exchange(ts.dial(t), `{"command":"status"}`)
@@ -410,7 +387,7 @@ func TestQuitEndsSession(t *testing.T) {
 	if m, err := exchange(c, `{"command":"quit"}`); err != nil || len(m) != 0 {
 		t.Fatalf("quit: %s %v", mustJSON(m), err)
 	}
-	if _, err := c.Recv(); !Ended(err) {
+	if _, err := c.Recv(); !ipc.Ended(err) {
 		t.Fatalf("after quit: %v, want a normal closure", err)
 	}
 }
@@ -421,50 +398,10 @@ func TestEventsFanOut(t *testing.T) {
 	a, b := ts.dial(t), ts.dial(t)
 	ev := protocol.EventMessage{Event: "card-inserted", Data: protocol.ReaderStatus{Name: "R", CardPresent: true}}
 	events <- ev
-	for _, c := range []*Conn{a, b} {
+	for _, c := range []*ipc.Conn{a, b} {
 		msg, err := c.Recv()
 		if err != nil || string(msg) != string(mustJSON(ev)) {
 			t.Fatalf("got %s %v, want %s", msg, err, mustJSON(ev))
 		}
-	}
-}
-
-func TestVersionMismatch(t *testing.T) {
-	ts := startService(t, nil, nil, "")
-	secret, err := readSecret(ts.paths.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A host of protocol 2: the service refuses it with a clear error.
-	ws := rawDial(t, ts.Endpoint(), secret)
-	if _, err := readHello(ws, false); err != nil {
-		t.Fatal(err)
-	}
-	ws.WriteJSON(helloMessage{&Hello{Protocol: "2.0", Version: "9.0.0"}})
-	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var m protocol.ErrorMessage
-	if err := ws.ReadJSON(&m); err != nil || m.Error == nil || m.Error.Code != protocol.CodeFatal {
-		t.Fatalf("got %+v %v", m, err)
-	}
-	if r := ts.refused.list(); len(r) != 1 || r[0] != RefusedVersion {
-		t.Fatalf("refusals %v", r)
-	}
-	// A service of protocol 2: the host refuses it.
-	h := newFakeService(t, "2.1")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err = dial(ctx, h, secret)
-	var ve *VersionError
-	if !errors.As(err, &ve) || ve.Theirs != "2.1" {
-		t.Fatalf("dial: %v, want a VersionError", err)
-	}
-}
-
-// A service on TCP writes its port next to the secret, where hosts find it.
-func TestTCPEndpointFile(t *testing.T) {
-	ts := startService(t, nil, nil, "tcp:127.0.0.1:0")
-	c := ts.dial(t) // ts.paths says port 0: the port comes from the file
-	if c.Endpoint != ts.Endpoint() || ts.Endpoint().Address == "127.0.0.1:0" {
-		t.Fatalf("dialled %s, the service is on %s", c.Endpoint, ts.Endpoint())
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -113,7 +113,7 @@ func (h *hostProc) rawStatus() (mode string, svc map[string]any) {
 // runAs runs this test binary as u, dialling ep with the hex secret on
 // stdin (see peerChild): exit status 0 when the service answered, 3 when
 // it refused or could not be reached.
-func runAs(t *testing.T, u *localUser, ep Endpoint, secret []byte) (int, string) {
+func runAs(t *testing.T, u *localUser, ep ipc.Endpoint, secret []byte) (int, string) {
 	t.Helper()
 	exe := filepath.Join(filepath.Dir(u.home), "client")
 	if _, err := os.Stat(exe); err != nil {
@@ -151,7 +151,7 @@ func TestTwoLocalUsers(t *testing.T) {
 	alice, bob := newLocalUser(t, parent, "a"), newLocalUser(t, parent, "b")
 	wa, wb := alice.world(t, "ALICE"), bob.world(t, "BOB")
 	sa, sb := wa.startService(t), wb.startService(t)
-	epA := Endpoint{"unix", filepath.Join(alice.home, ".cache/eidlink/service.sock")}
+	epA := ipc.Endpoint{Network: "unix", Address: filepath.Join(alice.home, ".cache/eidlink/service.sock")}
 
 	// Each user's host talks to that user's own service.
 	ha, hb := versioned(wa.host(t)), versioned(wb.host(t))
@@ -236,76 +236,5 @@ func TestTwoLocalUsers(t *testing.T) {
 	}
 	if strings.Contains(sb.stderr.String(), "refused") {
 		t.Errorf("bob's service refused someone: %s", sb.stderr.String())
-	}
-}
-
-// openToOthers lets other users into dir and its parents up to the
-// temporary directory.
-func openToOthers(dir string) {
-	for d := dir; strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-}
-
-func TestRefusesOtherUser(t *testing.T) {
-	testenv.NeedRoot(t, "it runs a client as uid 65534")
-	ts := startService(t, nil, nil, "")
-	// Let uid 65534 reach the socket and hand it the secret: only the
-	// peer check is left to refuse it.
-	sock := ts.Endpoint().Address
-	openToOthers(filepath.Dir(sock))
-	os.Chmod(sock, 0o666)
-	secret, _ := os.ReadFile(ts.paths.Secret)
-	exe := filepath.Join(t.TempDir(), "client")
-	openToOthers(filepath.Dir(exe))
-	self, _ := os.ReadFile(os.Args[0])
-	if err := os.WriteFile(exe, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(cred *syscall.Credential) (int, string) {
-		cmd := exec.Command(exe)
-		cmd.Dir = "/"
-		cmd.Env = []string{childEnv + "=" + ts.Endpoint().String()}
-		cmd.Stdin = strings.NewReader(string(secret))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		out, _ := cmd.CombinedOutput()
-		return cmd.ProcessState.ExitCode(), string(out)
-	}
-	if code, out := run(nil); code != 0 {
-		t.Fatalf("the same client as this user failed (%d): %s", code, out)
-	}
-	if code, out := run(&syscall.Credential{Uid: 65534, Gid: 65534}); code != 3 {
-		t.Fatalf("client as uid 65534: exit %d, want 3 (refused): %s", code, out)
-	}
-	if r := ts.refused.list(); !slices.Equal(r, []Refusal{RefusedPeer}) {
-		t.Fatalf("refusals %v, want peer", r)
-	}
-}
-
-// The host refuses a service of another user before sending the secret.
-func TestHostChecksServiceUser(t *testing.T) {
-	testenv.NeedRoot(t, "it runs a listener as uid 65534")
-	dir := t.TempDir()
-	openToOthers(dir)
-	os.Chmod(dir, 0o777)
-	sock := filepath.Join(dir, "s.sock")
-	exe := filepath.Join(dir, "listener")
-	self, _ := os.ReadFile(os.Args[0])
-	os.WriteFile(exe, self, 0o755)
-	cmd := exec.Command(exe)
-	cmd.Dir = "/"
-	cmd.Env = []string{listenerEnv + "=" + sock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if _, err := io.ReadFull(out, make([]byte, 6)); err != nil {
-		t.Fatal("the listener did not start")
-	}
-	_, err := dial(context.Background(), Endpoint{"unix", sock}, make([]byte, secretLen))
-	if err == nil || !strings.Contains(err.Error(), "another user") {
-		t.Fatalf("dial: %v, want a refusal of the other user's service", err)
 	}
 }

@@ -1,4 +1,4 @@
-package service
+package cli
 
 import (
 	"fmt"
@@ -29,8 +29,8 @@ func TestSysV(t *testing.T) {
 		return found
 	}
 	for _, args := range [][]string{{"install"}, {"install", "--system"}, {"uninstall", "--system"}} {
-		cmd := exec.Command(eidlinkBin, append(append([]string{"service"}, args...), "--name", name)...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME=", "XDG_RUNTIME_DIR=")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), mainArgsEnv+"=service "+strings.Join(args, " ")+" --name "+name, "HOME="+home, "XDG_CONFIG_HOME=", "XDG_RUNTIME_DIR=")
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "unix-systemv has no per-user services, and eidlink has no system-wide one") {
 			t.Errorf("eidlink service %s: exit %d, want 1 and a clear refusal: %s", strings.Join(args, " "), code, out)

@@ -1,4 +1,4 @@
-package service
+package ipc
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package service
+package osservice
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/eidlink/eidlink/internal/ipc"
 	kservice "github.com/kardianos/service"
 )
 
@@ -30,7 +31,7 @@ type Options struct {
 
 func (o Options) normal() (Options, error) {
 	if o.Name == "" {
-		o.Name = DefaultName
+		o.Name = ipc.DefaultName
 	}
 	if o.Exec == "" {
 		exe, err := os.Executable()
@@ -112,7 +113,7 @@ func (m *Manager) supported() error {
 
 // Paths are the service's secret and endpoint for the user running this
 // process.
-func (m *Manager) Paths() (Paths, error) { return PathsFor(m.o.Name) }
+func (m *Manager) Paths() (ipc.Paths, error) { return ipc.PathsFor(m.o.Name) }
 
 // Install creates the secret, then installs the user's own service to
 // start at login; with System, installs it for every user (it starts at
@@ -128,7 +129,7 @@ func (m *Manager) Install() error {
 	if err != nil {
 		return err
 	}
-	if _, err := ensureSecret(p.Secret); err != nil {
+	if _, err := ipc.EnsureSecret(p.Secret); err != nil {
 		return err
 	}
 	return m.svc.Install()
@@ -204,7 +205,7 @@ func (m *Manager) Uninstall() error {
 		return errors.Join(err, perr)
 	}
 	os.Remove(p.Secret)
-	os.Remove(p.endpointFile())
+	os.Remove(p.EndpointFile())
 	os.Remove(filepath.Dir(p.Secret))
 	if p.Endpoint.Network == "unix" {
 		os.Remove(p.Endpoint.Address)
@@ -288,9 +289,11 @@ func (a allUsers) state() string {
 	return "enabled for every user"
 }
 
-// Run runs srv as the user's service o names, in the foreground (the
-// user's service manager or session started it) until SIGINT or SIGTERM. It returns when srv stops, with srv's error.
-func Run(o Options, srv *Server) error {
+// Run runs serve as the user's service o names, in the foreground (the
+// user's service manager or session started it), until SIGINT or SIGTERM
+// (which end serve's context) or until serve returns on its own. It
+// returns serve's error.
+func Run(o Options, serve func(context.Context) error) error {
 	o, err := o.normal()
 	if err != nil {
 		return err
@@ -299,27 +302,30 @@ func Run(o Options, srv *Server) error {
 	if err != nil {
 		return err
 	}
-	p := &program{srv: srv, done: make(chan struct{})}
+	p := &program{serve: serve, done: make(chan struct{})}
 	c.Option["RunWait"] = p.wait
 	svc, err := kservice.New(p, c)
 	if err != nil {
 		return err
 	}
-	return svc.Run()
+	if err := svc.Run(); err != nil {
+		return err
+	}
+	return p.err
 }
 
 type program struct {
-	srv  *Server
-	stop func()
-	done chan struct{}
-	err  error
+	serve func(context.Context) error
+	stop  func()
+	done  chan struct{}
+	err   error
 }
 
 func (p *program) Start(kservice.Service) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	go func() {
-		p.err = p.srv.Serve(ctx)
+		p.err = p.serve(ctx)
 		close(p.done)
 	}()
 	return nil

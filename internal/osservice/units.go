@@ -1,9 +1,10 @@
-package service
+package osservice
 
 import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"strings"
 	"text/template"
 )
@@ -49,7 +50,7 @@ const (
 // runArgs are the arguments of the service's command line.
 func runArgs(name string) []string {
 	args := []string{"service", "run"}
-	if name != DefaultName {
+	if name != ipc.DefaultName {
 		args = append(args, "--name", name)
 	}
 	return args

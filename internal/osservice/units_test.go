@@ -1,8 +1,9 @@
-package service
+package osservice
 
 import (
 	"encoding/xml"
 	"flag"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ func TestUnitsMatchGolden(t *testing.T) {
 		UnitSystemd: "eidlink.service",
 		UnitLaunchd: "eidlink.plist",
 	} {
-		got, err := Unit(kind, DefaultName, DefaultExec[kind])
+		got, err := Unit(kind, ipc.DefaultName, DefaultExec[kind])
 		if err != nil {
 			t.Fatal(err)
 		}

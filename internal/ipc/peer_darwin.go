@@ -1,4 +1,4 @@
-package service
+package ipc
 
 import "golang.org/x/sys/unix"
 

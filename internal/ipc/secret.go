@@ -1,4 +1,4 @@
-package service
+package ipc
 
 import (
 	"crypto/rand"
@@ -42,9 +42,9 @@ func readSecret(path string) ([]byte, error) {
 	return s, nil
 }
 
-// ensureSecret reads the secret file, creating it (mode 0600, in a
+// EnsureSecret reads the secret file, creating it (mode 0600, in a
 // directory created 0700) with a new random secret when it is missing.
-func ensureSecret(path string) ([]byte, error) {
+func EnsureSecret(path string) ([]byte, error) {
 	s, err := readSecret(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return s, err

@@ -1,4 +1,4 @@
-package service
+package ipc
 
 import (
 	"context"
@@ -14,21 +14,24 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
-	"github.com/gorilla/websocket"
 )
 
-// Conn is a host's connection to the service. Send and Recv carry one
-// protocol message each; Send may be called concurrently with Recv.
+// Conn is a connection between a host and the service, on either side.
+// Send and Recv carry one protocol message each; Send may be called
+// concurrently with Recv.
 type Conn struct {
 	ws       *websocket.Conn
 	w        writer
 	beat     *beat
 	closed   chan struct{} // stops the heartbeat
 	close    sync.Once
+	sc       *scrubConn // the service's side
 	Endpoint Endpoint
-	Service  Hello // the service's hello
+	Peer     Hello // the other side's hello
 }
 
 // Dial connects to the service that p locates (the endpoint in
@@ -45,13 +48,13 @@ func Dial(ctx context.Context, p Paths) (*Conn, error) {
 	}
 	defer clear(secret)
 	ep := p.Endpoint
-	if b, err := os.ReadFile(p.endpointFile()); err == nil {
+	if b, err := os.ReadFile(p.EndpointFile()); err == nil {
 		if ep, err = ParseEndpoint(strings.TrimSpace(string(b))); err != nil {
 			return nil, err
 		}
 	}
 	if strings.HasSuffix(ep.Address, ":0") {
-		return nil, fmt.Errorf("no eidlink service runs for this user (no %s)", p.endpointFile())
+		return nil, fmt.Errorf("no eidlink service runs for this user (no %s)", p.EndpointFile())
 	}
 	return dial(ctx, ep, secret)
 }
@@ -99,7 +102,7 @@ func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
 		return nil, err
 	}
 	ws.SetReadLimit(nativemsg.MaxOutgoing)
-	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: ep}
+	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: ep, closed: make(chan struct{})}
 	h, err := readHello(ws, false)
 	if err == nil {
 		err = c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, protocol.Version}})
@@ -108,21 +111,40 @@ func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
 		ws.Close()
 		return nil, fmt.Errorf("%s: %w", ep, err)
 	}
-	c.Service = *h
-	c.closed = make(chan struct{})
+	c.Peer = *h
 	c.beat = heartbeat(ws, c.closed)
 	return c, nil
 }
 
 // Send sends one message. The caller clears msg afterwards; the frame's
-// buffer is cleared once sent.
+// buffer is cleared once sent (on the host's side).
 func (c *Conn) Send(msg []byte) error { return c.w.write(msg) }
 
-// Recv returns the next message. It fails when the service closes the
+// SendJSON sends v as one message.
+func (c *Conn) SendJSON(v any) error { return c.w.writeJSON(v) }
+
+// End tells the peer that the session is over: normally (after "quit",
+// see Ended) or not. Close the connection after.
+func (c *Conn) End(normal bool) {
+	if normal {
+		c.w.close(websocket.CloseNormalClosure, "")
+	} else {
+		c.w.close(websocket.CloseGoingAway, "")
+	}
+}
+
+// scrub clears what the service's side read, once it reads no more.
+func (c *Conn) scrub() {
+	if c.sc != nil {
+		c.sc.scrub()
+	}
+}
+
+// Recv returns the next message. It fails when the peer closes the
 // connection: after "quit" with a *websocket.CloseError of code
-// CloseNormalClosure (see Ended); and when the service has not answered
+// CloseNormalClosure (see Ended); and when the peer has not answered
 // the heartbeat for a few seconds (frozen). Keep one goroutine in Recv for
-// as long as the connection is used: it answers the service's pings.
+// as long as the connection is used: it answers the peer's pings.
 func (c *Conn) Recv() ([]byte, error) { return c.beat.read() }
 
 // Close closes the connection.
@@ -138,20 +160,20 @@ func Ended(err error) bool { return websocket.IsCloseError(err, websocket.CloseN
 // Probe reports whether the user's own service answers, where, and its
 // version, or why it does not.
 func Probe(ctx context.Context) *protocol.ServiceStatus {
-	st := &protocol.ServiceStatus{User: currentUser()}
+	st := &protocol.ServiceStatus{User: CurrentUser()}
 	c, err := DialDefault(ctx)
 	if err != nil {
 		st.Reason = err.Error()
 		return st
 	}
 	defer c.Close()
-	st.Running, st.Endpoint, st.Version = true, c.Endpoint.String(), c.Service.Version
+	st.Running, st.Endpoint, st.Version = true, c.Endpoint.String(), c.Peer.Version
 	return st
 }
 
-// currentUser names the user this process runs as: the only user its
+// CurrentUser names the user this process runs as: the only user its
 // service serves.
-func currentUser() string {
+func CurrentUser() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}

@@ -1,4 +1,4 @@
-package service
+package ipc
 
 import (
 	"errors"
@@ -45,17 +45,30 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	return Endpoint{}, fmt.Errorf("endpoint %q: want unix:/path or tcp:127.0.0.1:PORT", s)
 }
 
-// Paths locates one service: its secret and where it listens.
+// Paths locates one service: its secret, where it listens, and its
+// runtime directory.
 type Paths struct {
 	Secret   string // the per-install secret file
 	Endpoint Endpoint
+	// Run is the service's runtime directory: its single-instance lock,
+	// its pid file and the card lock of the processes that drive the card
+	// without the service (the socket's directory on Unix).
+	Run string
 }
 
-// endpointFile is where a service listening on TCP writes its address,
+// EndpointFile is where a service listening on TCP writes its address,
 // for the hosts to find.
-func (p Paths) endpointFile() string {
+func (p Paths) EndpointFile() string {
 	return filepath.Join(filepath.Dir(p.Secret), "service.endpoint")
 }
+
+// Environment variables that move a service's directories, for test
+// profiles and tests: a host started with them dials (and starts) a
+// service of its own, never the user's.
+const (
+	ConfigDirEnv  = "EIDLINK_CONFIG_DIR"  // the directory of the secret (and service.endpoint)
+	RuntimeDirEnv = "EIDLINK_RUNTIME_DIR" // Paths.Run: the socket, locks and pid file
+)
 
 // PathsFor returns the paths of the user's own service called name: there
 // is no system-wide service (see the package documentation).
@@ -64,7 +77,8 @@ func (p Paths) endpointFile() string {
 // ($XDG_CONFIG_HOME or ~/.config, ~/Library/Application Support); the
 // socket is NAME/service.sock in $XDG_RUNTIME_DIR or, when that is unset,
 // in the user's cache directory ($XDG_CACHE_HOME or ~/.cache,
-// ~/Library/Caches).
+// ~/Library/Caches). $EIDLINK_CONFIG_DIR and $EIDLINK_RUNTIME_DIR, when
+// set to absolute paths, replace the two NAME directories.
 //
 // On Windows both the secret and service.endpoint, where the service
 // writes the 127.0.0.1 port it picked, are in %LocalAppData%\NAME: a
@@ -74,18 +88,20 @@ func PathsFor(name string) (Paths, error) {
 	if err != nil {
 		return Paths{}, err
 	}
-	p := Paths{Secret: filepath.Join(config, name, "service.key"), Endpoint: Endpoint{"unix", filepath.Join(run, name, "service.sock")}}
+	config, run = xdg(ConfigDirEnv, filepath.Join(config, name)), xdg(RuntimeDirEnv, filepath.Join(run, name))
+	p := Paths{Secret: filepath.Join(config, "service.key"), Endpoint: Endpoint{"unix", filepath.Join(run, "service.sock")}, Run: run}
 	if runtime.GOOS == "windows" {
 		p.Endpoint = Endpoint{"tcp", "127.0.0.1:0"}
 	}
 	return p, nil
 }
 
-// dirs returns the user's configuration and runtime directories.
+// dirs returns the user's configuration and runtime directories (both
+// %LocalAppData% on Windows).
 func dirs() (config, run string, err error) {
 	if runtime.GOOS == "windows" {
 		config, err = os.UserCacheDir()
-		return config, "", err
+		return config, config, err
 	}
 	home, err := homeDir()
 	if err != nil {
@@ -104,21 +120,6 @@ func xdg(env, def string) string {
 		return d
 	}
 	return def
-}
-
-// CardLockFile is the file by which the eidlink-hosts of the user that
-// drive the card themselves (no service) take turns on it (Queued): in
-// the user's runtime directory, beside the service's socket (in the cache
-// directory on Windows). It is "" when there is no home.
-func CardLockFile() string {
-	config, run, err := dirs()
-	if err != nil {
-		return ""
-	}
-	if run == "" {
-		run = config
-	}
-	return filepath.Join(run, DefaultName, "card.lock")
 }
 
 // homeDir is $HOME, or the home directory in the user database when

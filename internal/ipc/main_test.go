@@ -1,0 +1,115 @@
+package ipc
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(peerChild())
+	}
+	if os.Getenv(listenerEnv) != "" {
+		os.Exit(listenerChild())
+	}
+	os.Exit(m.Run())
+}
+
+const testPIN = "24681357"
+
+// refusals records the listener's refusals.
+type refusals struct {
+	mu   sync.Mutex
+	seen []Refusal
+}
+
+func (r *refusals) add(x Refusal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, x)
+}
+
+func (r *refusals) list() []Refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Refusal(nil), r.seen...)
+}
+
+// testListener is a Listener in this process, on a Unix socket in a
+// temporary directory unless endpoint says otherwise, whose sessions echo
+// every message back.
+type testListener struct {
+	*Listener
+	paths   Paths
+	refused refusals
+}
+
+func startService(t testing.TB, endpoint string) *testListener {
+	t.Helper()
+	dir := t.TempDir()
+	ts := &testListener{paths: Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: Endpoint{"unix", filepath.Join(dir, "run", "service.sock")}, Run: filepath.Join(dir, "run")}}
+	if endpoint != "" {
+		var err error
+		if ts.paths.Endpoint, err = ParseEndpoint(endpoint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := Listen(ListenConfig{Paths: ts.paths, Version: "1.2.3", Refused: ts.refused.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Listener = l
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Serve(ctx, func(_ context.Context, c *Conn) {
+			for {
+				msg, err := c.Recv()
+				if err != nil || c.Send(msg) != nil {
+					return
+				}
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ts
+}
+
+func (ts *testListener) dial(t testing.TB) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, ts.paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A host's messages reach the service's session and back, and each side
+// knows the other's version.
+func TestEcho(t *testing.T) {
+	ts := startService(t, "")
+	c := ts.dial(t)
+	if c.Peer.Version != "1.2.3" || c.Peer.Protocol != ProtocolVersion {
+		t.Fatalf("the service's hello: %+v", c.Peer)
+	}
+	for _, msg := range []string{`{"command":"status"}`, `{"a":1}`} {
+		if err := c.Send([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Recv(); err != nil || string(got) != msg {
+			t.Fatalf("echo of %s: %s %v", msg, got, err)
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/eidlink/eidlink/internal/nativemsg"
+	"github.com/eidlink/eidlink/internal/protocol"
+)
+
+// Refusal says why the service turned a connection or a request away.
+type Refusal string
+
+// Refusals.
+const (
+	RefusedPeer    Refusal = "peer"    // a process of another user
+	RefusedOrigin  Refusal = "origin"  // an HTTP request with an Origin header: a web page
+	RefusedSecret  Refusal = "secret"  // no secret, or a wrong one
+	RefusedVersion Refusal = "version" // a host of another major protocol version
+)
+
+// ListenConfig configures a Listener.
+type ListenConfig struct {
+	// Paths: the secret (created when missing) and the endpoint to listen
+	// on. A TCP endpoint is written to service.endpoint next to the
+	// secret for the hosts to find.
+	Paths   Paths
+	Version string // eidlink's version, for the hello
+	Log     *slog.Logger
+	// Refused, when set, is called for each refused connection or request.
+	Refused func(Refusal)
+}
+
+// Listener is the service's side of the IPC: it accepts the hosts of its
+// own user that hold the secret, and refuses the rest.
+type Listener struct {
+	cfg      ListenConfig
+	ln       net.Listener
+	endpoint Endpoint
+	secret   []byte
+	uid      int // the only user served (Unix sockets)
+	mu       sync.Mutex
+	closing  bool // no new sessions
+	sessions sync.WaitGroup
+}
+
+// Listen creates the secret if needed and listens on cfg.Paths.Endpoint.
+func Listen(cfg ListenConfig) (*Listener, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	secret, err := EnsureSecret(cfg.Paths.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("service secret: %w", err)
+	}
+	ln, err := listen(cfg.Paths.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Paths.Endpoint, err)
+	}
+	l := &Listener{cfg: cfg, ln: ln, endpoint: cfg.Paths.Endpoint, secret: secret, uid: os.Geteuid()}
+	if l.endpoint.Network == "tcp" {
+		l.endpoint.Address = ln.Addr().String()
+		if err := os.WriteFile(cfg.Paths.EndpointFile(), []byte(l.endpoint.String()+"\n"), 0o600); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Endpoint is where l listens.
+func (l *Listener) Endpoint() Endpoint { return l.endpoint }
+
+// Serve accepts connections until ctx ends, exchanges hellos and runs
+// session on each, on its own goroutine, with a context that ends with
+// ctx. Then it closes them all, waits for their sessions to return and
+// removes the socket (or the endpoint file).
+func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Conn)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	upgrader := websocket.Upgrader{
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   1, // its own small buffer, which scrubConn clears
+		CheckOrigin:      func(r *http.Request) bool { return r.Header["Origin"] == nil },
+	}
+	hs := &http.Server{
+		ReadHeaderTimeout: handshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(l.cfg.Log.Handler(), slog.LevelDebug),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Browsers send Origin with every WebSocket handshake and
+			// cross-origin request: whatever carries one is a web page.
+			if r.Header["Origin"] != nil {
+				l.refuse(RefusedOrigin, "origin", r.Header.Get("Origin"))
+				http.Error(w, "eidlink: requests from web pages are refused", http.StatusForbidden)
+				return
+			}
+			if !secretMatches(r.Header.Get(SecretHeader), l.secret) {
+				l.refuse(RefusedSecret)
+				http.Error(w, "eidlink: missing or wrong "+SecretHeader, http.StatusUnauthorized)
+				return
+			}
+			l.mu.Lock()
+			if l.closing {
+				l.mu.Unlock()
+				http.Error(w, "eidlink: the service is stopping", http.StatusServiceUnavailable)
+				return
+			}
+			l.sessions.Add(1)
+			l.mu.Unlock()
+			defer l.sessions.Done()
+			ws, err := upgrader.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			if c := l.accept(ctx, ws); c != nil {
+				session(ctx, c)
+				c.Close()
+				c.scrub()
+			}
+		}),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(peerListener{l.ln, l}) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		hs.Close()
+		<-errc
+	case err = <-errc:
+		hs.Close()
+	}
+	l.mu.Lock()
+	l.closing = true
+	l.mu.Unlock()
+	cancel()
+	l.sessions.Wait()
+	if l.endpoint.Network == "tcp" {
+		os.Remove(l.cfg.Paths.EndpointFile())
+	} else {
+		os.Remove(filepath.Dir(l.endpoint.Address)) // only if empty
+	}
+	return err
+}
+
+// accept exchanges hellos on a new connection, the service's first, and
+// starts its heartbeat; it returns nil for a host it refuses.
+func (l *Listener) accept(ctx context.Context, ws *websocket.Conn) *Conn {
+	sc, _ := ws.NetConn().(*scrubConn)
+	if sc != nil {
+		sc.arm()
+	}
+	ws.SetReadLimit(nativemsg.MaxIncoming)
+	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: l.endpoint, sc: sc, closed: make(chan struct{})}
+	context.AfterFunc(ctx, func() { c.Close() }) // ends a blocked read
+	if c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, l.cfg.Version}}) != nil {
+		c.Close()
+		return nil
+	}
+	peer, err := readHello(ws, true)
+	if err != nil {
+		var ve *VersionError
+		if errors.As(err, &ve) {
+			l.refuse(RefusedVersion, "protocol", ve.Theirs)
+			c.w.writeJSON(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeFatal, "%v", ve)})
+			c.w.close(websocket.ClosePolicyViolation, "protocol version")
+		}
+		c.Close()
+		return nil
+	}
+	c.Peer = *peer
+	c.beat = heartbeat(ws, c.closed)
+	return c
+}
+
+func (l *Listener) refuse(r Refusal, args ...any) {
+	l.cfg.Log.Warn("refused a connection", append([]any{"reason", string(r)}, args...)...)
+	if l.cfg.Refused != nil {
+		l.cfg.Refused(r)
+	}
+}
+
+// peerListener refuses Unix-socket peers of another user and wraps every
+// connection in a scrubConn.
+type peerListener struct {
+	net.Listener
+	l *Listener
+}
+
+func (l peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if uc, ok := c.(*net.UnixConn); ok {
+			if uid, err := peerUID(uc); err != nil || uid != l.l.uid {
+				l.l.refuse(RefusedPeer, "uid", uid, "err", err)
+				c.Close()
+				continue
+			}
+		}
+		return &scrubConn{Conn: c}, nil
+	}
+}
