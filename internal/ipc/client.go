@@ -30,6 +30,7 @@ type Conn struct {
 	closed   chan struct{} // stops the heartbeat
 	close    sync.Once
 	sc       *scrubConn // the service's side
+	l        *Listener  // the service's side
 	Endpoint Endpoint
 	Peer     Hello // the other side's hello
 }

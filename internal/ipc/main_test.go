@@ -67,6 +67,9 @@ func startService(t testing.TB, endpoint string) *testListener {
 	done := make(chan error, 1)
 	go func() {
 		done <- l.Serve(ctx, func(_ context.Context, c *Conn) {
+			if c.Handshake() != nil {
+				return
+			}
 			for {
 				msg, err := c.Recv()
 				if err != nil || c.Send(msg) != nil {

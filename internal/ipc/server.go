@@ -80,10 +80,12 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 // Endpoint is where l listens.
 func (l *Listener) Endpoint() Endpoint { return l.endpoint }
 
-// Serve accepts connections until ctx ends, exchanges hellos and runs
-// session on each, on its own goroutine, with a context that ends with
-// ctx. Then it closes them all, waits for their sessions to return and
-// removes the socket (or the endpoint file).
+// Serve accepts connections until ctx ends and runs session on each, on
+// its own goroutine, with a context that ends with ctx. The session
+// calls Handshake first (once it is ready for what the host may send the
+// moment it has the service's hello). Then Serve closes them all, waits
+// for their sessions to return and removes the socket (or the endpoint
+// file).
 func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Conn)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -121,11 +123,10 @@ func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Con
 			if err != nil {
 				return
 			}
-			if c := l.accept(ctx, ws); c != nil {
-				session(ctx, c)
-				c.Close()
-				c.scrub()
-			}
+			c := l.accept(ctx, ws)
+			session(ctx, c)
+			c.Close()
+			c.scrub()
 		}),
 	}
 	errc := make(chan error, 1)
@@ -151,34 +152,42 @@ func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Con
 	return err
 }
 
-// accept exchanges hellos on a new connection, the service's first, and
-// starts its heartbeat; it returns nil for a host it refuses.
+// accept wraps a new connection, whose hellos are still to exchange.
 func (l *Listener) accept(ctx context.Context, ws *websocket.Conn) *Conn {
 	sc, _ := ws.NetConn().(*scrubConn)
 	if sc != nil {
 		sc.arm()
 	}
 	ws.SetReadLimit(nativemsg.MaxIncoming)
-	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: l.endpoint, sc: sc, closed: make(chan struct{})}
+	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: l.endpoint, sc: sc, closed: make(chan struct{}), l: l}
 	context.AfterFunc(ctx, func() { c.Close() }) // ends a blocked read
-	if c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, l.cfg.Version}}) != nil {
-		c.Close()
-		return nil
+	return c
+}
+
+// Handshake exchanges hellos on a connection the service accepted, the
+// service's first, and starts its heartbeat. It fails for a host it
+// refuses (another major protocol version, which is told why) and for one
+// that is gone. Only the service's side calls it: Dial does the host's.
+func (c *Conn) Handshake() error {
+	if c.l == nil {
+		return errors.New("ipc: Handshake on a host's connection")
 	}
-	peer, err := readHello(ws, true)
+	if err := c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, c.l.cfg.Version}}); err != nil {
+		return err
+	}
+	peer, err := readHello(c.ws, true)
 	if err != nil {
 		var ve *VersionError
 		if errors.As(err, &ve) {
-			l.refuse(RefusedVersion, "protocol", ve.Theirs)
+			c.l.refuse(RefusedVersion, "protocol", ve.Theirs)
 			c.w.writeJSON(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeFatal, "%v", ve)})
 			c.w.close(websocket.ClosePolicyViolation, "protocol version")
 		}
-		c.Close()
-		return nil
+		return err
 	}
 	c.Peer = *peer
-	c.beat = heartbeat(ws, c.closed)
-	return c
+	c.beat = heartbeat(c.ws, c.closed)
+	return nil
 }
 
 func (l *Listener) refuse(r Refusal, args ...any) {

@@ -108,6 +108,9 @@ func (s *Server) session(ctx context.Context, c *ipc.Conn) {
 	defer cancel()
 	events := s.hub.subscribe()
 	defer s.hub.unsubscribe(events)
+	if c.Handshake() != nil { // after subscribing: no event is lost once the host has its hello
+		return
+	}
 	start := time.Now()
 	s.cfg.Log.Info("host connected", "version", c.Peer.Version)
 	// The reader always reads, so that the host's pings are answered and
