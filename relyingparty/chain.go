@@ -51,6 +51,9 @@ func (c *chains) verify(card *x509.Certificate, now time.Time) (*x509.Certificat
 	kept := c.above[string(card.RawIssuer)]
 	c.mu.RUnlock()
 	for _, cas := range kept {
+		if ski := cas[0].SubjectKeyId; len(ski) > 0 && len(card.AuthorityKeyId) > 0 && !bytes.Equal(ski, card.AuthorityKeyId) {
+			continue // another key of the same CA name
+		}
 		if settles(cas, card, now) {
 			return cas[0], nil
 		}

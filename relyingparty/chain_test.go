@@ -134,3 +134,39 @@ func TestChainsBounded(t *testing.T) {
 		t.Errorf("%d issuers kept, want %d", len(ch.above), maxIssuers)
 	}
 }
+
+// TestChainsRenewedCA: a CA renewed under the same name with a new key
+// gets its own kept chain, and the old one still serves its cards.
+func TestChainsRenewedCA(t *testing.T) {
+	p := getPKI()
+	oldKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	oldCA, err := issue(caTemplate("Test Sub CA"), oldKey.Public(), p.ca, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := issue(caTemplate("Test Sub CA"), newKey.Public(), p.ca, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intermediates := x509.NewCertPool()
+	intermediates.AddCert(oldCA)
+	intermediates.AddCert(newCA)
+	ch := newChains(p.roots(), intermediates)
+	for i, c := range []struct {
+		ca  *x509.Certificate
+		key crypto.Signer
+	}{{oldCA, oldKey}, {newCA, newKey}, {oldCA, oldKey}, {newCA, newKey}} {
+		card, err := issue(cieTemplate(), p.rsaKey.Public(), c.ca, c.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		issuer, err := ch.verify(card, testNow)
+		if err != nil || !issuer.Equal(c.ca) {
+			t.Fatalf("card %d: issuer %v, error %v", i, issuer != nil && issuer.Equal(newCA), err)
+		}
+	}
+	if kept := ch.above[string(oldCA.RawSubject)]; len(kept) != 2 {
+		t.Errorf("%d chains kept for the CA's name, want 2", len(kept))
+	}
+}
