@@ -2,8 +2,8 @@
 # installers/build.sh TARGET...: build eidlink's release artifacts in $OUT.
 #
 # Targets:
-#   linux      bin for linux/amd64 ($BUILD/linux-amd64)
-#   windows    bin for windows/amd64, cross-built with mingw ($BUILD/windows-amd64)
+#   linux      bin for linux/amd64 and eidlink's PKCS#11 module ($BUILD/linux-amd64)
+#   windows    bin for windows/amd64 and the module, cross-built with mingw ($BUILD/windows-amd64)
 #   msi        $OUT/eidlink-$VERSION-x64.msi, signed
 #   deb rpm    $OUT/eidlink_$VERSION-1_amd64.deb, $OUT/eidlink-$VERSION-1.x86_64.rpm
 #   tarball    $OUT/eidlink-$VERSION-linux-amd64.tar.gz
@@ -34,12 +34,14 @@ say() { echo "build: $*" >&2; }
 linux() {
 	say "linux/amd64 binaries"
 	CGO_ENABLED=1 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/linux-amd64/" ./cmd/eidlink ./cmd/eidlink-host
+	make -s BIN="$BUILD/linux-amd64" "$BUILD/linux-amd64/libeidlink-pkcs11.so" >&2
 }
 
 windows() {
 	say "windows/amd64 binaries"
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
 		"$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/windows-amd64/" ./cmd/eidlink ./cmd/eidlink-host
+	make -s BIN="$BUILD/windows-amd64" "$BUILD/windows-amd64/eidlink-pkcs11.dll" >&2
 }
 
 # guid NAME: a GUID derived from NAME and the version, so that a rebuild
@@ -55,7 +57,7 @@ msi() {
 	say "msi"
 	local dir=$BUILD/msi msi=$OUT/eidlink-$VERSION-x64.msi
 	rm -rf "$dir" && mkdir -p "$dir/bin" "$dir/manifests"
-	cp "$BUILD"/windows-amd64/eidlink.exe "$BUILD"/windows-amd64/eidlink-host.exe "$dir/bin/"
+	cp "$BUILD"/windows-amd64/eidlink.exe "$BUILD"/windows-amd64/eidlink-host.exe "$BUILD"/windows-amd64/eidlink-pkcs11.dll "$dir/bin/"
 	cp manifest/windows/*.json "$dir/manifests/"
 	cp installers/windows/eidlink.wxs "$dir/"
 	find "$dir" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
@@ -66,7 +68,7 @@ msi() {
 	# properties.
 	local q=(
 		"UPDATE \`Component\` SET \`Condition\` = 'FORCEINSTALL_EXTENSION = \"1\"' WHERE \`Component\` = 'cmpForceChromium' OR \`Component\` = 'cmpForceFirefox'"
-		"UPDATE \`Component\` SET \`Condition\` = 'AUTOSELECT_CERTIFICATE = \"1\"' WHERE \`Component\` = 'cmpAutoSelectChromium' OR \`Component\` = 'cmpAutoSelectFirefox'"
+		"UPDATE \`Component\` SET \`Condition\` = 'AUTOSELECT_CERTIFICATE = \"1\"' WHERE \`Component\` = 'cmpAutoSelectChromium'"
 		"UPDATE \`Property\` SET \`Value\` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;FORCEINSTALL_EXTENSION;AUTOSELECT_CERTIFICATE;AUTOSELECT_FILTER;FORCELIST_INDEX;AUTOSELECT_INDEX1;AUTOSELECT_INDEX2;CHROME_UPDATE_URL;FIREFOX_INSTALL_URL' WHERE \`Property\` = 'SecureCustomProperties'"
 	)
 	for s in "${q[@]}"; do msibuild "$dir/eidlink.msi" -q "$s"; done
@@ -126,7 +128,7 @@ tarball() {
 	say "tarball"
 	local name=eidlink-$VERSION-linux-amd64
 	tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
-		--transform "s,^,$name/," -C "$BUILD/linux-amd64" -cf - eidlink eidlink-host |
+		--transform "s,^,$name/," -C "$BUILD/linux-amd64" -cf - eidlink eidlink-host libeidlink-pkcs11.so |
 		gzip -9n >"$OUT/$name.tar.gz"
 }
 

@@ -53,9 +53,9 @@ test_msi() {
 	t=$(for table in File Registry Component Property Directory Upgrade InstallExecuteSequence; do
 		msiinfo export "$msi" "$table"
 	done)
-	check "msi: files in Program Files" eval 'for s in "filEidlink	cmpEidlink	eidlink.exe" "filHost	cmpHost	eidlink-host.exe" "it.eidlink.host.chrome.json" "it.eidlink.host.firefox.json" "eidlink_cie.json" "eidlink_opensc.json" "INSTALLDIR	ProgramFiles64Folder	eidlink"; do has "$t" "$s" || return 1; done'
+	check "msi: files in Program Files" eval 'for s in "filEidlink	cmpEidlink	eidlink.exe" "filHost	cmpHost	eidlink-host.exe" "it.eidlink.host.chrome.json" "it.eidlink.host.firefox.json" "eidlink.json" "eidlink-pkcs11.dll" "INSTALLDIR	ProgramFiles64Folder	eidlink"; do has "$t" "$s" || return 1; done'
 	check "msi: native hosts for Chrome, Edge, Chromium, Brave, Firefox" eval 'for k in "Software\Google\Chrome\NativeMessagingHosts\it.eidlink.host		[#filChromeHost]" "Software\Microsoft\Edge\NativeMessagingHosts\it.eidlink.host		[#filChromeHost]" "Software\Chromium\NativeMessagingHosts\it.eidlink.host" "Software\BraveSoftware\Brave-Browser\NativeMessagingHosts\it.eidlink.host" "Software\Mozilla\NativeMessagingHosts\it.eidlink.host		[#filFirefoxHost]"; do has "$t" "	2	$k" || return 1; done'
-	check "msi: Firefox PKCS11Modules" eval 'has "$t" "	2	Software\Mozilla\PKCS11Modules\eidlink_cie		[#filPkcs11Cie]" && has "$t" "Software\Mozilla\PKCS11Modules\eidlink_opensc"'
+	check "msi: Firefox PKCS11Modules: eidlink's module, no card software's" eval 'has "$t" "	2	Software\Mozilla\PKCS11Modules\eidlink		[#filPkcs11]" && ! has "$t" "PKCS11Modules\eidlink_"'
 	check "msi: installs no Windows service (the card service is each user's own)" eval 'for table in ServiceInstall ServiceControl; do [ "$(msiinfo export "$msi" $table | wc -l)" = 3 ] || { msiinfo export "$msi" $table; return 1; }; done'
 	check "msi: policies behind their properties" eval 'has "$t" "cmpForceChromium	{7F619920-84F1-4B92-9FDC-2ABEDF4985D9}	INSTALLDIR	260	FORCEINSTALL_EXTENSION = \"1\"" && has "$t" "AUTOSELECT_CERTIFICATE = \"1\"	reg" && has "$t" "Software\Policies\Google\Chrome\ExtensionInstallForcelist	[FORCELIST_INDEX]	fcpomoebdkdilohgapefdlkccodebdef;[CHROME_UPDATE_URL]" && has "$t" "Software\Policies\Microsoft\Edge\AutoSelectCertificateForUrls	[AUTOSELECT_INDEX2]	[\{]\"pattern\":\"https://[\[]*.[\]]inps.it\",\"filter\":[AUTOSELECT_FILTER][\}]" && has "$t" "Software\Policies\Mozilla\Firefox	ExtensionSettings" && has "$t" "FORCEINSTALL_EXTENSION	0" && has "$t" "AUTOSELECT_CERTIFICATE	0"'
 	check "msi: public properties are secure" has "$t" "SecureCustomProperties	WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;FORCEINSTALL_EXTENSION;AUTOSELECT_CERTIFICATE;AUTOSELECT_FILTER;"
@@ -114,10 +114,8 @@ deb_cycle() {
 	check "deb: postinst wrote the host manifests for /usr/bin/eidlink-host" eval 'for f in /etc/opt/chrome/native-messaging-hosts/it.eidlink.host.json /etc/chromium/native-messaging-hosts/it.eidlink.host.json /etc/opt/edge/native-messaging-hosts/it.eidlink.host.json; do grep -q "\"path\": \"/usr/bin/eidlink-host\"" "$f" && grep -q "chrome-extension://fcpomoebdkdilohgapefdlkccodebdef/" "$f" || return 1; done; grep -q "eidlink@eidlink.it" /usr/lib/mozilla/native-messaging-hosts/it.eidlink.host.json'
 	check "deb: eidlink runs and has the version" eval '[ "$(/usr/bin/eidlink version)" = "$VERSION" ]'
 	check "deb: each user's own service, enabled for every user" eval 'grep -qx "ExecStart=/usr/bin/eidlink service run" /usr/lib/systemd/user/eidlink.service && [ "$(readlink /etc/systemd/user/default.target.wants/eidlink.service)" = /usr/lib/systemd/user/eidlink.service ] && [ "$(systemctl --global is-enabled eidlink.service)" = enabled ]'
-	if [ -e /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so ]; then
-		check "deb: postinst wrote the Firefox PKCS#11 manifest for OpenSC" grep -q '"path": "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"' /usr/lib/mozilla/pkcs11-modules/eidlink_opensc.json
-	fi
-	check "deb: the admin enables the policies" eval '/usr/bin/eidlink install --system --parts policies >/dev/null && grep -q "inps.it" /etc/opt/chrome/policies/managed/eidlink.json /etc/chromium/policies/managed/eidlink.json && grep -q "Select Automatically" /etc/firefox/policies/policies.json'
+	check "deb: postinst wrote the Firefox PKCS#11 manifest for eidlink's module, none for the card software" eval 'grep -q "\"path\": \"/usr/lib/eidlink/libeidlink-pkcs11.so\"" /usr/lib/mozilla/pkcs11-modules/eidlink.json && ! ls /usr/lib/mozilla/pkcs11-modules/eidlink_* 2>/dev/null'
+	check "deb: the admin enables the policies" eval '/usr/bin/eidlink install --system --parts policies >/dev/null && grep -q "inps.it" /etc/opt/chrome/policies/managed/eidlink.json /etc/chromium/policies/managed/eidlink.json && grep -q "/usr/lib/eidlink/libeidlink-pkcs11.so" /etc/firefox/policies/policies.json && ! grep -q "Select Automatically" /etc/firefox/policies/policies.json'
 	check "deb: dpkg -P" dpkg -P eidlink
 	check "deb: purge leaves the system as it was" eval 'watched | diff "$tmp/before" - && [ ! -e /etc/opt/chrome/policies/managed/eidlink.json ] && [ ! -e /etc/firefox/policies/policies.json ]'
 }
@@ -131,8 +129,8 @@ test_rpm() {
 
 test_macos() {
 	local d=$tmp/mac
-	check "macos: lays out the package" eval 'build "$tmp/macbin" linux && installers/macos/build-pkg.sh --layout "$d" "$BUILD/linux-amd64"'
-	check "macos: payload" eval '[ "$(cd "$d/root" && find . -type f | sort | tr "\n" " ")" = "./Library/LaunchAgents/eidlink.plist ./usr/local/bin/eidlink ./usr/local/bin/eidlink-host ./usr/local/share/eidlink/uninstall.sh " ] && [ -x "$d/scripts/postinstall" ] && [ -x "$d/scripts/preinstall" ]'
+	check "macos: lays out the package" eval 'build "$tmp/macbin" linux && cp "$BUILD/linux-amd64/libeidlink-pkcs11.so" "$BUILD/linux-amd64/libeidlink-pkcs11.dylib" && installers/macos/build-pkg.sh --layout "$d" "$BUILD/linux-amd64"'
+	check "macos: payload" eval '[ "$(cd "$d/root" && find . -type f | sort | tr "\n" " ")" = "./Library/LaunchAgents/eidlink.plist ./usr/local/bin/eidlink ./usr/local/bin/eidlink-host ./usr/local/lib/eidlink/libeidlink-pkcs11.dylib ./usr/local/share/eidlink/uninstall.sh " ] && [ -x "$d/scripts/postinstall" ] && [ -x "$d/scripts/preinstall" ]'
 	check "macos: launchd agent runs eidlink service run" python3 -c '
 import plistlib, sys
 p = plistlib.load(open(sys.argv[1], "rb"))

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { installModules, moduleCandidates, moduleName } from "../src/shared/pkcs11.js";
+import { OWN_MODULE, installModules, moduleCandidates, moduleName } from "../src/shared/pkcs11.js";
 
 test("moduleName matches the installer's names (internal/install.ModuleName)", () => {
   assert.equal(moduleName("IPZS CIE"), "eidlink_cie");
@@ -14,6 +14,7 @@ test("moduleCandidates: the built-in names and the present modules of the status
   assert.deepEqual(names.slice(-1), ["eidlink_libsofthsm2"]);
   assert.equal(new Set(names).size, names.length);
   assert.ok(!names.includes("eidlink_gone"));
+  assert.equal(names[0], "eidlink");
 });
 
 test("installModules skips names without a manifest and counts loaded and already-loaded ones", async () => {
@@ -34,4 +35,27 @@ test("installModules skips names without a manifest and counts loaded and alread
   assert.deepEqual(r.installed, ["loaded", "fresh", "again"]);
   assert.deepEqual(r.failed.map((f) => f.name), ["broken"]);
   assert.deepEqual(calls, ["fresh", "again", "broken"]);
+});
+
+test("installModules loads eidlink's own module alone when its manifest is there", async () => {
+  /** @type {string[]} */
+  const calls = [];
+  /** @param {string[]} manifests */
+  const fake = (manifests) => ({
+    isModuleInstalled: async (/** @type {string} */ n) => {
+      if (!manifests.includes(n)) throw new Error(`No such PKCS#11 module ${n}`);
+      return false;
+    },
+    installModule: async (/** @type {string} */ n) => {
+      calls.push(n);
+    },
+  });
+  const names = moduleCandidates({ modules: [{ name: "OpenSC", present: true }] });
+  const r = await installModules(fake([OWN_MODULE, "eidlink_opensc", "eidlink_cie"]), names);
+  assert.deepEqual(r.installed, ["eidlink"]);
+  assert.deepEqual(calls, ["eidlink"]);
+  calls.length = 0;
+  const old = await installModules(fake(["eidlink_opensc"]), names);
+  assert.deepEqual(old.installed, ["eidlink_opensc"]);
+  assert.deepEqual(calls, ["eidlink_opensc"]);
 });

@@ -7,7 +7,8 @@
 #                                                 only lay out the payload, scripts and distribution
 #                                                 in DIR from the binaries in BIN (any OS; tests)
 #
-# The package installs /usr/local/bin/eidlink and eidlink-host, the service
+# The package installs /usr/local/bin/eidlink and eidlink-host, eidlink's
+# PKCS#11 module /usr/local/lib/eidlink/libeidlink-pkcs11.dylib, the service
 # agent /Library/LaunchAgents/eidlink.plist and
 # /usr/local/share/eidlink/uninstall.sh; its postinstall runs
 # "eidlink install --system" (manifests under /Library).
@@ -23,8 +24,9 @@ OUT=${OUT:-dist}
 layout() { # layout DIR BIN
 	local dir=$1 bin=$2
 	rm -rf "$dir"
-	mkdir -p "$dir/root/usr/local/bin" "$dir/root/usr/local/share/eidlink" "$dir/root/Library/LaunchAgents" "$dir/scripts"
+	mkdir -p "$dir/root/usr/local/bin" "$dir/root/usr/local/lib/eidlink" "$dir/root/usr/local/share/eidlink" "$dir/root/Library/LaunchAgents" "$dir/scripts"
 	install -m 0755 "$bin/eidlink" "$bin/eidlink-host" "$dir/root/usr/local/bin/"
+	install -m 0644 "$bin/libeidlink-pkcs11.dylib" "$dir/root/usr/local/lib/eidlink/"
 	"$bin/eidlink" service unit --launchd --exec /usr/local/bin/eidlink >"$dir/root/Library/LaunchAgents/eidlink.plist"
 	chmod 0644 "$dir/root/Library/LaunchAgents/eidlink.plist"
 	install -m 0755 installers/macos/uninstall.sh "$dir/root/usr/local/share/eidlink/"
@@ -48,6 +50,12 @@ for arch in arm64 amd64; do
 		go build -trimpath -ldflags "$ldflags" -o "$work/$arch/" ./cmd/eidlink ./cmd/eidlink-host
 done
 mkdir -p "$work/bin" "$OUT"
+# eidlink's PKCS#11 module (pkcs11/README.md), universal.
+cc -std=c11 -O2 -fvisibility=hidden -dynamiclib -arch arm64 -arch x86_64 -o "$work/bin/libeidlink-pkcs11.dylib" \
+	pkcs11/module.c pkcs11/wire.c pkcs11/ws.c pkcs11/platform_unix.c
+if [ -n "${MAC_APP_SIGN:-}" ]; then
+	codesign --force --options runtime --timestamp --sign "$MAC_APP_SIGN" "$work/bin/libeidlink-pkcs11.dylib"
+fi
 for b in eidlink eidlink-host; do
 	lipo -create "$work/arm64/$b" "$work/amd64/$b" -output "$work/bin/$b"
 	if [ -n "${MAC_APP_SIGN:-}" ]; then

@@ -13,6 +13,6 @@ if [ -n "$user" ] && [ "$user" != root ]; then
 fi
 "$root/usr/local/bin/eidlink" uninstall --system
 rm -f "$root/usr/local/bin/eidlink" "$root/usr/local/bin/eidlink-host" "$root/Library/LaunchAgents/eidlink.plist"
-rm -rf "$root/usr/local/share/eidlink" "$root/Library/Application Support/eidlink"
+rm -rf "$root/usr/local/share/eidlink" "$root/usr/local/lib/eidlink" "$root/Library/Application Support/eidlink"
 pkgutil --forget it.eidlink.pkg >/dev/null 2>&1
 echo "eidlink: removed"

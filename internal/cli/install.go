@@ -20,6 +20,7 @@ func (e *env) install(args []string) error {
 	parts := fs.String("parts", "", "what to write, comma separated: hosts,pkcs11,nss,policies (default hosts,pkcs11 and, for --user, nss)")
 	policies := fs.Bool("policies", false, "also write the certificate auto-selection policies (with --system)")
 	hostPath := fs.String("host-path", "", "absolute path of eidlink-host (default: next to eidlink)")
+	module := fs.String("pkcs11-module", "", "absolute path of eidlink's PKCS#11 module (default: next to eidlink, else where the packages put it)")
 	userDataDir := fs.String("user-data-dir", "", "Chromium-family profile directory (as --user-data-dir) to install the host manifest into")
 	var issuers []string
 	fs.Func("issuer-cn", "auto-select only certificates from this issuer CN (repeatable; default from the config file, else any)", func(s string) error {
@@ -62,8 +63,11 @@ func (e *env) install(args []string) error {
 		}
 		o.HostPath = filepath.Join(filepath.Dir(exe), "eidlink-host"+filepath.Ext(exe))
 	}
+	if o.Module = *module; o.Module == "" {
+		o.Module = ownModule()
+	}
 	configFile, _ := cryptoki.DefaultConfigFile()
-	o.Modules = Modules(configFile)
+	o.Vendor = Modules(configFile)
 	if o.AutoSelect, err = install.LoadAutoSelect(configFile); err != nil {
 		return err
 	}
@@ -106,8 +110,18 @@ func (e *env) uninstall(args []string) error {
 	return nil
 }
 
-// Modules lists the PKCS#11 modules present on this machine, as install
-// and install.Check take them.
+// ownModule is where eidlink's own PKCS#11 module is for this eidlink
+// program (install.FindModule).
+func ownModule() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return install.FindModule(runtime.GOOS, filepath.Dir(exe))
+}
+
+// Modules lists the card software's PKCS#11 modules present on this
+// machine, as install and install.Check take them.
 func Modules(configFile string) []install.Module {
 	found, _ := cryptoki.Discover(configFile)
 	var mods []install.Module

@@ -35,6 +35,17 @@ func TestInstallCommands(t *testing.T) {
 		t.Errorf("uninstall left %v", entries)
 	}
 
+	module := filepath.Join(t.TempDir(), "libeidlink-pkcs11.so")
+	code, out, errOut = run(t, "", "install", "--parts", "pkcs11", "--browsers", "firefox", "--host-path", host, "--pkcs11-module", module, "--dry-run")
+	if code != 0 || !strings.Contains(errOut, "eidlink's PKCS#11 module is not at "+module) || strings.Contains(out, "pkcs11-modules") {
+		t.Fatalf("install without the module: %d\n%s\n%s", code, out, errOut)
+	}
+	os.WriteFile(module, nil, 0o644)
+	code, out, errOut = run(t, "", "install", "--parts", "pkcs11", "--browsers", "firefox", "--host-path", host, "--pkcs11-module", module, "--dry-run")
+	if code != 0 || !strings.Contains(out, "write "+home+"/.mozilla/pkcs11-modules/eidlink.json (Firefox PKCS#11 module eidlink)") {
+		t.Fatalf("install with --pkcs11-module: %d\n%s\n%s", code, out, errOut)
+	}
+
 	for _, c := range []struct {
 		args []string
 		code int

@@ -154,7 +154,7 @@ func (e *env) doctor(args []string) error {
 		}
 	}
 	configFile, _ := cryptoki.DefaultConfigFile()
-	for _, f := range install.Check(install.User, Modules(configFile)) {
+	for _, f := range install.Check(install.User, ownModule(), Modules(configFile)) {
 		if f.Optional && !f.OK {
 			fmt.Fprintf(e.stdout, "[info] %s\n       suggestion: %s\n", f.What, f.Fix)
 			continue

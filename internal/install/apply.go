@@ -107,7 +107,12 @@ func (a *applier) apply(act action) (note string, err error) {
 				return fmt.Sprintf("%s is already in NSS database %s as %q: left as it is", act.value, act.path, name), nil
 			}
 		}
-		if mods[act.name] != act.value {
+		if lib := mods[act.name]; lib != act.value {
+			if lib != "" { // an older path: the module moved
+				if err := nssDelete(act.path, act.name); err != nil {
+					return "", err
+				}
+			}
 			if err := nssAdd(act.path, act.name, act.value); err != nil {
 				return "", err
 			}

@@ -21,11 +21,13 @@ type Finding struct {
 }
 
 // Check reports what the browsers installed here can use: for each one, a
-// valid host manifest; for Firefox, the PKCS#11 manifests of mods; on
-// Linux, mods in the NSS databases of Chrome and Chromium (user scope);
-// and, as optional findings, the certificate auto-selection policies.
-// The user scope accepts system-wide manifests too.
-func Check(s Scope, mods []Module) []Finding {
+// valid host manifest; eidlink's PKCS#11 module own (FindModule) on disk,
+// in a Firefox PKCS#11 manifest and, on Linux, in the NSS databases of
+// Chrome and Chromium (user scope); the card software of vendor registered
+// beside it, where the card would be offered twice; and, as optional
+// findings, the certificate auto-selection policies. The user scope
+// accepts system-wide manifests too.
+func Check(s Scope, own string, vendor []Module) []Finding {
 	d, err := envDirs()
 	if err != nil {
 		return []Finding{{What: "the home directory: " + err.Error(), Fix: "set HOME"}}
@@ -38,7 +40,6 @@ func Check(s Scope, mods []Module) []Finding {
 		layouts = []layout{locate(goos, User, d), sys}
 		fix = "run \"eidlink install --user\""
 	}
-	mods = usableModules(mods)
 	var out []Finding
 	add := func(ok bool, what, fix string) { out = append(out, Finding{What: what, OK: ok, Fix: fix}) }
 	var chromium, firefox bool
@@ -55,13 +56,23 @@ func Check(s Scope, mods []Module) []Finding {
 			add(false, fmt.Sprintf("%s finds eidlink-host%s", b, problems), fix)
 		}
 	}
-	for _, m := range mods {
-		name := ModuleName(m.Name)
-		if !firefox {
-			break
+	haveOwn := filepath.IsAbs(own) && isFile(own)
+	add(haveOwn, "eidlink's PKCS#11 module, for logins with a client certificate (MyINPS, CIE ID), is at "+own,
+		"build it with \"make pkcs11\" or reinstall eidlink, then "+fix)
+	if !haveOwn {
+		return append(out, policyFindings(sys, out, firefox)...)
+	}
+	if firefox {
+		where := findPKCS11(OwnModuleName, layouts)
+		add(where != "", fmt.Sprintf("Firefox can load eidlink's PKCS#11 module as %s %s", OwnModuleName, where), fix)
+		if s == User {
+			for _, p := range firefoxProfiles(layouts[0]) {
+				for _, m := range doubles(p, own, vendor) {
+					add(false, fmt.Sprintf("Firefox profile %s offers the card once: it also loads %q (%s)", p, m.Name, m.Path),
+						fmt.Sprintf("the card would be offered twice: in Firefox, Settings, Privacy & Security, Security Devices, select %q and Unload it", m.Name))
+				}
+			}
 		}
-		where := findPKCS11(name, layouts)
-		add(where != "", fmt.Sprintf("Firefox can load %s as %s %s", m.Name, name, where), fix)
 	}
 	if dbs := layouts[0].nssDBs; s == User && chromium && len(dbs) > 0 {
 		found := false
@@ -71,15 +82,67 @@ func Check(s Scope, mods []Module) []Finding {
 			}
 			found = true
 			have, err := nssModules(db)
-			for _, m := range mods {
-				ok := err == nil && slices.ContainsFunc(slices.Collect(maps.Values(have)), func(lib string) bool { return filepath.Clean(lib) == filepath.Clean(m.Path) })
-				add(ok, fmt.Sprintf("Chrome and Chromium can use %s (NSS database %s)", m.Name, db), "close the browser and "+fix)
+			ok := err == nil && slices.ContainsFunc(slices.Collect(maps.Values(have)), func(lib string) bool { return filepath.Clean(lib) == filepath.Clean(own) })
+			add(ok, fmt.Sprintf("Chrome and Chromium can use eidlink's PKCS#11 module (NSS database %s)", db), "close the browser and "+fix)
+			for _, m := range doubles(db, own, vendor) {
+				add(false, fmt.Sprintf("Chrome and Chromium offer the card once: NSS database %s also has %q (%s)", db, m.Name, m.Path), doubleFix(db, m.Name))
 			}
 		}
 		if !found {
 			add(false, "Chrome and Chromium have an NSS database ("+strings.Join(dbs, " or ")+")", "start Chrome or Chromium once, close it, then "+fix)
 		}
 	}
+	return append(out, policyFindings(sys, out, firefox)...)
+}
+
+// doubles lists the modules of the NSS database in dir, other than own,
+// that present the same cards: the card software in vendor (same file or
+// file name) and what older eidlink versions registered ("eidlink_...").
+func doubles(dir, own string, vendor []Module) []Module {
+	if !isNSSDB(dir) || !filepath.IsAbs(own) || !isFile(own) {
+		return nil
+	}
+	mods, err := nssModules(dir)
+	if err != nil {
+		return nil
+	}
+	var out []Module
+	for _, name := range slices.Sorted(maps.Keys(mods)) {
+		lib := mods[name]
+		if filepath.Clean(lib) == filepath.Clean(own) {
+			continue
+		}
+		if strings.HasPrefix(name, "eidlink_") || slices.ContainsFunc(vendor, func(m Module) bool {
+			return filepath.Clean(m.Path) == filepath.Clean(lib) || filepath.Base(m.Path) == filepath.Base(lib)
+		}) {
+			out = append(out, Module{Name: name, Path: lib})
+		}
+	}
+	return out
+}
+
+// doubleFix says how to remove the module name from the NSS database dir.
+func doubleFix(dir, name string) string {
+	return fmt.Sprintf("the card would be offered twice: close the browser and remove it with modutil -dbdir sql:%s -delete %q", dir, name)
+}
+
+// firefoxProfiles lists the user's Firefox profile directories.
+func firefoxProfiles(l layout) []string {
+	if l.firefoxProfiles == "" {
+		return nil
+	}
+	dbs, _ := filepath.Glob(filepath.Join(l.firefoxProfiles, "*", "cert9.db"))
+	var out []string
+	for _, db := range dbs {
+		out = append(out, filepath.Dir(db))
+	}
+	return out
+}
+
+// policyFindings are the optional findings on the system policies, for
+// the browsers out found.
+func policyFindings(sys layout, out []Finding, firefox bool) []Finding {
+	var pol []Finding
 	policyFix := "run \"eidlink install --system --policies\" as administrator"
 	for _, b := range Browsers {
 		if !slices.ContainsFunc(out, func(f Finding) bool { return strings.HasPrefix(f.What, b+" finds") }) {
@@ -94,16 +157,14 @@ func Check(s Scope, mods []Module) []Finding {
 		} else {
 			continue
 		}
-		out = append(out, Finding{What: b + " picks the card's certificate without asking (AutoSelectCertificateForUrls)", OK: ok, Fix: policyFix, Optional: true})
+		pol = append(pol, Finding{What: b + " picks the card's certificate without asking on the sites eidlink knows (AutoSelectCertificateForUrls)", OK: ok, Fix: policyFix, Optional: true})
 	}
 	if firefox && sys.firefoxPolicies != "" {
 		doc, _ := readDoc(sys.firefoxPolicies)
-		policies, _ := doc["policies"].(map[string]any)
-		prefs, _ := policies["Preferences"].(map[string]any)
-		_, ok := prefs["security.default_personal_cert"]
-		out = append(out, Finding{What: "Firefox picks the card's certificate without asking (" + sys.firefoxPolicies + ")", OK: ok, Fix: policyFix, Optional: true})
+		_, ok := getKey(doc, []string{"policies", "SecurityDevices", "Add", OwnModuleName})
+		pol = append(pol, Finding{What: "every Firefox profile loads eidlink's PKCS#11 module (" + sys.firefoxPolicies + ")", OK: ok, Fix: policyFix, Optional: true})
 	}
-	return out
+	return pol
 }
 
 // findHost returns where browser b finds a valid host manifest, or

@@ -7,16 +7,22 @@
 //     eidlink-host, in every location Chrome, Chromium, Edge, Brave and
 //     Firefox read on Linux and macOS, and as files named by registry
 //     keys (HKCU or HKLM) on Windows;
-//   - Firefox PKCS#11 manifests for the card software found (IPZS CIE,
-//     CNS vendors, OpenSC), so the extension can load a module with
-//     browser.pkcs11.installModule(ModuleName(...)) and Firefox can use the
-//     card for TLS client authentication;
-//   - on Linux, the same modules registered in the user's NSS databases,
+//   - a Firefox PKCS#11 manifest for eidlink's own PKCS#11 module
+//     (libeidlink-pkcs11.so, pkcs11/), named OwnModuleName, so the
+//     extension can load it with browser.pkcs11.installModule("eidlink")
+//     and Firefox can use the card for TLS client authentication;
+//   - on Linux, the same module registered in the user's NSS databases,
 //     where Chrome and Chromium look for client certificates;
 //   - optionally, for system installs only, policies: Chromium-family
-//     AutoSelectCertificateForUrls for the CIE identity provider and the
-//     INPS sites, and Firefox's SecurityDevices and
-//     security.default_personal_cert.
+//     AutoSelectCertificateForUrls for the site profiles' hosts, and
+//     Firefox's SecurityDevices.
+//
+// eidlink's module presents the cards the service sees, whatever their
+// card software, so the card software's own modules (IPZS CIE, OpenSC,
+// CNS vendors) are never registered: a certificate offered twice makes
+// the browsers ask which one. What older eidlink versions registered for
+// them is removed by Install; what the person registered is left alone
+// and reported by Check.
 //
 // Every change is recorded in a small state file, so Uninstall reverts
 // exactly what Install did: files and registry values it wrote, NSS
@@ -64,9 +70,12 @@ type Options struct {
 	// Chromium-family browser goes in UserDataDir/NativeMessagingHosts
 	// instead of the browser's default profile.
 	UserDataDir string
-	// Modules are the PKCS#11 modules to register; for each name, the
-	// first one whose file exists is used.
-	Modules    []Module
+	// Module is the absolute path of eidlink's own PKCS#11 module
+	// (FindModule). When it is not a file nothing is registered for it.
+	Module string
+	// Vendor is the card software found on the machine. It is never
+	// registered; Install notes where it is registered already.
+	Vendor     []Module
 	AutoSelect AutoSelect
 	// Root, for system installs on Linux and macOS, stages the files under
 	// Root (a package build) and does nothing else: no state, no NSS.
@@ -74,7 +83,7 @@ type Options struct {
 	DryRun bool
 }
 
-// Module is a PKCS#11 library to register, as token.Discover lists them.
+// Module is a card's PKCS#11 library, as cryptoki.Discover lists them.
 type Module struct {
 	Name string // "IPZS CIE", "OpenSC", ...
 	Path string // absolute path of the library
@@ -117,6 +126,27 @@ func install(o Options, l layout, own owner, w io.Writer) ([]string, error) {
 			return notes, err
 		}
 	}
+	var kept []record
+	for _, r := range a.st.Records {
+		if !r.vendorModule() {
+			kept = append(kept, r)
+		}
+	}
+	for _, r := range slices.Backward(a.st.Records) {
+		if !r.vendorModule() {
+			continue
+		}
+		fmt.Fprintf(w, "%s (eidlink's own module replaces it)\n", r)
+		if o.DryRun {
+			continue
+		}
+		if err := a.revert(r); err != nil {
+			return notes, errors.Join(err, a.save())
+		}
+	}
+	if !o.DryRun {
+		a.st.Records = kept
+	}
 	for _, act := range acts {
 		fmt.Fprintln(w, act)
 		if o.DryRun {
@@ -128,6 +158,13 @@ func install(o Options, l layout, own owner, w io.Writer) ([]string, error) {
 		}
 		if err != nil {
 			return notes, errors.Join(err, a.save())
+		}
+	}
+	if o.Parts.NSS {
+		for _, db := range l.nssDBs {
+			for _, m := range doubles(db, o.Module, o.Vendor) {
+				notes = append(notes, fmt.Sprintf("NSS database %s also has %q (%s): %s", db, m.Name, m.Path, doubleFix(db, m.Name)))
+			}
 		}
 	}
 	if o.DryRun {
@@ -283,6 +320,29 @@ type record struct {
 	// Prev, for opJSON, is the value the key had before, put back by
 	// Uninstall.
 	Prev json.RawMessage `json:"prev,omitempty"`
+}
+
+// vendorModule reports whether r registered a card software's own module
+// (as eidlink did before it had its own): an NSS entry, a Firefox PKCS#11
+// manifest or its registry key, a Firefox SecurityDevices entry, all named
+// "eidlink_..." (ModuleName), or the global Firefox certificate
+// auto-selection that went with them.
+func (r record) vendorModule() bool {
+	vendor := func(name string) bool { return strings.HasPrefix(name, "eidlink_") }
+	switch r.Op {
+	case opNSS:
+		return vendor(r.Name)
+	case opFile:
+		base := r.Path[strings.LastIndexAny(r.Path, `/\`)+1:] // Windows paths too
+		return vendor(base) && strings.HasSuffix(base, ".json")
+	case opReg, opRegKey:
+		_, name, ok := strings.Cut(r.Path, `\PKCS11Modules\`)
+		return ok && vendor(name)
+	case opJSON:
+		return len(r.Keys) == 4 && r.Keys[1] == "SecurityDevices" && vendor(r.Keys[3]) ||
+			len(r.Keys) == 3 && r.Keys[1] == "Preferences" && r.Keys[2] == "security.default_personal_cert"
+	}
+	return false
 }
 
 func (r record) String() string {

@@ -43,6 +43,22 @@ func setupHome(t *testing.T) string {
 	return home
 }
 
+// buildModule compiles eidlink's PKCS#11 module (pkcs11/) as "make
+// pkcs11" does and returns its path.
+func buildModule(t *testing.T) string {
+	t.Helper()
+	testenv.NeedCommand(t, "gcc", "gcc")
+	lib := filepath.Join(t.TempDir(), ModuleFile("linux"))
+	args := []string{"-std=c11", "-fvisibility=hidden", "-fPIC", "-shared", "-o", lib}
+	for _, f := range []string{"module.c", "wire.c", "ws.c", "platform_unix.c"} {
+		args = append(args, filepath.Join("..", "..", "pkcs11", f))
+	}
+	if out, err := exec.Command("gcc", append(args, "-lpthread")...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return lib
+}
+
 func newNSSDB(t *testing.T, dir string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -111,8 +127,9 @@ func TestUserInstall(t *testing.T) {
 	newNSSDB(t, db)
 	nssBefore, _ := nssModules(db)
 	host := writeTemp(t, "eidlink-host")
+	own := buildModule(t)
 	o := Options{Scope: User, HostPath: host, Parts: DefaultParts(User),
-		Modules: []Module{{Name: "IPZS CIE", Path: "/nonexistent/libcie-pkcs11.so"}, {Name: "SoftHSM", Path: softhsmLib}, {Name: "SoftHSM", Path: "/other/copy.so"}}}
+		Module: own, Vendor: []Module{{Name: "IPZS CIE", Path: "/nonexistent/libcie-pkcs11.so"}, {Name: "SoftHSM", Path: softhsmLib}}}
 	before := snapshot(t, home, db)
 
 	var out bytes.Buffer
@@ -135,18 +152,18 @@ func TestUserInstall(t *testing.T) {
 			t.Errorf("output does not mention %s:\n%s", f, &out)
 		}
 	}
-	pk := filepath.Join(home, ".mozilla/pkcs11-modules/eidlink_softhsm.json")
-	if data, err := os.ReadFile(pk); err != nil || !bytes.Equal(data, PKCS11Manifest("eidlink_softhsm", softhsmLib).JSON()) {
+	pk := filepath.Join(home, ".mozilla/pkcs11-modules/eidlink.json")
+	if data, err := os.ReadFile(pk); err != nil || !bytes.Equal(data, PKCS11Manifest(OwnModuleName, own).JSON()) {
 		t.Errorf("pkcs11 manifest: %s %v", data, err)
 	}
 	if _, err := os.Stat(filepath.Join(home, ".mozilla/pkcs11-modules/eidlink_cie.json")); err == nil {
 		t.Error("manifest written for an absent module")
 	}
-	if mods, err := nssModules(db); err != nil || mods["eidlink_softhsm"] != softhsmLib {
+	if mods, err := nssModules(db); err != nil || mods[OwnModuleName] != own || len(mods) != len(nssBefore)+1 {
 		t.Errorf("NSS modules %v %v", mods, err)
 	}
 	var checked []string
-	for _, f := range Check(User, o.Modules) {
+	for _, f := range Check(User, o.Module, o.Vendor) {
 		checked = append(checked, f.What)
 		if !f.OK && !f.Optional {
 			t.Errorf("after install, doctor finds: %s", f.What)
@@ -154,8 +171,8 @@ func TestUserInstall(t *testing.T) {
 	}
 	for _, want := range []string{ // chromium and firefox-esr are installed here
 		"chromium finds eidlink-host (" + home + "/.config/chromium/NativeMessagingHosts/it.eidlink.host.json)",
-		"Firefox can load SoftHSM as eidlink_softhsm (" + pk + ")",
-		"Chrome and Chromium can use SoftHSM (NSS database " + db + ")",
+		"Firefox can load eidlink's PKCS#11 module as eidlink (" + pk + ")",
+		"Chrome and Chromium can use eidlink's PKCS#11 module (NSS database " + db + ")",
 	} {
 		if !slices.Contains(checked, want) {
 			t.Errorf("doctor lacks %q: %q", want, checked)
@@ -164,7 +181,7 @@ func TestUserInstall(t *testing.T) {
 	os.Remove(pk)
 	os.WriteFile(filepath.Join(home, ".config/chromium/NativeMessagingHosts/it.eidlink.host.json"), HostManifest("firefox", host).JSON(), 0o644)
 	failed := map[string]bool{}
-	for _, f := range Check(User, o.Modules) {
+	for _, f := range Check(User, o.Module, o.Vendor) {
 		failed[strings.SplitN(f.What, " ", 2)[0]] = failed[strings.SplitN(f.What, " ", 2)[0]] || !f.OK && !f.Optional
 	}
 	if !failed["chromium"] || !failed["Firefox"] || failed["chrome"] {
@@ -181,7 +198,7 @@ func TestUserInstall(t *testing.T) {
 	sameTree(t, "second install", snapshot(t, home), installed)
 
 	out.Reset()
-	if err := Uninstall(Options{Scope: User, DryRun: true}, &out); err != nil || !strings.Contains(out.String(), "unregister eidlink_softhsm") {
+	if err := Uninstall(Options{Scope: User, DryRun: true}, &out); err != nil || !strings.Contains(out.String(), "unregister eidlink from") {
 		t.Fatalf("dry-run uninstall: %v\n%s", err, &out)
 	}
 	sameTree(t, "dry-run uninstall", snapshot(t, home), installed)
@@ -203,13 +220,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 	newNSSDB(t, filepath.Join(home, ".local/share/pki/nssdb"))
 	before := snapshot(t, home)
 	var out bytes.Buffer
-	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}, DryRun: true}
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: softhsmLib, DryRun: true}
 	if _, err := Install(o, &out); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, "dry run", snapshot(t, home), before)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 7 || !strings.HasPrefix(lines[6], "register eidlink_softhsm ("+softhsmLib+") in NSS database "+home+"/.local/share/pki/nssdb") {
+	if len(lines) != 7 || !strings.HasPrefix(lines[6], "register eidlink ("+softhsmLib+") in NSS database "+home+"/.local/share/pki/nssdb") {
 		t.Errorf("dry run printed:\n%s", &out)
 	}
 }
@@ -280,13 +297,13 @@ func TestNSSInUse(t *testing.T) {
 	}
 	f.Close()
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
-	o := Options{Scope: User, Browsers: []string{"chromium"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	o := Options{Scope: User, Browsers: []string{"chromium"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Module: softhsmLib}
 	_, err = Install(o, &bytes.Buffer{})
 	var ie *Error
 	if !errors.As(err, &ie) || !strings.Contains(ie.Message, fmt.Sprintf("sleep (pid %d)", holder.Process.Pid)) || !strings.Contains(ie.Fix, "close the browser") {
 		t.Fatalf("install with the database open: %v", err)
 	}
-	if mods, _ := nssModules(db); mods["eidlink_softhsm"] != "" {
+	if mods, _ := nssModules(db); mods["eidlink"] != "" {
 		t.Error("module added while the database was open")
 	}
 	holder.Process.Kill()
@@ -294,7 +311,7 @@ func TestNSSInUse(t *testing.T) {
 	if _, err := Install(o, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if mods, _ := nssModules(db); mods["eidlink_softhsm"] != softhsmLib {
+	if mods, _ := nssModules(db); mods["eidlink"] != softhsmLib {
 		t.Errorf("module not added: %v", mods)
 	}
 }
@@ -308,7 +325,7 @@ func TestNSSModuleAlreadyThere(t *testing.T) {
 	if err := nssAdd(db, "My HSM", softhsmLib); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Scope: User, Browsers: []string{"chrome"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	o := Options{Scope: User, Browsers: []string{"chrome"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Module: softhsmLib}
 	notes, err := Install(o, &bytes.Buffer{})
 	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], `as "My HSM"`) {
 		t.Fatalf("notes %q, %v", notes, err)
@@ -323,7 +340,7 @@ func TestNSSModuleAlreadyThere(t *testing.T) {
 
 func TestNoNSSDatabase(t *testing.T) {
 	home := setupHome(t)
-	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: softhsmLib}
 	notes, err := Install(o, &bytes.Buffer{})
 	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "start Chrome or Chromium once") {
 		t.Fatalf("notes %q, %v", notes, err)
@@ -362,7 +379,7 @@ func TestSystemPolicies(t *testing.T) {
 	before := snapshot(t, root, l.firefoxPolicies)
 	host := writeTemp(t, "eidlink-host")
 	o := Options{Scope: System, Browsers: Browsers, HostPath: host, Parts: Parts{Hosts: true, PKCS11: true, Policies: true},
-		Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}, AutoSelect: AutoSelect{IssuerCNs: []string{"CA A"}}}
+		Module: softhsmLib, AutoSelect: AutoSelect{IssuerCNs: []string{"CA A"}}}
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -391,14 +408,14 @@ func TestSystemPolicies(t *testing.T) {
 	p := doc["policies"].(map[string]any)
 	prefs := p["Preferences"].(map[string]any)
 	if p["DisableTelemetry"] != true || prefs["browser.tabs.warnOnClose"] == nil ||
-		prefs["security.default_personal_cert"].(map[string]any)["Value"] != "Select Automatically" ||
-		p["SecurityDevices"].(map[string]any)["Add"].(map[string]any)["eidlink_softhsm"] != softhsmLib {
+		prefs["security.default_personal_cert"].(map[string]any)["Value"] != "Ask Every Time" ||
+		p["SecurityDevices"].(map[string]any)["Add"].(map[string]any)[OwnModuleName] != softhsmLib {
 		t.Errorf("firefox policies %v", doc)
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/chromium/native-messaging-hosts", HostName+".json")); err != nil {
 		t.Error(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "usr/lib64/mozilla/pkcs11-modules/eidlink_softhsm.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "usr/lib64/mozilla/pkcs11-modules/eidlink.json")); err != nil {
 		t.Error(err)
 	}
 	if err := uninstall(Options{Scope: System}, l, owner{}, &out); err != nil {
@@ -480,7 +497,7 @@ func TestOwnership(t *testing.T) {
 	newNSSDB(t, db)
 	const uid, gid = 4242, 4343
 	filepath.WalkDir(home, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, uid, gid) })
-	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Modules: []Module{{Name: "SoftHSM", Path: softhsmLib}}}
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: softhsmLib}
 	if _, err := Install(o, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
@@ -498,6 +515,136 @@ func TestOwnership(t *testing.T) {
 	})
 	if n < 20 {
 		t.Errorf("only %d paths under home", n)
+	}
+	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplacesVendorModules: what an older eidlink registered for the
+// card software is replaced by eidlink's own module; what the person
+// registered stays, and both Install and Check say the card would be
+// offered twice.
+func TestReplacesVendorModules(t *testing.T) {
+	home := setupHome(t)
+	db := filepath.Join(home, ".pki/nssdb")
+	newNSSDB(t, db)
+	profile := filepath.Join(home, ".mozilla/firefox/x.default-esr")
+	newNSSDB(t, profile)
+	mine := filepath.Join(t.TempDir(), filepath.Base(softhsmLib)) // the person's copy of the card software
+	data, err := os.ReadFile(softhsmLib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(mine, data, 0o755)
+	for _, dir := range []string{db, profile} {
+		if err := nssAdd(dir, "My card", mine); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An older eidlink's install: other card software (OpenSC) in the NSS
+	// database and in a Firefox manifest, recorded in the state file.
+	const opensc = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+	testenv.NeedFile(t, opensc, "opensc")
+	if err := nssAdd(db, "eidlink_opensc", opensc); err != nil {
+		t.Fatal(err)
+	}
+	oldManifest := filepath.Join(home, ".mozilla/pkcs11-modules/eidlink_opensc.json")
+	os.MkdirAll(filepath.Dir(oldManifest), 0o755)
+	os.WriteFile(oldManifest, PKCS11Manifest("eidlink_opensc", opensc).JSON(), 0o644)
+	st := filepath.Join(home, ".local/state/eidlink/installed.json")
+	os.MkdirAll(filepath.Dir(st), 0o755)
+	os.WriteFile(st, []byte(`{"records": [
+		{"op": "dir", "browser": "firefox", "path": "`+filepath.Dir(oldManifest)+`"},
+		{"op": "file", "browser": "firefox", "path": "`+oldManifest+`"},
+		{"op": "nss", "path": "`+db+`", "name": "eidlink_opensc"}]}`), 0o644)
+
+	own := buildModule(t)
+	o := Options{Scope: User, Browsers: []string{"chromium", "firefox"}, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User),
+		Module: own, Vendor: []Module{{Name: "SoftHSM", Path: softhsmLib}, {Name: "OpenSC", Path: opensc}}}
+	var out bytes.Buffer
+	notes, err := Install(o, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	for _, want := range []string{
+		"unregister eidlink_opensc from NSS database " + db + " (eidlink's own module replaces it)",
+		"remove " + oldManifest + " (eidlink's own module replaces it)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], `"My card"`) || !strings.Contains(notes[0], "offered twice") {
+		t.Errorf("notes %q", notes)
+	}
+	if mods, _ := nssModules(db); len(mods) != 2 || mods[OwnModuleName] != own || mods["My card"] != mine {
+		t.Errorf("NSS modules after install: %v", mods)
+	}
+	if _, err := os.Stat(oldManifest); err == nil {
+		t.Error("the older eidlink's manifest for the card software is still there")
+	}
+	if _, err := os.Stat(filepath.Join(home, ".mozilla/pkcs11-modules/eidlink.json")); err != nil {
+		t.Error(err)
+	}
+	var doubled []string
+	for _, f := range Check(User, own, o.Vendor) {
+		if strings.Contains(f.What, "offers the card once") || strings.Contains(f.What, "offer the card once") {
+			if f.OK || !strings.Contains(f.Fix, "offered twice") {
+				t.Errorf("finding %+v", f)
+			}
+			doubled = append(doubled, f.What)
+		}
+	}
+	if want := []string{
+		`Firefox profile ` + profile + ` offers the card once: it also loads "My card" (` + mine + `)`,
+		`Chrome and Chromium offer the card once: NSS database ` + db + ` also has "My card" (` + mine + `)`,
+	}; !slices.Equal(doubled, want) {
+		t.Errorf("doctor on doubles:\n%q\nwant\n%q", doubled, want)
+	}
+	if err := Uninstall(Options{Scope: User}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if mods, _ := nssModules(db); len(mods) != 1 || mods["My card"] != mine {
+		t.Errorf("NSS modules after uninstall: %v", mods)
+	}
+	if mods, _ := nssModules(profile); len(mods) != 1 || mods["My card"] != mine {
+		t.Errorf("Firefox profile modules after uninstall: %v", mods)
+	}
+}
+
+// TestNoOwnModule: without eidlink's module nothing is registered for
+// it, and both Install and Check say where it was expected.
+func TestNoOwnModule(t *testing.T) {
+	home := setupHome(t)
+	db := filepath.Join(home, ".pki/nssdb")
+	newNSSDB(t, db)
+	missing := filepath.Join(t.TempDir(), ModuleFile("linux"))
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: missing}
+	notes, err := Install(o, &bytes.Buffer{})
+	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "not at "+missing) || !strings.Contains(notes[0], "--pkcs11-module") {
+		t.Fatalf("notes %q, %v", notes, err)
+	}
+	if mods, _ := nssModules(db); len(mods) != 0 {
+		t.Errorf("NSS modules %v", mods)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".mozilla/pkcs11-modules")); err == nil {
+		t.Error("a PKCS#11 manifest directory was made")
+	}
+	var found bool
+	for _, f := range Check(User, missing, nil) {
+		if strings.HasPrefix(f.What, "eidlink's PKCS#11 module") {
+			found = true
+			if f.OK || !strings.HasSuffix(f.What, "is at "+missing) || !strings.Contains(f.Fix, "make pkcs11") {
+				t.Errorf("finding %+v", f)
+			}
+		}
+		if strings.Contains(f.What, "can use eidlink's PKCS#11 module") || strings.Contains(f.What, "can load eidlink's") {
+			t.Errorf("finding about registrations of an absent module: %+v", f)
+		}
+	}
+	if !found {
+		t.Error("doctor does not say the module is missing")
 	}
 	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ const (
 // environment so that HOME=$(mktemp -d) installs into a scratch home.
 type dirs struct {
 	home, configHome, dataHome, stateHome string // Unix; XDG defaults applied
-	localAppData, programData             string // Windows
+	localAppData, programData, appData    string // Windows
 }
 
 func envDirs() (dirs, error) {
@@ -46,6 +46,7 @@ func envDirs() (dirs, error) {
 		stateHome:    xdg("XDG_STATE_HOME", filepath.Join(".local", "state")),
 		localAppData: os.Getenv("LOCALAPPDATA"),
 		programData:  os.Getenv("ProgramData"),
+		appData:      os.Getenv("APPDATA"),
 	}, nil
 }
 
@@ -67,6 +68,8 @@ type layout struct {
 	policyFiles     map[string]string
 	policyKeys      map[string]string
 	firefoxPolicies string
+	// firefoxProfiles holds the user's Firefox profiles (user scope).
+	firefoxProfiles string
 }
 
 // locate returns the layout of goos for scope. It is plain data, so every
@@ -83,6 +86,9 @@ func locate(goos string, s Scope, d dirs) layout {
 				"chromium": `HKLM\Software\Policies\Chromium`,
 				"edge":     `HKLM\Software\Policies\Microsoft\Edge`,
 			}
+		}
+		if s == User && d.appData != "" {
+			l.firefoxProfiles = winJoin(d.appData, `Mozilla\Firefox\Profiles`)
 		}
 		l.fileDir = winJoin(base, "eidlink")
 		l.state = winJoin(l.fileDir, "installed.json")
@@ -115,6 +121,7 @@ func locate(goos string, s Scope, d dirs) layout {
 			"firefox":  {as + "/Mozilla/NativeMessagingHosts"},
 		}
 		l.pkcs11Dirs = []string{as + "/Mozilla/PKCS11Modules"}
+		l.firefoxProfiles = as + "/Firefox/Profiles"
 		l.state = as + "/eidlink/installed.json"
 	default: // Linux and the other Unix systems
 		if s == System {
@@ -145,6 +152,7 @@ func locate(goos string, s Scope, d dirs) layout {
 		l.pkcs11Dirs = []string{path.Join(d.home, ".mozilla/pkcs11-modules")}
 		l.state = path.Join(d.stateHome, "eidlink/installed.json")
 		l.nssDBs = []string{path.Join(d.home, ".pki/nssdb"), path.Join(d.dataHome, "pki/nssdb")}
+		l.firefoxProfiles = path.Join(d.home, ".mozilla/firefox")
 	}
 	return l
 }

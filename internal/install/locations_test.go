@@ -88,9 +88,9 @@ func TestLocations(t *testing.T) {
 // TestPlanWindows checks, as data, what a Windows system install does:
 // manifest files named by registry keys, and numbered policy values.
 func TestPlanWindows(t *testing.T) {
-	lib := writeTemp(t, "cie.dll")
+	lib := writeTemp(t, "eidlink-pkcs11.dll")
 	o := Options{Scope: System, Browsers: Browsers, HostPath: `C:\Program Files\eidlink\eidlink-host.exe`,
-		Parts: Parts{Hosts: true, PKCS11: true, NSS: true, Policies: true}, Modules: []Module{{Name: "IPZS CIE", Path: lib}}}
+		Parts: Parts{Hosts: true, PKCS11: true, NSS: true, Policies: true}, Module: lib}
 	acts, _ := plan(o, locate("windows", System, testDirs), "windows")
 	var lines []string
 	for _, a := range acts {
@@ -106,7 +106,7 @@ func TestPlanWindows(t *testing.T) {
 		`set registry HKLM\Software\Google\Chrome\NativeMessagingHosts\it.eidlink.host (default) = C:\ProgramData\eidlink\it.eidlink.host.chrome.json`,
 		`set registry HKLM\Software\Microsoft\Edge\NativeMessagingHosts\it.eidlink.host (default) = C:\ProgramData\eidlink\it.eidlink.host.chrome.json`,
 		`set registry HKLM\Software\Mozilla\NativeMessagingHosts\it.eidlink.host (default) = C:\ProgramData\eidlink\it.eidlink.host.firefox.json`,
-		`set registry HKLM\Software\Mozilla\PKCS11Modules\eidlink_cie (default) = C:\ProgramData\eidlink\eidlink_cie.json`,
+		`set registry HKLM\Software\Mozilla\PKCS11Modules\eidlink (default) = C:\ProgramData\eidlink\eidlink.json`,
 		`add to registry list HKLM\Software\Policies\Google\Chrome\AutoSelectCertificateForUrls: {"pattern":"https://[*.]inps.it","filter":{}}`,
 		`add to registry list HKLM\Software\Policies\Microsoft\Edge\AutoSelectCertificateForUrls: {"pattern":"https://idserver.servizicie.interno.gov.it","filter":{}}`,
 	} {
@@ -126,4 +126,55 @@ func writeTemp(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestModuleCandidates(t *testing.T) {
+	for _, c := range []struct {
+		goos, dir string
+		want      []string
+	}{
+		{"linux", "/src/eidlink/bin", []string{"/src/eidlink/bin/libeidlink-pkcs11.so", "/usr/lib/eidlink/libeidlink-pkcs11.so"}},
+		{"darwin", "/usr/local/bin", []string{"/usr/local/bin/libeidlink-pkcs11.dylib", "/usr/local/lib/eidlink/libeidlink-pkcs11.dylib"}},
+		{"windows", `C:\Program Files\eidlink`, []string{`C:\Program Files\eidlink\eidlink-pkcs11.dll`}},
+	} {
+		if got := ModuleCandidates(c.goos, c.dir); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.goos, got, c.want)
+		}
+	}
+	dir := t.TempDir()
+	if got := FindModule("linux", dir); got != filepath.Join(dir, "libeidlink-pkcs11.so") {
+		t.Errorf("FindModule without the module: %s", got)
+	}
+	lib := writeTemp(t, "libeidlink-pkcs11.so")
+	if got := FindModule("linux", filepath.Dir(lib)); got != lib {
+		t.Errorf("FindModule = %s, want %s", got, lib)
+	}
+}
+
+// TestVendorRecords: the records an older eidlink made for the card
+// software's modules, and only those, are replaced.
+func TestVendorRecords(t *testing.T) {
+	for _, c := range []struct {
+		r    record
+		want bool
+	}{
+		{record{Op: opNSS, Path: "/h/.pki/nssdb", Name: "eidlink_cie"}, true},
+		{record{Op: opNSS, Path: "/h/.pki/nssdb", Name: "eidlink"}, false},
+		{record{Op: opFile, Path: "/h/.mozilla/pkcs11-modules/eidlink_opensc.json"}, true},
+		{record{Op: opFile, Path: `C:\ProgramData\eidlink\eidlink_cie.json`}, true},
+		{record{Op: opFile, Path: "/h/.mozilla/pkcs11-modules/eidlink.json"}, false},
+		{record{Op: opFile, Path: "/h/.mozilla/native-messaging-hosts/it.eidlink.host.json"}, false},
+		{record{Op: opReg, Path: `HKCU\Software\Mozilla\PKCS11Modules\eidlink_cie`}, true},
+		{record{Op: opRegKey, Path: `HKCU\Software\Mozilla\PKCS11Modules\eidlink_cie`}, true},
+		{record{Op: opReg, Path: `HKCU\Software\Mozilla\PKCS11Modules\eidlink`}, false},
+		{record{Op: opRegKey, Path: `HKCU\Software\Mozilla\PKCS11Modules`}, false},
+		{record{Op: opJSON, Keys: []string{"policies", "SecurityDevices", "Add", "eidlink_cie"}}, true},
+		{record{Op: opJSON, Keys: []string{"policies", "SecurityDevices", "Add", "eidlink"}}, false},
+		{record{Op: opJSON, Keys: []string{"policies", "Preferences", "security.default_personal_cert"}}, true},
+		{record{Op: opDir, Path: "/h/.mozilla/pkcs11-modules"}, false},
+	} {
+		if got := c.r.vendorModule(); got != c.want {
+			t.Errorf("%+v: %v", c.r, got)
+		}
+	}
 }

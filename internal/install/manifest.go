@@ -49,9 +49,13 @@ func HostManifest(browser, hostPath string) Manifest {
 // PKCS11Manifest returns the Firefox manifest that lets the extension
 // load the PKCS#11 library libPath with browser.pkcs11.installModule(name).
 func PKCS11Manifest(name, libPath string) Manifest {
+	desc := "eidlink: " + strings.TrimPrefix(name, "eidlink_") + " card software"
+	if name == OwnModuleName {
+		desc = "eidlink: CIE and CNS for logins with a client certificate"
+	}
 	return Manifest{
 		Name:              name,
-		Description:       "eidlink: " + strings.TrimPrefix(name, "eidlink_") + " card software",
+		Description:       desc,
 		Path:              libPath,
 		Type:              "pkcs11",
 		AllowedExtensions: []string{FirefoxExtensionID},

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -29,22 +31,34 @@ func TestIDsMatchExtension(t *testing.T) {
 // TestExamples keeps the files in manifest/ equal to what the Go structs
 // render (go test -update rewrites them).
 func TestExamples(t *testing.T) {
+	const debModule = "/usr/lib/eidlink/" + "libeidlink-pkcs11.so"
 	firefoxPolicies := map[string]any{}
-	setKey(firefoxPolicies, []string{"policies", "SecurityDevices", "Add", "eidlink_opensc"}, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
-	setKey(firefoxPolicies, []string{"policies", "Preferences", "security.default_personal_cert"}, map[string]any{"Value": "Select Automatically", "Status": "default"})
+	setKey(firefoxPolicies, []string{"policies", "SecurityDevices", "Add", OwnModuleName}, debModule)
 	examples := map[string][]byte{
 		"it.eidlink.host.chrome.json":    HostManifest("chrome", "/usr/bin/eidlink-host").JSON(),
 		"it.eidlink.host.firefox.json":   HostManifest("firefox", "/usr/bin/eidlink-host").JSON(),
-		"eidlink_opensc.pkcs11.json":     PKCS11Manifest("eidlink_opensc", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so").JSON(),
+		"eidlink.pkcs11.json":            PKCS11Manifest(OwnModuleName, debModule).JSON(),
 		"policies/chrome-eidlink.json":   autoSelectFile(AutoSelect{}.entries()),
 		"policies/firefox-policies.json": docJSON(firefoxPolicies),
-		// The MSI's manifests: the host relative to the manifest, which
-		// Chrome and Firefox allow on Windows.
+		// The MSI's manifests: the host and the module relative to the
+		// manifest, which Chrome and Firefox allow on Windows.
 		"windows/it.eidlink.host.chrome.json":  HostManifest("chrome", "eidlink-host.exe").JSON(),
 		"windows/it.eidlink.host.firefox.json": HostManifest("firefox", "eidlink-host.exe").JSON(),
-		"windows/eidlink_cie.json":             PKCS11Manifest("eidlink_cie", `C:\Windows\System32\CIEPKI.dll`).JSON(),
-		"windows/eidlink_bit4id.json":          PKCS11Manifest("eidlink_bit4id", `C:\Windows\System32\bit4xpki.dll`).JSON(),
-		"windows/eidlink_opensc.json":          PKCS11Manifest("eidlink_opensc", `C:\Program Files\OpenSC Project\OpenSC\pkcs11\opensc-pkcs11.dll`).JSON(),
+		"windows/eidlink.json":                 PKCS11Manifest(OwnModuleName, ModuleFile("windows")).JSON(),
+	}
+	if ModuleCandidates("linux", "/usr/bin")[1] != debModule {
+		t.Errorf("the packages put the module at %s, the examples say %s", ModuleCandidates("linux", "/usr/bin")[1], debModule)
+	}
+	var stale []string
+	filepath.WalkDir("../../manifest", func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel("../../manifest", p)
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") && examples[filepath.ToSlash(rel)] == nil {
+			stale = append(stale, rel)
+		}
+		return err
+	})
+	if len(stale) > 0 {
+		t.Errorf("manifest/ has files eidlink no longer writes: %q", stale)
 	}
 	for name, want := range examples {
 		file := filepath.Join("../../manifest", name)

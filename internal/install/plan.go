@@ -67,7 +67,6 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 	}
 	chromium := slices.ContainsFunc(o.Browsers, func(b string) bool { return b != "firefox" })
 	firefox := slices.Contains(o.Browsers, "firefox")
-	mods := usableModules(o.Modules)
 
 	for _, b := range o.Browsers {
 		if !o.Parts.Hosts {
@@ -88,37 +87,32 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 			acts = append(acts, action{op: opReg, browser: b, path: key + `\` + HostName, value: winJoin(l.fileDir, name), what: what})
 		}
 	}
-	if o.Parts.PKCS11 && firefox {
-		for _, m := range mods {
-			name := ModuleName(m.Name)
-			data := PKCS11Manifest(name, m.Path).JSON()
-			what := "Firefox PKCS#11 module " + m.Name
-			for _, dir := range l.pkcs11Dirs {
-				file("firefox", dir, name+".json", data, what)
-			}
-			for _, key := range l.pkcs11Keys {
-				file("firefox", l.fileDir, name+".json", data, what)
-				acts = append(acts, action{op: opReg, browser: "firefox", path: key + `\` + name, value: winJoin(l.fileDir, name+".json"), what: what})
-			}
+	own := o.Module != "" && filepath.IsAbs(o.Module) && (o.Root != "" || isFile(o.Module))
+	if o.Parts.PKCS11 && firefox && own {
+		data := PKCS11Manifest(OwnModuleName, o.Module).JSON()
+		what := "Firefox PKCS#11 module " + OwnModuleName
+		for _, dir := range l.pkcs11Dirs {
+			file("firefox", dir, OwnModuleName+".json", data, what)
+		}
+		for _, key := range l.pkcs11Keys {
+			file("firefox", l.fileDir, OwnModuleName+".json", data, what)
+			acts = append(acts, action{op: opReg, browser: "firefox", path: key + `\` + OwnModuleName, value: winJoin(l.fileDir, OwnModuleName+".json"), what: what})
 		}
 	}
-	if o.Parts.NSS && chromium && len(l.nssDBs) > 0 && o.Root == "" {
+	if o.Parts.NSS && chromium && len(l.nssDBs) > 0 && o.Root == "" && own {
 		found := false
 		for _, db := range l.nssDBs {
-			if !isNSSDB(db) {
-				continue
-			}
-			found = true
-			for _, m := range mods {
-				acts = append(acts, action{op: opNSS, path: db, name: ModuleName(m.Name), value: m.Path})
+			if isNSSDB(db) {
+				found = true
+				acts = append(acts, action{op: opNSS, path: db, name: OwnModuleName, value: o.Module})
 			}
 		}
 		if !found {
 			notes = append(notes, fmt.Sprintf("no NSS database (%s): start Chrome or Chromium once, close it, then install again so they can use the card for client certificates", strings.Join(l.nssDBs, " or ")))
 		}
 	}
-	if len(mods) == 0 && (o.Parts.PKCS11 || o.Parts.NSS) {
-		notes = append(notes, "no card software (PKCS#11 module) found: install the CIE middleware or OpenSC, then install again")
+	if !own && (o.Parts.PKCS11 || o.Parts.NSS || o.Parts.Policies) {
+		notes = append(notes, fmt.Sprintf("eidlink's PKCS#11 module is not at %s: nothing registered for logins with a client certificate (MyINPS, CIE ID); build it with \"make pkcs11\", reinstall eidlink, or give its path with --pkcs11-module", o.Module))
 	}
 	if o.Parts.Policies {
 		entries := o.AutoSelect.entries()
@@ -137,11 +131,9 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 			set := func(v any, what string, keys ...string) {
 				acts = append(acts, action{op: opJSON, browser: "firefox", path: l.firefoxPolicies, keys: append([]string{"policies"}, keys...), jsonVal: v, what: what})
 			}
-			for _, m := range mods {
-				set(m.Path, "Firefox security device "+m.Name, "SecurityDevices", "Add", ModuleName(m.Name))
+			if own {
+				set(o.Module, "Firefox security device "+OwnModuleName, "SecurityDevices", "Add", OwnModuleName)
 			}
-			set(map[string]any{"Value": "Select Automatically", "Status": "default"}, "Firefox certificate auto-selection",
-				"Preferences", "security.default_personal_cert")
 		}
 	}
 	return dedup(acts), notes
@@ -153,20 +145,6 @@ func family(browser string) string {
 		return "firefox"
 	}
 	return "chrome"
-}
-
-// usableModules keeps, for each module name, the first module present.
-func usableModules(mods []Module) []Module {
-	var out []Module
-	seen := map[string]bool{}
-	for _, m := range mods {
-		n := ModuleName(m.Name)
-		if filepath.IsAbs(m.Path) && isFile(m.Path) && !seen[n] {
-			seen[n] = true
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 func dedup(acts []action) []action {

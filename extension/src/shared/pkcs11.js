@@ -4,7 +4,15 @@
 // asking for a TLS client certificate (MyINPS, the CIE identity provider)
 // see the card without a module loaded by hand.
 
-/** The names "eidlink install" registers the built-in modules under. */
+/**
+ * The name of eidlink's own PKCS#11 module (internal/install.OwnModuleName),
+ * which presents every card the service sees: where its manifest is, the
+ * card software's own modules are not loaded, so that no certificate is
+ * offered twice.
+ */
+export const OWN_MODULE = "eidlink";
+
+/** The names older "eidlink install" versions registered the card software under. */
 export const BUILTIN_MODULES = Object.freeze(["eidlink_cie", "eidlink_bit4id", "eidlink_athena", "eidlink_cardos", "eidlink_incard", "eidlink_opensc"]);
 
 /**
@@ -26,7 +34,7 @@ export function moduleName(name) {
  */
 export function moduleCandidates(status) {
   const found = (status?.modules ?? []).filter((m) => m.present !== false).map((m) => moduleName(m.name));
-  return [...new Set([...BUILTIN_MODULES, ...found])];
+  return [...new Set([OWN_MODULE, ...BUILTIN_MODULES, ...found])];
 }
 
 /**
@@ -48,6 +56,14 @@ export async function installModules(pkcs11, names) {
   const installed = [];
   /** @type {{name: string, error: string}[]} */
   const failed = [];
+  if (names.includes(OWN_MODULE)) {
+    try {
+      await pkcs11.isModuleInstalled(OWN_MODULE);
+      names = [OWN_MODULE]; // its manifest is there: it alone
+    } catch {
+      names = names.filter((n) => n !== OWN_MODULE);
+    }
+  }
   for (const name of names) {
     let loaded;
     try {
