@@ -29,7 +29,7 @@ NODE_VERSION := 20.20.2
 
 # package:FuzzTarget pairs run briefly by `make test`.
 FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/webinput:FuzzCheckJSONKeys \
-        internal/command:FuzzServeStream relyingparty:FuzzParseToken relyingparty:FuzzVerify \
+        internal/command:FuzzServeStream relyingparty:FuzzParseToken relyingparty:FuzzFlatFields relyingparty:FuzzVerify \
         internal/cryptoki:FuzzConfig internal/eidcert:FuzzHolderOf \
         internal/card:FuzzIdentify internal/virtualcard:FuzzProcess internal/install:FuzzParseNSSModules \
         internal/p11wire:FuzzParseRequest internal/p11wire:FuzzParseResponse
