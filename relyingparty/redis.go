@@ -18,9 +18,9 @@ var ErrNonceStoreDown = errors.New("the nonce store is unreachable: no login can
 // RedisNonceStore is a NonceStore in Redis (6.2 or later), shared by every
 // verifier process that uses the same server and key prefix.
 //
-// Issue stores the key prefix+nonce with SET NX EX ttl. Consume runs one
-// Lua script, atomic in Redis, that marks an issued nonce used and keeps
-// the mark until the nonce expires, so a nonce is accepted at most once
+// Issue stores the key prefix+nonce with SET NX EX ttl. Consume marks an
+// issued nonce used with one SET XX KEEPTTL GET, atomic in Redis, which
+// keeps the mark until the nonce expires, so a nonce is accepted at most once
 // however many processes present it at the same time, and a second
 // attempt is told ErrNonceUsed. go-redis may retry a command after a
 // network error; a retried Consume that had already run sees the mark and
@@ -76,28 +76,20 @@ const (
 	used   = "0"
 )
 
-// consumeScript returns 1 if it spent an issued nonce, 0 if the nonce
-// was already used, -1 if it is unknown or expired.
-var consumeScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v == '1' then
-	redis.call('SET', KEYS[1], '0', 'KEEPTTL')
-	return 1
-elseif v == '0' then
-	return 0
-end
-return -1`)
-
-// Consume spends nonce; see NonceStore. An expired nonce is gone from
-// Redis, so it fails with ErrNonceUnknown.
+// Consume spends nonce; see NonceStore. It sets the key to used if it
+// exists, keeping its expiry, and learns what it was: issued (the nonce is
+// spent now), used (a replay), or absent (never issued, or expired and
+// gone from Redis: ErrNonceUnknown).
 func (s *RedisNonceStore) Consume(ctx context.Context, nonce string) error {
-	r, err := consumeScript.Run(ctx, s.client, []string{s.prefix + nonce}).Int()
+	was, err := s.client.SetArgs(ctx, s.prefix+nonce, used, redis.SetArgs{Mode: "XX", KeepTTL: true, Get: true}).Result()
 	switch {
+	case errors.Is(err, redis.Nil):
+		return ErrNonceUnknown
 	case err != nil:
 		return fmt.Errorf("%w: consuming a nonce: %v", ErrNonceStoreDown, err)
-	case r == 1:
+	case was == issued:
 		return nil
-	case r == 0:
+	case was == used:
 		return ErrNonceUsed
 	}
 	return ErrNonceUnknown
