@@ -166,7 +166,7 @@ func HostConfig() (command.Config, func()) {
 	log := logging.New(os.Stderr)
 	p := cryptoki.NewProvider(cryptoki.Config{Logger: log, Tries: reader.Tries})
 	return command.Config{
-		Provider: p,
+		Provider: command.Cards[*cryptoki.Card](p),
 		Version:  protocol.Version,
 		Options:  protocol.Options{AllowLoopbackHTTP: os.Getenv("EIDLINK_DEVELOPER_MODE") == "1"},
 		Status: func(ctx context.Context, st *protocol.Status) {

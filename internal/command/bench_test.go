@@ -26,7 +26,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	defer p.Close()
 	in := make(chan command.Input)
 	out := make(chan []byte, 1)
-	go command.Serve(context.Background(), command.Config{Provider: p, Version: "1"}, in, func(v any) error {
+	go command.Serve(context.Background(), command.Config{Provider: command.Cards[*cryptoki.Card](p), Version: "1"}, in, func(v any) error {
 		msg, err := json.Marshal(v)
 		out <- msg
 		return err

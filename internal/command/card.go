@@ -8,7 +8,8 @@ import (
 	"github.com/eidlink/eidlink/internal/protocol"
 )
 
-// Provider finds cards. The PKCS#11 implementation is token.Provider.
+// Provider finds cards. The PKCS#11 implementation is cryptoki.Provider,
+// through Cards.
 type Provider interface {
 	// Open returns a session on the card to use: the first token that
 	// holds an authentication certificate. Errors are *protocol.Error
@@ -16,6 +17,34 @@ type Provider interface {
 	Open(ctx context.Context) (Card, error)
 	// Status reports every module and token, never failing as a whole.
 	Status(ctx context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus)
+}
+
+// Cards makes a Provider of p, whose Open returns its own card type C:
+// the card packages need not import this one to satisfy its interfaces.
+func Cards[C Card](p interface {
+	Open(context.Context) (C, error)
+	Status(context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus)
+}) Provider {
+	return cards[C]{p}
+}
+
+type cards[C Card] struct {
+	p interface {
+		Open(context.Context) (C, error)
+		Status(context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus)
+	}
+}
+
+func (c cards[C]) Open(ctx context.Context) (Card, error) {
+	card, err := c.p.Open(ctx)
+	if err != nil {
+		return nil, err // never a typed nil in the interface
+	}
+	return card, nil
+}
+
+func (c cards[C]) Status(ctx context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus) {
+	return c.p.Status(ctx)
 }
 
 // Card is an open session on one card.

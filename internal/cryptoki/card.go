@@ -15,14 +15,13 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/miekg/pkcs11"
 )
 
-// card is a session on one token. It implements command.Card.
-type card struct {
+// Card is a session on one token, with the methods command.Card names.
+type Card struct {
 	mu       sync.Mutex
 	p11      cryptoki
 	module   string // path
@@ -38,8 +37,6 @@ type card struct {
 	auth, sign *pair
 	askTries   func(slotDescription string) int // may be nil
 }
-
-var _ command.Card = (*card)(nil)
 
 // pair is a certificate and its private key.
 type pair struct {
@@ -84,7 +81,7 @@ func readObjects(m cryptoki, sh pkcs11.SessionHandle, class uint) ([]object, err
 // openToken opens a session on the token in slot and reads its
 // certificates and visible keys. It returns nil, nil for a slot whose
 // token is not initialised.
-func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error) {
+func openToken(m *module, slot uint, tries func(string) int) (_ *Card, err error) {
 	info, err := m.p11.GetTokenInfo(slot)
 	if err != nil {
 		return nil, err
@@ -92,7 +89,7 @@ func openToken(m *module, slot uint, tries func(string) int) (_ *card, err error
 	if info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 		return nil, nil
 	}
-	c := &card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: eidcert.Unknown, askTries: tries}
+	c := &Card{p11: m.p11, module: m.Path, slot: slot, info: info, kind: eidcert.Unknown, askTries: tries}
 	if si, err := m.p11.GetSlotInfo(slot); err == nil {
 		c.slotDesc, c.hwSlot = trim(si.SlotDescription), si.Flags&pkcs11.CKF_HW_SLOT != 0
 	}
@@ -213,7 +210,7 @@ func isIPZS(manufacturer, modulePath string) bool {
 // it at 0, so every CNS it serves claims CKF_USER_PIN_LOCKED: for those
 // tokens the flags mean "unknown". A PIN that is really blocked is then
 // refused by the card itself (CKR_PIN_LOCKED), which costs nothing.
-func (c *card) triesLeft() (tries int, locked bool) {
+func (c *Card) triesLeft() (tries int, locked bool) {
 	if c.askTries != nil && c.hwSlot {
 		if n := c.askTries(c.slotDesc); n >= 0 {
 			return n, n == 0
@@ -226,7 +223,7 @@ func (c *card) triesLeft() (tries int, locked bool) {
 }
 
 // status describes the card from the last token info read.
-func (c *card) status() protocol.TokenStatus {
+func (c *Card) status() protocol.TokenStatus {
 	tries, locked := c.triesLeft()
 	s := protocol.TokenStatus{
 		Module: c.module, Slot: c.slot, SlotDesc: c.slotDesc,
@@ -252,14 +249,14 @@ func (c *card) status() protocol.TokenStatus {
 }
 
 // refresh re-reads the token info (for the PIN flags).
-func (c *card) refresh() {
+func (c *Card) refresh() {
 	if info, err := c.p11.GetTokenInfo(c.slot); err == nil {
 		c.info = info
 	}
 }
 
 // Info implements command.Card.
-func (c *card) Info() protocol.TokenStatus {
+func (c *Card) Info() protocol.TokenStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refresh()
@@ -267,10 +264,10 @@ func (c *card) Info() protocol.TokenStatus {
 }
 
 // AuthCertificate implements command.Card.
-func (c *card) AuthCertificate() *x509.Certificate { return c.auth.cert }
+func (c *Card) AuthCertificate() *x509.Certificate { return c.auth.cert }
 
 // SigningCertificate implements command.Card.
-func (c *card) SigningCertificate() *x509.Certificate {
+func (c *Card) SigningCertificate() *x509.Certificate {
 	if c.sign != nil {
 		return c.sign.cert
 	}
@@ -284,7 +281,7 @@ func (c *card) SigningCertificate() *x509.Certificate {
 // into C memory that it frees without zeroing, which this package cannot
 // prevent. Login cannot be cancelled once the module has the PIN (or, on a
 // pinpad, waits for it).
-func (c *card) Login(ctx context.Context, pin []byte) error {
+func (c *Card) Login(ctx context.Context, pin []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -320,7 +317,7 @@ func (c *card) Login(ctx context.Context, pin []byte) error {
 // fail maps a failed call like cardError, and turns a generic failure
 // into CodeCardRemoved when the card is no longer in its slot: modules such
 // as OpenSC answer a card pulled mid-operation with CKR_GENERAL_ERROR.
-func (c *card) fail(op string, err error) *protocol.Error {
+func (c *Card) fail(op string, err error) *protocol.Error {
 	e := cardError(op, err)
 	if e == nil || e.Code != protocol.CodeCardError {
 		return e
@@ -332,7 +329,7 @@ func (c *card) fail(op string, err error) *protocol.Error {
 }
 
 // Sign implements command.Card.
-func (c *card) Sign(ctx context.Context, cert *x509.Certificate, h crypto.Hash, digest []byte) ([]byte, error) {
+func (c *Card) Sign(ctx context.Context, cert *x509.Certificate, h crypto.Hash, digest []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -375,7 +372,7 @@ func (c *card) Sign(ctx context.Context, cert *x509.Certificate, h crypto.Hash, 
 	return sig, nil
 }
 
-func (c *card) pairFor(cert *x509.Certificate) *pair {
+func (c *Card) pairFor(cert *x509.Certificate) *pair {
 	for _, p := range []*pair{c.auth, c.sign} {
 		if p != nil && cert != nil && bytes.Equal(p.cert.Raw, cert.Raw) {
 			return p
@@ -386,7 +383,7 @@ func (c *card) pairFor(cert *x509.Certificate) *pair {
 
 // privateKey returns the key of p, looking for it among the private keys
 // the token shows after login when it was hidden before.
-func (c *card) privateKey(p *pair) (pkcs11.ObjectHandle, error) {
+func (c *Card) privateKey(p *pair) (pkcs11.ObjectHandle, error) {
 	if p.key != 0 {
 		return p.key, nil
 	}
@@ -407,7 +404,7 @@ func (c *card) privateKey(p *pair) (pkcs11.ObjectHandle, error) {
 }
 
 // Close implements command.Card: it logs out and closes the session.
-func (c *card) Close() error {
+func (c *Card) Close() error {
 	if c == nil {
 		return nil
 	}

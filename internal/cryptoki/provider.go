@@ -46,7 +46,6 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/internal/bounded"
-	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
 
@@ -66,8 +65,8 @@ type Config struct {
 	Tries func(slotDescription string) int
 }
 
-// Provider finds cards through PKCS#11 modules. It implements
-// command.Provider and is safe for concurrent use.
+// Provider finds cards through PKCS#11 modules; command.Cards makes it a
+// command.Provider. It is safe for concurrent use.
 type Provider struct {
 	cfg        Config
 	log        *slog.Logger
@@ -78,8 +77,6 @@ type Provider struct {
 	configErr error
 	closed    bool
 }
-
-var _ command.Provider = (*Provider)(nil)
 
 // module is a candidate module and, once loaded, its handle.
 //
@@ -184,14 +181,14 @@ func (p *Provider) loaded(m *module) bool {
 
 // Open returns a session on the first token holding an authentication
 // certificate. See command.Provider.
-func (p *Provider) Open(ctx context.Context) (command.Card, error) {
+func (p *Provider) Open(ctx context.Context) (*Card, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, protocol.Errorf(protocol.CodeFatal, "token provider is closed")
 	}
 	var (
-		fallback                     *card // key hidden until login
+		fallback                     *Card // key hidden until login
 		present, loaded, found, mute int
 		unreadable                   int // tokens a module lists but cannot read
 		lastErr                      error
@@ -262,7 +259,7 @@ func (p *Provider) Open(ctx context.Context) (command.Card, error) {
 // scan is what one module shows: the tokens it could open, up to the
 // first whose authentication key is visible before login.
 type scan struct {
-	cards      []*card
+	cards      []*Card
 	unreadable int   // tokens listed but not readable
 	err        error // the last error
 }

@@ -52,14 +52,14 @@ func newProvider(t testing.TB, paths ...string) *Provider {
 	return p
 }
 
-func openCard(t testing.TB, p *Provider) *card {
+func openCard(t testing.TB, p *Provider) *Card {
 	t.Helper()
 	c, err := p.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c.(*card)
+	return c
 }
 
 func wantCode(t *testing.T, err error, code protocol.Code) *protocol.Error {
@@ -305,7 +305,7 @@ func (f *faulty) Sign(sh pkcs11.SessionHandle, data []byte) ([]byte, error) {
 	return f.cryptoki.Sign(sh, data)
 }
 
-func faultyCard(t *testing.T, f *faulty) *card {
+func faultyCard(t *testing.T, f *faulty) *Card {
 	p := newProvider(t, softhsm)
 	p.loadModule = func(path string) (cryptoki, bool, error) {
 		m, shared, err := loadModule(path)
@@ -409,7 +409,7 @@ func TestAlwaysAuthenticate(t *testing.T) {
 }
 
 // benchCard is a logged-in RSA-2048 CIE.
-func benchCard(b *testing.B) *card {
+func benchCard(b *testing.B) *Card {
 	newCard(b, TestCardOptions{})
 	c := openCard(b, newProvider(b, softhsm))
 	if err := c.Login(ctx, []byte("12345678")); err != nil {

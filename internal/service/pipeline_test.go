@@ -71,7 +71,7 @@ func (h *pipedHost) recv() map[string]json.RawMessage {
 func TestPipelinedRequests(t *testing.T) {
 	// Answers of a few KiB, like a real status with readers and tokens:
 	// enough to fill the socket buffers between host and service.
-	p := bigStatus{cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{}})}
+	p := bigStatus{command.Cards[*cryptoki.Card](cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{}}))}
 	ts := startService(t, p, nil, "")
 	const n = 1000
 	for _, mode := range []string{"service", "in-process"} {

@@ -78,7 +78,7 @@ func startService(t testing.TB, p command.Provider, events <-chan protocol.Event
 		}
 	}
 	if p == nil {
-		p = cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{}})
+		p = command.Cards[*cryptoki.Card](cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{}}))
 	}
 	srv, err := Listen(Config{
 		Command: command.Config{Provider: p, Version: protocol.Version, PINTimeout: 10 * time.Second},
@@ -115,10 +115,10 @@ func (ts *testService) dial(t testing.TB) *ipc.Conn {
 }
 
 // cardProvider is the SoftHSM2 provider of the card newCard made.
-func cardProvider(t testing.TB, card *cryptoki.TestCardResult) *cryptoki.Provider {
+func cardProvider(t testing.TB, card *cryptoki.TestCardResult) command.Provider {
 	p := cryptoki.NewProvider(cryptoki.Config{Modules: []cryptoki.Module{{Name: "SoftHSM2", Path: card.Module}}})
 	t.Cleanup(func() { p.Close() })
-	return p
+	return command.Cards[*cryptoki.Card](p)
 }
 
 // exchange sends msg and returns the next message that is not an event.
