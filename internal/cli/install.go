@@ -27,6 +27,7 @@ func (e *env) install(args []string) error {
 		issuers = append(issuers, s)
 		return nil
 	})
+	testCA := fs.Bool("test-ca", false, "with the policies, also auto-select certificates of eidlink's test CAs on 127.0.0.1 and localhost (development and tests)")
 	root := fs.String("root", "", "stage a --system install's files under this directory (package builds)")
 	dryRun := fs.Bool("dry-run", false, "print what would change, change nothing")
 	if err := e.parse(fs, args); err != nil {
@@ -74,6 +75,7 @@ func (e *env) install(args []string) error {
 	if issuers != nil {
 		o.AutoSelect.IssuerCNs = issuers
 	}
+	o.AutoSelect.Dev = *testCA
 	notes, err := install.Install(o, e.stdout)
 	for _, n := range notes {
 		e.errorf("note: %s", n)

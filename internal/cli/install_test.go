@@ -41,6 +41,10 @@ func TestInstallCommands(t *testing.T) {
 		t.Fatalf("install without the module: %d\n%s\n%s", code, out, errOut)
 	}
 	os.WriteFile(module, nil, 0o644)
+	code, out, errOut = run(t, "", "install", "--system", "--parts", "policies", "--browsers", "chromium", "--host-path", host, "--pkcs11-module", module, "--test-ca", "--dry-run")
+	if code != 0 || !strings.Contains(out, "write /etc/chromium/policies/managed/eidlink.json (chromium certificate auto-selection)") {
+		t.Fatalf("install --test-ca: %d\n%s\n%s", code, out, errOut)
+	}
 	code, out, errOut = run(t, "", "install", "--parts", "pkcs11", "--browsers", "firefox", "--host-path", host, "--pkcs11-module", module, "--dry-run")
 	if code != 0 || !strings.Contains(out, "write "+home+"/.mozilla/pkcs11-modules/eidlink.json (Firefox PKCS#11 module eidlink)") {
 		t.Fatalf("install with --pkcs11-module: %d\n%s\n%s", code, out, errOut)

@@ -19,9 +19,13 @@ import (
 // TestHolder is the holder of virtual cards made without one.
 var TestHolder = Holder{GivenName: "MARIO", Surname: "ROSSI", CodiceFiscale: "RSSMRA80A01H501U"}
 
+// TestOrganization is the O of every test CA's subject, which the
+// certificate auto-selection for the demo sites filters on.
+const TestOrganization = "eidlink test"
+
 // NewTestCA makes a self-signed ECDSA P-256 CA, valid for ten years, to
 // issue the certificates of virtual cards. Its subject is commonName,
-// O=eidlink test, C=IT.
+// O=TestOrganization, C=IT.
 func NewTestCA(commonName string) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -30,7 +34,7 @@ func NewTestCA(commonName string) (*x509.Certificate, crypto.Signer, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"eidlink test"}, Country: []string{"IT"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{TestOrganization}, Country: []string{"IT"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,

@@ -397,7 +397,7 @@ func TestSystemPolicies(t *testing.T) {
 			Pattern string
 			Filter  struct{ ISSUER struct{ CN string } }
 		}
-		if err := json.Unmarshal([]byte(pol.AutoSelectCertificateForUrls[1]), &e); err != nil || e.Pattern != "https://[*.]inps.it" || e.Filter.ISSUER.CN != "CA A" {
+		if err := json.Unmarshal([]byte(pol.AutoSelectCertificateForUrls[0]), &e); err != nil || e.Pattern != "https://[*.]inps.it" || e.Filter.ISSUER.CN != "CA A" {
 			t.Errorf("%s entry %+v %v", b, e, err)
 		}
 	}

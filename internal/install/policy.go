@@ -5,15 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
+
+	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
 // DefaultAutoSelectPatterns are the sites whose certificate request
 // Chromium-family browsers answer without asking, under the
-// AutoSelectCertificateForUrls policy: the CIE identity provider and the
-// INPS sites (MyINPS with CIE or CNS).
-var DefaultAutoSelectPatterns = []string{
-	"https://idserver.servizicie.interno.gov.it",
-	"https://[*.]inps.it",
+// AutoSelectCertificateForUrls policy: the hosts of the site profiles
+// (siteHosts, from extension/src/profiles/site-profiles.json), MyINPS
+// with CNS and the CIE identity provider. Nothing else: the certificate
+// names the holder and carries the codice fiscale.
+var DefaultAutoSelectPatterns = autoSelectPatterns(siteHosts, "")
+
+// demoPatterns are the demo sites of the site profiles on any port, for
+// AutoSelect.Dev.
+var demoPatterns = autoSelectPatterns(demoHosts, ":*")
+
+// autoSelectPatterns turns hosts ("www.inps.it", "*.inps.it") into
+// content-setting patterns ("https://[*.]inps.it"), leaving out hosts a
+// wildcard already covers; port is added to each (":*": any port).
+func autoSelectPatterns(hosts []string, port string) []string {
+	var domains []string
+	for _, h := range hosts {
+		if d, ok := strings.CutPrefix(h, "*."); ok {
+			domains = append(domains, d)
+		}
+	}
+	var out []string
+	for _, h := range hosts {
+		p := "https://" + h + port
+		if d, ok := strings.CutPrefix(h, "*."); ok {
+			p = "https://[*.]" + d + port
+		} else if slices.ContainsFunc(domains, func(d string) bool { return h == d || strings.HasSuffix(h, "."+d) }) {
+			continue
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // AutoSelect configures the AutoSelectCertificateForUrls policy. It is
@@ -25,10 +57,17 @@ var DefaultAutoSelectPatterns = []string{
 //	}
 //
 // No patterns means DefaultAutoSelectPatterns; no issuers means any
-// certificate (an empty filter).
+// certificate the site accepts (an empty filter: the site's own list of
+// certificate authorities, in its certificate request, narrows the choice
+// to CIE or CNS certificates, and eidlink's module presents only the
+// cards' authentication certificates).
 type AutoSelect struct {
 	Patterns  []string `json:"autoSelectPatterns"`
 	IssuerCNs []string `json:"autoSelectIssuerCNs"`
+	// Dev adds the demo sites (127.0.0.1 and localhost, any port) for
+	// certificates of eidlink's test CAs (issuer O=eidlink test), for
+	// the local replicas of the tests and "make demo".
+	Dev bool `json:"-"`
 }
 
 // LoadAutoSelect reads the AutoSelect keys of eidlink's config file; a
@@ -51,11 +90,12 @@ func LoadAutoSelect(configFile string) (AutoSelect, error) {
 // entries returns the policy's list items: one JSON string per pattern
 // and issuer.
 func (a AutoSelect) entries() []string {
-	type issuer struct {
-		CN string `json:"CN"`
+	type name struct {
+		CN string `json:"CN,omitempty"`
+		O  string `json:"O,omitempty"`
 	}
 	type filter struct {
-		Issuer *issuer `json:"ISSUER,omitempty"`
+		Issuer *name `json:"ISSUER,omitempty"`
 	}
 	type entry struct {
 		Pattern string `json:"pattern"`
@@ -71,7 +111,12 @@ func (a AutoSelect) entries() []string {
 			out = append(out, mustJSON(entry{Pattern: p}))
 		}
 		for _, cn := range a.IssuerCNs {
-			out = append(out, mustJSON(entry{Pattern: p, Filter: filter{&issuer{cn}}}))
+			out = append(out, mustJSON(entry{Pattern: p, Filter: filter{&name{CN: cn}}}))
+		}
+	}
+	if a.Dev {
+		for _, p := range demoPatterns {
+			out = append(out, mustJSON(entry{Pattern: p, Filter: filter{&name{O: eidcert.TestOrganization}}}))
 		}
 	}
 	return out
