@@ -56,7 +56,8 @@ func TestMain(m *testing.M) {
 // reports the ratio of the CPU time a login costs, counted on a machine of
 // two cores doing nothing else: redis2/memory1-cpu is two cores over what
 // a login costs the verifier and redis-server together, against one core
-// over what it costs the in-memory verifier. redis-us/login is
+// over what it costs the in-memory verifier; *-verifier-us/login are the
+// verifiers' CPU per login. redis-us/login is
 // redis-server's CPU per command (a login's Consume), verifier-busy the share of wall-clock time
 // the Redis verifiers were on a CPU (below 1 while they wait for Redis or
 // for a core).
@@ -94,6 +95,8 @@ func BenchmarkNonceStores(b *testing.B) {
 			shared.accepted += s.accepted
 		}
 		b.ReportMetric(2*float64(memory.cpuPerLogin)/float64(shared.cpuPerLogin+shared.redisPerLogin), "redis2/memory1-cpu")
+		b.ReportMetric(float64(memory.cpuPerLogin.Microseconds()), "memory-verifier-us/login")
+		b.ReportMetric(float64(shared.cpuPerLogin.Microseconds()), "redis-verifier-us/login")
 		b.ReportMetric(float64(shared.redisPerLogin.Microseconds()), "redis-us/login")
 		b.ReportMetric(shared.busy, "verifier-busy")
 		b.ReportMetric(memory.perSecond, "memory-logins/s")
