@@ -16,7 +16,8 @@ import (
 // to a trust anchor) are kept for the next card of the same issuer, which
 // then needs only its own signature checked and those CAs' validity at the
 // time: not the chain built again and every CA's signature verified again
-// (with a CIE's two-level chain, one RSA verification fewer per login).
+// (with a two-level chain, an issuing CA under a root, one RSA
+// verification fewer per login).
 // Kept are only chains in which no certificate constrains names or
 // policies, so that what x509.Verify found for the CAs holds for any card
 // they issue; whatever the kept CAs cannot settle goes to x509.Verify.
