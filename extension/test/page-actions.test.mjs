@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NativeAppService } from "../src/background/native.js";
 import { CodedError, ErrorCode } from "../src/shared/errors.js";
-import { createPageActions } from "../src/background/page-actions.js";
+import { createPageActions, helperHandlers } from "../src/background/page-actions.js";
 import { PinDialog } from "../src/background/pin-dialog.js";
 import { SettingsStore, defaults } from "../src/shared/settings.js";
 import { FakeClock, FakePort, fakeStorage, tick, track, until } from "./fakes.mjs";
@@ -22,7 +22,7 @@ const pinRequest = (/** @type {object} */ extra = {}) => ({
  * A scripted host: answers each command with script(msg), which returns
  * the messages to send back (or null for none).
  * @param {(msg: any, host: {hosts: FakePort[]}) => any[]|null} script
- * @param {{settings?: object, version?: string|null, features?: string[], store?: SettingsStore}} [o]
+ * @param {{settings?: object, version?: string|null, features?: string[], store?: SettingsStore, handlers?: typeof helperHandlers}} [o]
  */
 function setup(script, o = {}) {
   const clock = new FakeClock();
@@ -68,6 +68,7 @@ function setup(script, o = {}) {
     extensionVersion: "0.1.0",
     uiLanguage: "it-IT",
     now: () => clock.now,
+    handlers: o.handlers,
   });
   return { clock, hosts, windows, handle };
 }
@@ -418,4 +419,40 @@ test("a host without the cardRequest feature is never asked to wait", async () =
   await until(() => out.done);
   assert.equal(out.ok.error.eidlinkCode, "ERR_EIDLINK_NO_CARD");
   assert.equal("waitForCard" in hosts[0].sent[0].arguments, false);
+});
+
+test("eidlink:unlock (the site helper's port): origin from the sender tab, the PIN in eidlink's window, the card kept unlocked", async () => {
+  const unlocked = { expiresIn: 60, signatures: 4, origin: "https://www.inps.it", cardKind: "cns", holder: "MARIO ROSSI", tokenLabel: "CNS" };
+  const { hosts, windows, handle } = setup(
+    (msg) => {
+      if (msg.command === "unlock") return [pinRequest({ purpose: "tls", cardKind: "cns" })];
+      if (msg.command === "pin") return msg.arguments.pin === PIN ? [{ unlocked }] : null;
+      return [{ error: { code: "ERR_EIDLINK_UNKNOWN_COMMAND", message: "?" } }];
+    },
+    { handlers: helperHandlers, features: ["cardRequest"] },
+  );
+  const out = track(handle({ action: "eidlink:unlock", origin: "https://evil.example" }, inps, signal()));
+  await until(() => windows[0]?.page.sent.length);
+  assert.equal(windows[0].page.sent[0].request.purpose, "tls");
+  windows[0].page.receive({ type: "pin", pin: PIN });
+  await until(() => out.done);
+  assert.deepEqual(out.ok, { action: "eidlink:unlock-success", unlocked: { expiresIn: 60, signatures: 4, cardKind: "cns" } });
+  const sent = hosts[0].sent;
+  assert.deepEqual(commands(sent), ["unlock", "pin"]);
+  assert.equal(sent[0].arguments.origin, "https://www.inps.it", "the sender's origin, not the message's");
+  assert.ok(sent[0].arguments.waitForCard > 0, "waits for the card");
+  assert.deepEqual(windows[0].closed, [42], "the PIN window closes");
+});
+
+test("eidlink:unlock is not a page action, and no page action is one of the helper's", async () => {
+  const page = setup(() => null);
+  const out = await page.handle({ action: "eidlink:unlock" }, inps, signal());
+  assert.equal(out.action, "eidlink:unlock-failure");
+  assert.equal(page.hosts.length, 0, "the host is not even started");
+  const helper = setup(() => null, { handlers: helperHandlers });
+  for (const action of ["web-eid:authenticate", "constructor", "__proto__"]) {
+    const r = await helper.handle({ action, challengeNonce: NONCE }, inps, signal());
+    assert.equal(r.action, action + "-failure", action);
+  }
+  assert.equal(helper.hosts.length, 0);
 });

@@ -8,7 +8,7 @@ import { shadowRoots } from "../src/content/profiles.js";
 import { SiteHelper } from "../src/content/site-helper.js";
 import { translate } from "../src/shared/i18n.js";
 import { defaults } from "../src/shared/settings.js";
-import { FakePort, tick } from "./fakes.mjs";
+import { FakePort, tick, until } from "./fakes.mjs";
 
 const D = /** @type {any} */ (data);
 const REPLICA = `<h1>Entra in MyINPS</h1>
@@ -32,7 +32,7 @@ const noCard = { version: "0.1.0", mode: "in-process", tokens: [], readers: [{ n
  * @param {object} [settings]
  * @param {{href: string}} [loc]
  */
-function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8080/" }) {
+function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8080/" }, unlock = async () => ({ action: "eidlink:unlock-success" })) {
   const { document } = parseHTML(`<!doctype html><html><body>${body}</body></html>`);
   const clicks = /** @type {string[]} */ ([]);
   for (const el of document.querySelectorAll("[role=tab]")) {
@@ -46,6 +46,7 @@ function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8
   const sent = /** @type {any[]} */ ([]);
   /** @type {(() => void)[]} */
   const scans = [];
+  const unlocks = /** @type {number[]} */ ([]);
   const helper = new SiteHelper({
     doc: document,
     loc,
@@ -56,6 +57,7 @@ function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8
     connect: () => port,
     send: async (m) => void sent.push(m),
     schedule: (run) => void scans.push(run),
+    unlock: () => (unlocks.push(unlocks.length), unlock()),
   });
   helper.start();
   const badge = () => /** @type {HTMLElement} */ (document.getElementById("eidlink-status"));
@@ -70,7 +72,7 @@ function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8
     }
     throw new Error("the helper keeps scanning");
   };
-  return { document, helper, port, clicks, sent, badge, text, settle, scans };
+  return { document, helper, port, clicks, sent, badge, text, settle, scans, unlocks };
 }
 
 test("replica: badge after the tabs, loading then ready; the CIE tab opens; the PIN tab is marked retired", () => {
@@ -131,8 +133,8 @@ test("SPID memory off: nothing remembered, nothing marked", () => {
   assert.equal(document.getElementById("poste")?.hasAttribute("data-eidlink-spid-preferred"), false);
 });
 
-test("CIE IdP: 'continue on this computer' offered only with a ready CIE, clicked only by the user", () => {
-  const { port, clicks, badge, document } = setup(IDP, "cie-idp");
+test("CIE IdP: 'continue on this computer' offered only with a ready CIE, clicked only by the user", async () => {
+  const { port, clicks, badge, document, unlocks } = setup(IDP, "cie-idp");
   const action = () => /** @type {HTMLElement} */ (badge().shadowRoot?.getElementById("eidlink-action"));
   port.receive({ type: "status", status: noCard });
   assert.equal(badge().hasAttribute("data-eidlink-offer"), false);
@@ -143,7 +145,9 @@ test("CIE IdP: 'continue on this computer' offered only with a ready CIE, clicke
   assert.deepEqual(clicks, [], "not clicked on its own");
   assert.equal(document.getElementById("pc")?.getAttribute("data-eidlink-continue"), "cie");
   action().click();
-  assert.deepEqual(clicks, ["pc"]);
+  await until(() => clicks.length);
+  assert.deepEqual(clicks, ["pc"], "clicked once the card is unlocked");
+  assert.equal(unlocks.length, 1);
 });
 
 test("outside developer mode the badge's shadow root is closed: the page cannot read the holder", () => {
@@ -266,4 +270,103 @@ test("policy not read yet: the badge shows, nothing is clicked or focused until 
   assert.equal(off.badge(), null, "badge gone");
   assert.equal(off.document.querySelector("[data-eidlink-tab],[data-eidlink-login],[data-eidlink-retired]"), null, "marks gone");
   assert.equal(off.port.connected, false, "status watch closed");
+});
+
+/**
+ * userClick is the user's click on el as the capture listener gets it
+ * (linkedom has no capture phase): it records what the helper did to it.
+ * @param {Element} el
+ * @param {boolean} [trusted]
+ */
+function userClick(el, trusted = true) {
+  const e = { isTrusted: trusted, target: el, prevented: false, stopped: false };
+  return Object.assign(e, { composedPath: () => [el], preventDefault: () => (e.prevented = true), stopImmediatePropagation: () => (e.stopped = true) });
+}
+
+/** deferred is a promise with its resolve. */
+function deferred() {
+  /** @type {(v: any) => void} */
+  let resolve = () => {};
+  const promise = new Promise((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const CNS = `<h1>Entra in MyINPS</h1>
+<div class="tabs" role="tablist">
+  <button role="tab" id="tab-spid" aria-selected="false">SPID</button>
+  <button role="tab" id="tab-cie" aria-selected="false">CIE</button>
+  <button role="tab" id="tab-cns" aria-selected="true">CNS</button>
+</div>
+<form id="cns-form" action="/cns"><button id="procedi" type="submit"><span>Procedi</span></button></form>`;
+
+test("TLS login: the user's click on 'Prosegui con computer' is held until unlocked, then the site and the link see one click", async () => {
+  const d = deferred();
+  const { document, helper, port, clicks, unlocks, text } = setup(IDP, "cie-idp", {}, undefined, () => d.promise);
+  port.receive({ type: "status", status: ready });
+  const pc = /** @type {Element} */ (document.getElementById("pc"));
+  const first = userClick(pc);
+  helper.held(/** @type {any} */ (first));
+  assert.ok(first.prevented && first.stopped, "the site sees nothing of the held click");
+  assert.equal(unlocks.length, 1);
+  assert.match(text(), /Inserisci il PIN nella finestra di eidlink/);
+  const again = userClick(pc);
+  helper.held(/** @type {any} */ (again));
+  assert.ok(again.prevented && again.stopped, "a second click while the PIN window is open is held too");
+  assert.equal(unlocks.length, 1, "one unlock at a time");
+  assert.deepEqual(clicks, []);
+  d.resolve({ action: "eidlink:unlock-success", unlocked: { expiresIn: 60, signatures: 4, cardKind: "cie" } });
+  await until(() => clicks.length);
+  assert.deepEqual(clicks, ["pc"], "the same control, clicked once more");
+  assert.doesNotMatch(text(), /Inserisci il PIN/);
+});
+
+test("TLS login: a page script's click is not held; the app option is no unlock control", () => {
+  const { document, helper, port, unlocks } = setup(IDP, "cie-idp");
+  port.receive({ type: "status", status: ready });
+  const synthetic = userClick(/** @type {Element} */ (document.getElementById("pc")), false);
+  helper.held(/** @type {any} */ (synthetic));
+  const app = userClick(/** @type {Element} */ (document.getElementById("app")));
+  helper.held(/** @type {any} */ (app));
+  assert.equal(synthetic.prevented || app.prevented, false);
+  assert.equal(unlocks.length, 0);
+});
+
+test("TLS login: INPS CNS 'Procedi' (a form button, clicked on its inner text) is held and then submitted by the same button", async () => {
+  const { document, helper, unlocks } = setup(CNS, "myinps");
+  const button = /** @type {Element} */ (document.getElementById("procedi"));
+  assert.equal(button.getAttribute("data-eidlink-login"), "cns");
+  const seen = /** @type {string[]} */ ([]);
+  button.addEventListener("click", (e) => seen.push(/** @type {any} */ (e).defaultPrevented ? "prevented" : "click"));
+  const e = userClick(/** @type {Element} */ (button.querySelector("span")));
+  helper.held(/** @type {any} */ (e));
+  assert.ok(e.prevented);
+  await until(() => seen.length);
+  assert.deepEqual(seen, ["click"]);
+  assert.equal(unlocks.length, 1);
+});
+
+test("TLS login: cancel or a wrong-PIN block keeps the click and says why and how to retry; no host lets it go on", async () => {
+  for (const [error, want, clicked] of /** @type {const} */ ([
+    [{ code: "ERR_WEBEID_USER_CANCELLED" }, /Hai annullato il PIN.*fai di nuovo clic su «Prosegui con computer»/, false],
+    [{ code: "ERR_WEBEID_USER_TIMEOUT" }, /non è arrivato in tempo.*di nuovo clic/, false],
+    [{ code: "ERR_WEBEID_NATIVE_FATAL", eidlinkCode: "ERR_EIDLINK_PIN_BLOCKED" }, /PIN è bloccato/i, false],
+    [{ code: "ERR_WEBEID_NATIVE_FATAL", eidlinkCode: "ERR_EIDLINK_UNKNOWN_COMMAND" }, null, true],
+    [{ code: "ERR_WEBEID_NATIVE_UNAVAILABLE" }, null, true],
+  ])) {
+    const { document, helper, port, clicks, unlocks, text } = setup(IDP, "cie-idp", {}, undefined, async () => ({ action: "eidlink:unlock-failure", error }));
+    port.receive({ type: "status", status: ready });
+    helper.held(/** @type {any} */ (userClick(/** @type {Element} */ (document.getElementById("pc")))));
+    await until(() => unlocks.length && !helper.holding);
+    assert.deepEqual(clicks, clicked ? ["pc"] : [], JSON.stringify(error));
+    if (want) assert.match(text(), want, JSON.stringify(error));
+  }
+});
+
+test("a TLS login that failed at signing time is explained on the badge until one works", () => {
+  const { port, text } = setup(IDP, "cie-idp");
+  port.receive({ type: "status", status: ready });
+  port.receive({ type: "tls-failure", failure: { code: "ERR_WEBEID_USER_CANCELLED", at: 1 } });
+  assert.match(text(), /Accesso con la carta annullato.*Per riprovare/);
+  port.receive({ type: "tls-failure", failure: null });
+  assert.doesNotMatch(text(), /annullato/);
 });

@@ -18,7 +18,7 @@ import { CodedError, ErrorCode } from "../shared/errors.js";
  */
 
 /** The commands that need the card, which the host may wait for. */
-const CARD_COMMANDS = new Set(["authenticate", "get-signing-certificate", "sign"]);
+const CARD_COMMANDS = new Set(["authenticate", "get-signing-certificate", "sign", "unlock"]);
 
 /** The host's own limit on waitForCard (internal/protocol MaxCardWait). */
 const MAX_CARD_WAIT = 600_000;

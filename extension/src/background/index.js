@@ -4,7 +4,11 @@
 //   port "webeid"  content/page-api.js, one page action per port
 //   port "pin"     pin/pin.html, the PIN window of one action
 //   port "helper"  content/helper.js, host status and events for the badge
-//   message {type: "settings" [, policy: true]|"host-status"|"spid-remember"}
+//   port "unlock"  content/helper.js, one unlock before a TLS login (a held click)
+//   message {type: "settings" [, policy: true]|"host-status"|"spid-remember"|"tls-failure"}
+//
+// Every port to the host also carries the service's tls-pin-request and
+// tls-pin-result events (a TLS login's PIN at signing time): TlsPin.
 
 import { HOST_NAME, api } from "../shared/api.js";
 import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
@@ -13,9 +17,10 @@ import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { parseVersion } from "../shared/semver.js";
 import { SettingsStore } from "../shared/settings.js";
 import { NativeAppService } from "./native.js";
-import { createPageActions } from "./page-actions.js";
+import { createPageActions, helperHandlers, pageLanguage } from "./page-actions.js";
 import { PinDialog } from "./pin-dialog.js";
 import { StatusWatch } from "./status-watch.js";
+import { TlsPin } from "./tls-pin.js";
 
 const version = api.runtime.getManifest().version;
 const requiredMajor = /** @type {number[]} */ (parseVersion(version))[0];
@@ -26,7 +31,10 @@ const newNative = (onEvent) =>
     connect: () => api.runtime.connectNative(HOST_NAME),
     requiredMajor,
     lastError: () => api.runtime.lastError?.message,
-    onEvent,
+    onEvent: (ev) => {
+      tlsPin.event(ev);
+      onEvent?.(ev);
+    },
   });
 
 // Settings are read once and again on every change; nothing waits for
@@ -46,38 +54,62 @@ const dialogDeps = {
   getURL: (path) => api.runtime.getURL(path),
 };
 
-const handle = createPageActions({
+/** @param {string} lang */
+const newPinDialog = (lang) => {
+  const d = new PinDialog(dialogDeps, lang);
+  dialogs.set(d.id, d);
+  const close = d.close.bind(d);
+  d.close = () => (dialogs.delete(d.id), close());
+  return d;
+};
+
+const actionDeps = {
   settings: () => settings.now(),
   policy: () => settings.policy(),
   newNative: () => newNative(),
-  newPinDialog: (lang) => {
-    const d = new PinDialog(dialogDeps, lang);
-    dialogs.set(d.id, d);
-    const close = d.close.bind(d);
-    d.close = () => (dialogs.delete(d.id), close());
-    return d;
-  },
+  newPinDialog,
   extensionVersion: version,
   uiLanguage: api.i18n.getUILanguage(),
   now: Date.now,
-});
+};
+const handle = createPageActions(actionDeps);
+const handleUnlock = createPageActions({ ...actionDeps, handlers: helperHandlers });
 
 const watch = new StatusWatch(newNative);
+
+const tlsPin = new TlsPin({
+  newPinDialog,
+  newNative: () => newNative(),
+  lang: async () => pageLanguage((await settings.now()).language, undefined, api.i18n.getUILanguage()),
+  onFailure: (failure) => watch.tell({ type: "tls-failure", failure }),
+});
+
+/**
+ * serve answers the one action a port of a tab carries, with handler.
+ * @param {chrome.runtime.Port} port
+ * @param {chrome.runtime.MessageSender} sender
+ * @param {ReturnType<typeof createPageActions>} handler
+ */
+function serve(port, sender, handler) {
+  const gone = new AbortController();
+  port.onDisconnect.addListener(() => gone.abort(new CodedError(ErrorCode.USER_CANCELLED, "the page went away")));
+  port.onMessage.addListener(async (/** @type {any} */ msg) => {
+    if (!msg || typeof msg !== "object") return;
+    const reply = await handler(msg, sender, gone.signal);
+    if (!gone.signal.aborted) {
+      port.postMessage(reply);
+      port.disconnect();
+    }
+  });
+}
 
 api.runtime.onConnect.addListener((port) => {
   const sender = port.sender;
   if (sender?.id !== api.runtime.id) return port.disconnect();
   if (port.name === "webeid" && sender.tab) {
-    const gone = new AbortController();
-    port.onDisconnect.addListener(() => gone.abort(new CodedError(ErrorCode.USER_CANCELLED, "the page went away")));
-    port.onMessage.addListener(async (/** @type {any} */ msg) => {
-      if (!msg || typeof msg !== "object") return;
-      const reply = await handle(msg, sender, gone.signal);
-      if (!gone.signal.aborted) {
-        port.postMessage(reply);
-        port.disconnect();
-      }
-    });
+    serve(port, sender, handle);
+  } else if (port.name === "unlock" && sender.tab) {
+    serve(port, sender, handleUnlock);
   } else if (port.name === "pin" && sender.url?.startsWith(dialogDeps.getURL("pin/pin.html") + "?s=")) {
     const dialog = dialogs.get(new URL(sender.url).searchParams.get("s") ?? "");
     if (dialog) dialog.connected(port);
@@ -103,6 +135,10 @@ api.runtime.onMessage.addListener((/** @type {any} */ msg, sender, sendResponse)
     case "spid-remember":
       reply(rememberSpid(msg.provider));
       return true;
+    case "tls-failure":
+      // the popup: the last TLS login that failed, until one works
+      sendResponse({ failure: tlsPin.failure });
+      return false;
   }
   return false;
 });

@@ -5,6 +5,7 @@ import authenticate from "./actions/authenticate.js";
 import getSigningCertificate from "./actions/get-signing-certificate.js";
 import sign from "./actions/sign.js";
 import status from "./actions/status.js";
+import unlock from "./actions/unlock.js";
 import { abortable } from "./conversation.js";
 import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
 import { resolveLanguage, translate } from "../shared/i18n.js";
@@ -16,6 +17,11 @@ export const handlers = {
   "web-eid:authenticate": authenticate,
   "web-eid:get-signing-certificate": getSigningCertificate,
   "web-eid:sign": sign,
+};
+
+/** The site helper's actions (port "unlock"), which a page cannot send. */
+export const helperHandlers = {
+  "eidlink:unlock": unlock,
 };
 
 /** Web eID's default, and the bounds eidlink accepts. */
@@ -40,6 +46,8 @@ const MAX_USER_TIMEOUT = 600_000;
  * @property {string} extensionVersion
  * @property {string} uiLanguage
  * @property {() => number} now
+ * @property {Record<string, (ctx: import("./conversation.js").ActionContext, msg: Record<string, unknown>) => Promise<object>>} [handlers]
+ *   the actions answered (default: the page API's)
  */
 
 /**
@@ -63,7 +71,7 @@ export function createPageActions(deps) {
    */
   return async function handle(msg, sender, signal) {
     const action = String(msg.action);
-    const handler = handlers[action];
+    const handler = Object.hasOwn(deps.handlers ?? handlers, action) ? (deps.handlers ?? handlers)[action] : undefined;
     const settings = await deps.settings();
     const lang = pageLanguage(settings.language, msg.options?.lang, deps.uiLanguage);
     const tab = sender.tab?.id ?? "no-tab";

@@ -87,6 +87,14 @@ export class StatusWatch {
   publish(msg) {
     this.last = msg;
     this.event = "";
+    this.tell(msg);
+  }
+
+  /**
+   * tell posts msg to every watching page.
+   * @param {object} msg
+   */
+  tell(msg) {
     for (const p of this.ports) {
       try {
         p.postMessage(msg);

@@ -6,7 +6,7 @@ import data from "../profiles/site-profiles.json" with { type: "json" };
 import { api } from "../shared/api.js";
 import { resolveLanguage, setLanguage, t } from "../shared/i18n.js";
 import { profilesFor } from "./profiles.js";
-import { SiteHelper } from "./site-helper.js";
+import { SiteHelper, unlock } from "./site-helper.js";
 
 /** @typedef {import("../shared/settings.js").Settings} Settings */
 
@@ -31,6 +31,7 @@ async function main() {
     t,
     connect: () => api.runtime.connect({ name: "helper" }),
     send: (msg) => api.runtime.sendMessage(msg),
+    unlock: () => unlock(() => api.runtime.connect({ name: "unlock" })),
   });
   helper.start();
   if (settings.pending) helper.applyPolicy(await policy());

@@ -18,6 +18,8 @@ import { hostMatches, isLoopback } from "../shared/origin.js";
  * @property {Record<string, string[]>} [logins]  kind -> login button labels
  * @property {Record<string, string[]>} [continue] card kind -> "continue on this computer" labels
  * @property {string[]} [retired]  kinds that no longer work (PIN INPS)
+ * @property {{login?: string[], continue?: string[]}} [unlock] the controls (by card kind) that
+ *   start a TLS client-certificate login: the helper holds their click until the card is unlocked
  * @property {string} [selector]   extra candidate elements
  *
  * @typedef {{id: string, name: string, text: string[]}} SpidProvider

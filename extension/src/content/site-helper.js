@@ -6,10 +6,19 @@
 // anything on that view. Pages change under it (late rendering, open
 // shadow roots, client-side navigation): it watches the document and every
 // open shadow root, and scans again when idle, at most one scan at a time.
+//
+// TLS logins (the CIE identity provider's "Prosegui con computer", INPS's
+// CNS "Procedi": the profile's "unlock" controls): the user's own click on
+// one is held, eidlink asks the PIN in its window and unlocks the card for
+// that site, and then the same control is clicked again, so that the
+// site's handlers and the browser's navigation both see it. The browser
+// then signs the TLS handshake through eidlink's PKCS#11 module, with no
+// dialog of its own. A host too old for "unlock" lets the click go on.
 
 import { summarize, summaryText } from "../shared/status.js";
 import { isForbidden, isSelected, navigatesAway, recognize, shadowRoots } from "./profiles.js";
 import { createBadge } from "./badge.js";
+import { errorText, tlsFailureText } from "../shared/errors.js";
 
 /** @typedef {import("./profiles.js").ProfileData} ProfileData */
 /** @typedef {import("./profiles.js").Recognition} Recognition */
@@ -26,7 +35,16 @@ import { createBadge } from "./badge.js";
  * @property {() => Port} connect   runtime.connect({name: "helper"})
  * @property {(msg: object) => Promise<unknown>} send runtime.sendMessage
  * @property {(run: () => void) => void} [schedule] runs a scan later (default: after 150 ms, when idle)
+ * @property {() => Promise<UnlockReply>} unlock asks the background to unlock the card for this tab's site
  */
+
+/**
+ * The background's answer to "unlock" (background/actions/unlock.js).
+ * @typedef {{action: string, error?: {code: string, message?: string, eidlinkCode?: string}}} UnlockReply
+ */
+
+/** Errors after which the click goes on as if the helper were not there: no host, or one without "unlock". */
+const LET_GO = new Set(["ERR_WEBEID_NATIVE_UNAVAILABLE", "ERR_EIDLINK_UNKNOWN_COMMAND", "ERR_WEBEID_VERSION_INVALID", "ERR_WEBEID_VERSION_MISMATCH"]);
 
 /** What the helper watches: structure, and the attributes that show or hide a view. */
 const WATCH = { subtree: true, childList: true, attributes: true, attributeFilter: ["class", "style", "hidden", "aria-hidden", "aria-expanded", "aria-selected"] };
@@ -63,6 +81,18 @@ export class SiteHelper {
     /** @type {WeakSet<Node>} */
     this.observed = new WeakSet();
     this.scheduled = false;
+    /** @type {Element|null} the held control while its unlock runs */
+    this.holding = null;
+    /** @type {Element|null} the control being clicked again after the unlock: that click goes through */
+    this.releasing = null;
+    /** the last unlock's outcome for the badge: "" | "unlocking" | an error code */
+    this.unlockState = "";
+    /** the held control's text, for "click ... again" */
+    this.heldText = "";
+    /** the code of the last TLS login that failed at signing time, until one works */
+    this.tlsFailure = "";
+    /** @param {Event} e */
+    this.onClick = (e) => this.held(/** @type {MouseEvent} */ (e));
     /** @param {Event} e */
     this.acted = (e) => {
       if (!e.isTrusted) return;
@@ -75,6 +105,7 @@ export class SiteHelper {
   start() {
     this.d.doc.addEventListener("pointerdown", this.acted, true);
     this.d.doc.addEventListener("keydown", this.acted, true);
+    (this.d.doc.defaultView ?? this.d.doc).addEventListener("click", this.onClick, true);
     this.observe(this.d.doc);
     this.scan();
   }
@@ -157,6 +188,7 @@ export class SiteHelper {
     this.observer?.disconnect();
     this.d.doc.removeEventListener("pointerdown", this.acted, true);
     this.d.doc.removeEventListener("keydown", this.acted, true);
+    (this.d.doc.defaultView ?? this.d.doc).removeEventListener("click", this.onClick, true);
     this.badge?.host.remove();
     this.port?.disconnect();
     this.port = null;
@@ -211,6 +243,10 @@ export class SiteHelper {
       const port = this.d.connect();
       this.port = port;
       port.onMessage.addListener((/** @type {any} */ m) => {
+        if (m?.type === "tls-failure") {
+          this.tlsFailure = typeof m.failure?.code === "string" ? m.failure.code : "";
+          return this.update();
+        }
         if (m?.type !== "status") return;
         this.status = m.status ?? null;
         this.error = m.status ? "" : (m.error ?? "ERR_WEBEID_NATIVE_UNAVAILABLE");
@@ -240,6 +276,8 @@ export class SiteHelper {
   view(rec, s) {
     const t = this.d.t;
     const notes = rec.retired.includes("pin") ? [t("retiredPinInps")] : [];
+    if (this.unlockState) notes.push(this.unlockText());
+    if (this.tlsFailure) notes.push(tlsFailureText(this.tlsFailure, t));
     const preferred = this.d.data.spidProviders.find((p) => p.id === this.d.settings.spidProvider);
     if (preferred && this.d.settings.spidMemory && rec.spid.has(preferred.id)) notes.push(t("spidPreferred", preferred.name));
     if (!this.status && !this.error) return { state: "loading", tone: "warn", card: "", title: t("badgeLoading"), lines: [], notes, offer: "" };
@@ -295,6 +333,109 @@ export class SiteHelper {
   continueOnComputer() {
     const s = summarize(this.status);
     const el = this.rec?.continues.get(s.cardKind);
-    if (s.state === "ready" && el?.isConnected && !isForbidden(el, this.d.data, false)) /** @type {HTMLElement} */ (el).click();
+    if (s.state !== "ready" || !el?.isConnected || isForbidden(el, this.d.data, false)) return;
+    if (this.unlockControl(el)) this.hold(el);
+    else /** @type {HTMLElement} */ (el).click();
   }
+
+  /**
+   * unlockControl is the profile's "unlock" control that contains node, if any.
+   * @param {unknown} node
+   * @returns {Element|null}
+   */
+  unlockControl(node) {
+    const rec = this.rec;
+    const u = rec?.profile.unlock;
+    if (!rec || !u || !node || typeof node !== "object" || !("nodeType" in node)) return null;
+    const controls = [...(u.continue ?? []).map((k) => rec.continues.get(k)), ...(u.login ?? []).map((k) => rec.logins.get(k))];
+    return controls.find((c) => c && (c === node || c.contains(/** @type {Node} */ (node)))) ?? null;
+  }
+
+  /**
+   * held is the capture-phase click listener: the user's own click on an
+   * unlock control is held (the site sees nothing) while the card is
+   * unlocked; the click again on that control afterwards goes through.
+   * Clicks by page scripts are left alone: only the user starts a login.
+   * @param {MouseEvent} e
+   */
+  held(e) {
+    if (this.stopped) return;
+    const el = this.unlockControl(e.composedPath?.()[0] ?? e.target);
+    if (!el) return;
+    if (this.releasing === el) return;
+    if (!e.isTrusted && !this.holding) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    this.hold(el);
+  }
+
+  /**
+   * hold unlocks the card for this site (the PIN in eidlink's window) and
+   * then clicks el again. On an error the badge says what happened and
+   * how to retry; without a host that knows "unlock" the click goes on.
+   * One unlock at a time: clicks meanwhile are dropped.
+   * @param {Element} el
+   */
+  async hold(el) {
+    if (this.holding) return;
+    this.holding = el;
+    this.heldText = (el.textContent ?? "").trim().replace(/\s+/g, " ").slice(0, 60);
+    this.unlockState = "unlocking";
+    this.update();
+    let code = "";
+    try {
+      const reply = await this.d.unlock();
+      code = reply?.error ? reply.error.eidlinkCode || reply.error.code || "ERR_WEBEID_UNKNOWN_ERROR" : "";
+    } catch {
+      code = "ERR_WEBEID_NATIVE_UNAVAILABLE";
+    }
+    this.holding = null;
+    this.unlockState = code && !LET_GO.has(code) ? code : "";
+    this.update();
+    if (this.unlockState || this.stopped || !el.isConnected) return;
+    this.releasing = el;
+    try {
+      /** @type {HTMLElement} */ (el).click();
+    } finally {
+      this.releasing = null;
+    }
+  }
+
+  /**
+   * unlockText is the badge's note for the unlock: running, or what went
+   * wrong and how to retry (click the site's control again).
+   */
+  unlockText() {
+    const t = this.d.t;
+    if (this.unlockState === "unlocking") return t("unlockRunning");
+    const code = this.unlockState;
+    const what =
+      code === "ERR_WEBEID_USER_CANCELLED"
+        ? t("unlockCancelled")
+        : code === "ERR_WEBEID_USER_TIMEOUT" || code === "ERR_WEBEID_ACTION_TIMEOUT"
+          ? t("unlockTimeout")
+          : t("unlockFailed", errorText(code, t));
+    return code === "ERR_EIDLINK_PIN_BLOCKED" ? what : `${what} ${t("unlockRetry", this.heldText)}`;
+  }
+}
+
+/**
+ * unlock asks the background, over a port of its own, to unlock the card
+ * for the sender tab's site (the background takes the origin from the
+ * browser), and returns its one answer. The background bounds the wait
+ * (the PIN window's timeout); a port closed without an answer means the
+ * extension went away, and the click goes on without it.
+ * @param {() => Port} connect runtime.connect({name: "unlock"})
+ * @returns {Promise<UnlockReply>}
+ */
+export function unlock(connect) {
+  return new Promise((resolve) => {
+    const port = connect();
+    port.onMessage.addListener((/** @type {any} */ m) => {
+      resolve(m && typeof m === "object" ? m : { action: "unlock-failure", error: { code: "ERR_WEBEID_UNKNOWN_ERROR" } });
+      port.disconnect();
+    });
+    port.onDisconnect.addListener(() => resolve({ action: "unlock-failure", error: { code: "ERR_WEBEID_NATIVE_UNAVAILABLE" } }));
+    port.postMessage({ action: "eidlink:unlock" });
+  });
 }

@@ -97,10 +97,11 @@ function begin(r, dl, lang) {
   setLanguage(lang);
   localize(document);
   deadline = dl;
-  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : "pinHeadingAuth");
+  $("heading").textContent = t(r.purpose === "sign" ? "pinHeadingSign" : r.purpose === "tls" ? "pinHeadingTls" : "pinHeadingAuth");
   document.title = $("heading").textContent ?? "";
-  $("origin").textContent = siteName(r.origin);
-  $("origin").title = r.origin;
+  // A TLS signature asked at signing time comes with no origin: the module does not know the site.
+  $("origin").textContent = r.origin ? siteName(r.origin) : t("pinSomeSite");
+  $("origin").title = r.origin ?? "";
   tick();
   clearInterval(ticker);
   ticker = window.setInterval(tick, 1000);

@@ -3,7 +3,7 @@
 // one that loads the card software for certificate logins.
 
 import { api } from "../shared/api.js";
-import { errorText } from "../shared/errors.js";
+import { errorText, tlsFailureText } from "../shared/errors.js";
 import { localize, resolveLanguage, setLanguage, t } from "../shared/i18n.js";
 import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { summarize, summaryText } from "../shared/status.js";
@@ -16,7 +16,12 @@ let last = {};
 async function load() {
   document.body.dataset.state = "loading";
   $("summary-title").textContent = t("popupLoading");
-  last = await api.runtime.sendMessage({ type: "host-status" });
+  const [status, tls] = await Promise.all([api.runtime.sendMessage({ type: "host-status" }), api.runtime.sendMessage({ type: "tls-failure" })]);
+  last = status;
+  // A TLS login that failed at signing time: the browser showed only its error code.
+  const failure = typeof tls?.failure?.code === "string" ? tls.failure.code : "";
+  $("tls-failure").hidden = !failure;
+  $("tls-failure").textContent = failure ? tlsFailureText(failure, t) : "";
   render();
 }
 

@@ -89,3 +89,15 @@ export function errorText(code, t, triesLeft) {
   const known = text !== key ? text : t("err_WEBEID_UNKNOWN_ERROR");
   return typeof triesLeft === "number" && triesLeft >= 0 ? `${known} ${t("triesLeft", triesLeft)}` : known;
 }
+
+/**
+ * tlsFailureText explains a TLS login that failed at signing time (the
+ * service's tls-pin-result), where the browser shows only a bare error
+ * code, and says how to retry.
+ * @param {string} code
+ * @param {(key: string, ...subs: (string|number)[]) => string} t
+ */
+export function tlsFailureText(code, t) {
+  const what = code === ErrorCode.USER_CANCELLED ? t("tlsCancelled") : code === ErrorCode.USER_TIMEOUT ? t("tlsTimeout") : t("tlsFailed", errorText(code, t));
+  return code === "ERR_EIDLINK_PIN_BLOCKED" ? what : `${what} ${t("tlsRetry")}`;
+}
