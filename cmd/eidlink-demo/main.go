@@ -4,10 +4,17 @@
 //
 //	eidlink-demo --ca card/ca.pem [--addr 127.0.0.1:8443] [--http] [--cert-out FILE]
 //	             [--nonce-store memory|redis://host:port/db]
+//	eidlink-demo --tls-replicas --ca card/ca.pem [--cert-out server-ca.pem]
+//
+// --tls-replicas serves instead the local replicas of the TLS
+// client-certificate logins (package tlsreplica: the CIE identity
+// provider's "Prosegui con computer", INPS's CNS "Procedi") and prints
+// their addresses as one JSON line; --cert-out receives their server CA.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/eidlink/eidlink/internal/demosite"
+	"github.com/eidlink/eidlink/internal/tlsreplica"
 )
 
 func main() {
@@ -27,6 +35,7 @@ func main() {
 	flag.BoolVar(&o.HTTP, "http", false, "serve plain HTTP (needs the extension's developer mode)")
 	flag.StringVar(&o.CertOut, "cert-out", "", "write the generated TLS certificate (PEM) here")
 	flag.StringVar(&o.NonceStore, "nonce-store", "memory", "where challenge nonces live: memory, or redis://host:port/db to share them between instances")
+	replicas := flag.Bool("tls-replicas", false, "serve the replicas of the TLS client-certificate logins instead (CIE identity provider, INPS CNS)")
 	flag.Parse()
 	if len(cas) == 0 {
 		fmt.Fprintln(os.Stderr, "eidlink-demo: --ca is required (the test card's ca.pem, or your CA file)")
@@ -37,7 +46,16 @@ func main() {
 	o.Ready = func(origin string) { fmt.Printf("eidlink-demo: serving %s\n", origin) }
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demosite.Run(ctx, o); err != nil {
+	run := func() error { return demosite.Run(ctx, o) }
+	if *replicas {
+		run = func() error {
+			return tlsreplica.Run(ctx, tlsreplica.Options{CAs: cas, CAOut: o.CertOut, Log: o.Log, Ready: func(s tlsreplica.Sites) {
+				j, _ := json.Marshal(s)
+				fmt.Printf("eidlink-demo: tls replicas %s\n", j)
+			}})
+		}
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "eidlink-demo:", err)
 		os.Exit(1)
 	}

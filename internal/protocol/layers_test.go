@@ -20,6 +20,7 @@ var layers = map[string]int{
 
 	"internal/card": 2, "internal/cryptoki": 2, "internal/install": 2, "internal/ipc": 2,
 	"internal/authtoken": 2, "internal/virtualcard/virtualcardtest": 2, "internal/demosite": 2,
+	"internal/tlsreplica": 2,
 
 	"internal/reader": 3, "internal/osservice": 3, "internal/command": 3,
 
