@@ -2,7 +2,6 @@ package virtualcard
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 
 	"github.com/eidlink/eidlink/internal/eidcert"
@@ -80,21 +79,6 @@ func personalData(h eidcert.Holder) []byte {
 		b = fmt.Appendf(b, "%02x%s", len(f), f)
 	}
 	return append(fmt.Appendf(nil, "%06x", len(b)), b...)
-}
-
-// cieFiles is the public part of a CIE 3.0: the MF doubles as the IAS
-// application (NXP and later cards have no separate IAS DF).
-func cieFiles(id *eidcert.TestIdentity) *file {
-	pan := sha256.Sum256([]byte(id.Serial))
-	nis := fmt.Sprintf("%012d", uint64(pan[0])<<32|uint64(pan[1])<<24|uint64(pan[2])<<16|uint64(pan[3])<<8|uint64(pan[4]))
-	return df(0x3F00, aidIAS,
-		ef(0xD003, pan[:16]),
-		df(0, aidCIE,
-			ef(0x1001, []byte(nis[:12])),
-			ef(0x1002, []byte(id.Serial)),
-			ef(0x1003, id.Cert.Raw),
-		),
-	)
 }
 
 // selectFile implements SELECT (ISO/IEC 7816-4 §11.2.2) by FID (P1 00, 01,

@@ -16,11 +16,22 @@
 //     MSE RESTORE and SET, PSO COMPUTE DIGITAL SIGNATURE and INTERNAL
 //     AUTHENTICATE with the key 01. A PIN blocks after 3 wrong tries (63Cx,
 //     then 6983); VERIFY with no data reports the tries left.
-//   - CIE 3.0: the IAS application (selected by AID or as the MF) with EF
-//     D003 (PAN), and the CIE application (AID A0 00 00 00 00 39) with EF
-//     1001 (NIS), 1002 (serial) and 1003 (authentication certificate). The
-//     secure messaging that guards the PIN and the key is not implemented:
-//     VERIFY and signing answer 6982.
+//   - CIE 3.0, the card side of cie-protocol.md §14: the IAS application
+//     (selected by AID or as the MF) with EF D003 (PAN) and D004 (DH
+//     parameters), the CIE application (AID A0 00 00 00 00 39) with EF 1001
+//     (NIS), 1002 (serial), 1003 (certificate), 1004 and 1005 (chip keys);
+//     GET DATA of the DH parameters (one or three commands), the CA key and
+//     the card's DH value; key agreement (MSE SET 41 A6, command chaining);
+//     secure messaging (package iasecc: 3DES, retail MAC, SSC, chaining
+//     under SM, answers over 256 bytes through 61xx and GET RESPONSE);
+//     device authentication (PSO VERIFY CERTIFICATE, EXTERNAL and INTERNAL
+//     AUTHENTICATE, both signatures checked); VERIFY of PIN 81 and PUK 82
+//     under SM (3 and 10 tries, 63Cx, 6983; VERIFY without data reports
+//     the tries left), RESET RETRY COUNTER, CHANGE REFERENCE DATA; signing
+//     a DigestInfo with key 81 (PKCS#1 v1.5 padding by the card) and key
+//     83. A plain command ends a session in use; a bad MAC ends it with
+//     6988. [CIEBehaviour] switches the answers the fact sheet leaves
+//     open; [Card.CorruptNextMAC] disturbs one answer.
 //
 // A card keeps its tries counters across removal and power cycles; a reset
 // clears the verified PIN, the security environment and the current file.
@@ -37,6 +48,7 @@ package virtualcard
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
@@ -105,8 +117,9 @@ func LookupType(name string) (Type, bool) {
 // Options configure a Card.
 type Options struct {
 	ATR      []byte                // replaces the type's ATR (for unknown-card tests)
-	PIN, PUK []byte                // CNS; default 12345678 and 87654321
+	PIN, PUK []byte                // default 12345678 and 87654321
 	Identity *eidcert.TestIdentity // key, certificate and holder; nil: eidcert.NewTestIdentity
+	CIE      CIEBehaviour          // answers of a CIE where real cards may differ
 }
 
 // Status words.
@@ -145,6 +158,7 @@ type Card struct {
 	verified bool
 	seKey    byte   // key chosen by MSE SET, 0 if none
 	chain    []byte // data of chained commands (CLA bit 10) so far
+	cie      cieState
 }
 
 // New returns a virtual card of the named type (see Types).
@@ -172,7 +186,13 @@ func New(typeName string, o Options) (*Card, error) {
 		c.puk.value = slices.Clone(o.PUK)
 	}
 	if t.Kind == eidcert.CIE {
-		c.mf = cieFiles(c.id)
+		keys, err := cieKeys()
+		if err != nil {
+			return nil, fmt.Errorf("vcard: CIE keys: %w", err)
+		}
+		sn := sha256.Sum256([]byte("SN.ICC " + c.id.Serial))
+		c.cie = cieState{behaviour: o.CIE, keys: keys, snICC: sn[:8]}
+		c.mf = cieFiles(c.id, keys)
 	} else {
 		c.mf = cnsFiles(c.id)
 	}
@@ -198,6 +218,7 @@ func (c *Card) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.verified, c.seKey, c.cur, c.chain = false, 0, c.mf, nil
+	c.cie.reset()
 }
 
 // apdu is a parsed command APDU (ISO/IEC 7816-3 §12.1, short or extended).
@@ -265,6 +286,8 @@ func (c *Card) Process(cmd []byte) []byte {
 	switch {
 	case !ok:
 		return withSW(nil, swWrongLength)
+	case c.typ.Kind == eidcert.CIE:
+		return c.cieProcess(a)
 	case a.cla&^0x10 != 0x00: // only CLA 00, and 10 for command chaining
 		c.chain = nil
 		return withSW(nil, swCLAUnsupported)
@@ -292,9 +315,6 @@ func (c *Card) process(a apdu) ([]byte, int) {
 		b := make([]byte, a.le)
 		rand.Read(b)
 		return b, swOK
-	}
-	if c.typ.Kind == eidcert.CIE && (a.ins == 0x20 || a.ins == 0x22 || a.ins == 0x2A || a.ins == 0x88) {
-		return nil, swSecurity // needs the secure messaging this card does not implement
 	}
 	switch a.ins {
 	case 0x20:
@@ -351,7 +371,13 @@ func (c *Card) verify(a apdu) int {
 	default:
 		return swRefNotFound
 	}
-	if len(a.data) == 0 { // ISO/IEC 7816-4 §11.5.6: status only
+	return c.verifySecret(s, a.data)
+}
+
+// verifySecret checks data against s, or without data reports its status
+// (ISO/IEC 7816-4 §11.5.6).
+func (c *Card) verifySecret(s *secret, data []byte) int {
+	if len(data) == 0 {
 		switch {
 		case s.tries == 0:
 			return swBlocked
@@ -360,7 +386,7 @@ func (c *Card) verify(a apdu) int {
 		}
 		return 0x63C0 | s.tries
 	}
-	sw := check(s, a.data)
+	sw := check(s, data)
 	if s == &c.pin {
 		c.verified = sw == swOK
 	}

@@ -140,7 +140,7 @@ func TestFiles(t *testing.T) {
 	cie := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
 	expect(t, cie, "00 A4 04 0C 0D A0000000308000000009816001", "9000")
 	expect(t, cie, "00 A4 02 0C 02 D003", "9000")
-	if pan := expect(t, cie, "00 B0 0000 00", "6282"); len(pan) != 16 {
+	if pan := expect(t, cie, "00 B0 0000 00", "6282"); len(pan) != 12 || pan[0] != 0x5A {
 		t.Errorf("PAN % X", pan)
 	}
 	expect(t, cie, "00 A4 04 0C 06 A00000000039", "9000")
