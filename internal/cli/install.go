@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +27,11 @@ func (e *env) install(args []string) error {
 	var issuers []string
 	fs.Func("issuer-cn", "auto-select only certificates from this issuer CN (repeatable; default from the config file, else any)", func(s string) error {
 		issuers = append(issuers, s)
+		return nil
+	})
+	var firefoxCerts []string
+	fs.Func("firefox-cert", "a card's certificate (PEM or DER file) that Firefox sends without asking to the sites of its card kind (repeatable; --user, Firefox closed)", func(s string) error {
+		firefoxCerts = append(firefoxCerts, s)
 		return nil
 	})
 	testCA := fs.Bool("test-ca", false, "with the policies, also auto-select certificates of eidlink's test CAs on 127.0.0.1 and localhost (development and tests)")
@@ -76,6 +83,13 @@ func (e *env) install(args []string) error {
 		o.AutoSelect.IssuerCNs = issuers
 	}
 	o.AutoSelect.Dev = *testCA
+	for _, f := range firefoxCerts {
+		cert, err := readCertificate(f)
+		if err != nil {
+			return usagef("--firefox-cert %s: %v", f, err)
+		}
+		o.FirefoxCerts = append(o.FirefoxCerts, cert)
+	}
 	notes, err := install.Install(o, e.stdout)
 	for _, n := range notes {
 		e.errorf("note: %s", n)
@@ -170,4 +184,16 @@ func (e *env) installError(cmd string, err error) error {
 		e.hint("on Linux and macOS: sudo eidlink %s --system", cmd)
 	}
 	return fmt.Errorf("%s did not finish", cmd)
+}
+
+// readCertificate reads an X.509 certificate from a PEM or DER file.
+func readCertificate(file string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if b, _ := pem.Decode(data); b != nil {
+		data = b.Bytes
+	}
+	return x509.ParseCertificate(data)
 }

@@ -41,6 +41,14 @@ func TestInstallCommands(t *testing.T) {
 		t.Fatalf("install without the module: %d\n%s\n%s", code, out, errOut)
 	}
 	os.WriteFile(module, nil, 0o644)
+	code, _, errOut = run(t, "", "install", "--parts", "hosts", "--browsers", "firefox", "--host-path", host, "--firefox-cert", module, "--dry-run")
+	if code != 2 || !strings.Contains(errOut, "--firefox-cert "+module) {
+		t.Fatalf("install --firefox-cert with a bad file: %d\n%s", code, errOut)
+	}
+	code, _, errOut = run(t, "", "install", "--parts", "hosts", "--browsers", "firefox", "--host-path", host, "--firefox-cert", "../install/testdata/firefox-client.pem", "--dry-run")
+	if code != 0 || !strings.Contains(errOut, "no Firefox profile in "+home+"/.mozilla/firefox") || !strings.Contains(errOut, `"RSSMRA80A01H501U" is not a CIE's or a CNS's`) {
+		t.Fatalf("install --firefox-cert: %d\n%s", code, errOut)
+	}
 	code, out, errOut = run(t, "", "install", "--system", "--parts", "policies", "--browsers", "chromium", "--host-path", host, "--pkcs11-module", module, "--test-ca", "--dry-run")
 	if code != 0 || !strings.Contains(out, "write /etc/chromium/policies/managed/eidlink.json (chromium certificate auto-selection)") {
 		t.Fatalf("install --test-ca: %d\n%s\n%s", code, out, errOut)

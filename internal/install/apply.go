@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // applier makes actions happen and records them in st.
@@ -119,8 +121,97 @@ func (a *applier) apply(act action) (note string, err error) {
 		}
 		a.st.add(record{Op: opNSS, Path: act.path, Name: act.name})
 		return "", nil
+	case opRemember:
+		return "", a.remember(act)
 	}
 	return "", fmt.Errorf("unknown action %q", act.op)
+}
+
+// remember puts act's certificate choice in a Firefox profile's
+// ClientAuthRememberList.bin, recording the values it replaces.
+func (a *applier) remember(act action) error {
+	if users := dbUsers(filepath.Dir(act.path)); len(users) > 0 {
+		return &Error{
+			Message: fmt.Sprintf("Firefox profile %s is in use by %s", filepath.Dir(act.path), strings.Join(users, ", ")),
+			Fix:     "close Firefox, then run the command again",
+		}
+	}
+	data, err := os.ReadFile(act.path)
+	created := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !created {
+		return err
+	}
+	slots, err := parseRemember(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", act.path, err)
+	}
+	prev := map[string]string{}
+	for _, r := range a.st.Records { // what an earlier install found there
+		if r.Op == opRemember && r.Path == act.path {
+			json.Unmarshal(r.Prev, &prev)
+			created = created || r.Created
+		}
+	}
+	for _, k := range act.keys {
+		if v, ok := rememberGet(slots, k); ok && v != act.name {
+			if _, kept := prev[k]; !kept {
+				prev[k] = v
+			}
+		}
+		if slots, err = rememberPut(slots, k, act.name, time.Now()); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(act.path, encodeRemember(slots)); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(prev) // strings only: cannot fail
+	a.st.add(record{Op: opRemember, Browser: act.browser, Path: act.path, Name: act.name, Keys: act.keys, Created: created, Prev: b})
+	return a.owner.apply(act.path)
+}
+
+// forget reverts r, an opRemember: the entry keys that still hold the
+// choice eidlink remembered get their earlier values back, or go.
+func (a *applier) forget(r record) error {
+	data, err := os.ReadFile(r.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if users := dbUsers(filepath.Dir(r.Path)); len(users) > 0 {
+		return &Error{
+			Message: fmt.Sprintf("Firefox profile %s is in use by %s", filepath.Dir(r.Path), strings.Join(users, ", ")),
+			Fix:     "close Firefox, then run the command again",
+		}
+	}
+	slots, err := parseRemember(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Path, err)
+	}
+	prev := map[string]string{}
+	json.Unmarshal(r.Prev, &prev)
+	for _, k := range r.Keys {
+		if v, _ := rememberGet(slots, k); v != r.Name {
+			continue // the person chose again since
+		}
+		if p, ok := prev[k]; ok {
+			slots, err = rememberPut(slots, k, p, time.Now())
+		} else {
+			rememberDelete(slots, k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for len(slots) > 0 && slots[len(slots)-1].score == 0 {
+		slots = slots[:len(slots)-1] // the slots eidlink added, now empty
+	}
+	if r.Created && len(slots) == 0 {
+		return os.Remove(r.Path)
+	}
+	return writeFile(r.Path, encodeRemember(slots))
 }
 
 // revert undoes r. What is already gone is not an error.
@@ -163,6 +254,8 @@ func (a *applier) revert(r record) error {
 		return regDeleteKeyIfEmpty(r.Path)
 	case opReg:
 		return regDeleteValue(r.Path, r.Name)
+	case opRemember:
+		return a.forget(r)
 	case opNSS:
 		if !isNSSDB(r.Path) {
 			return nil

@@ -67,6 +67,13 @@ func Check(s Scope, own string, vendor []Module) []Finding {
 		add(where != "", fmt.Sprintf("Firefox can load eidlink's PKCS#11 module as %s %s", OwnModuleName, where), fix)
 		if s == User {
 			for _, p := range firefoxProfiles(layouts[0]) {
+				on := strings.Join(remembered(p), ", ")
+				if on == "" {
+					on = "the sites eidlink knows"
+				}
+				out = append(out, Finding{What: "Firefox profile " + p + " sends the card's certificate without asking on " + on,
+					OK: on != "the sites eidlink knows", Optional: true,
+					Fix: "the first time, tick \"Remember this decision\" in Firefox's certificate chooser on the site; or, with Firefox closed: eidlink install --user --firefox-cert CERTIFICATE-FILE"})
 				for _, m := range doubles(p, own, vendor) {
 					add(false, fmt.Sprintf("Firefox profile %s offers the card once: it also loads %q (%s)", p, m.Name, m.Path),
 						fmt.Sprintf("the card would be offered twice: in Firefox, Settings, Privacy & Security, Security Devices, select %q and Unload it", m.Name))
@@ -283,4 +290,18 @@ var browserPrograms = map[string]map[string][]string{
 		"brave":   {"brave.exe"},
 		"firefox": {"firefox.exe"},
 	},
+}
+
+// remembered lists the site hosts for which the Firefox profile p has a
+// certificate choice remembered.
+func remembered(p string) []string {
+	data, _ := os.ReadFile(filepath.Join(p, rememberFile))
+	slots, _ := parseRemember(data)
+	var hosts []string
+	for _, h := range siteHosts {
+		if slices.ContainsFunc(rememberKeys(h), func(k string) bool { v, _ := rememberGet(slots, k); return v != "" }) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

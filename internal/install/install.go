@@ -15,7 +15,9 @@
 //     where Chrome and Chromium look for client certificates;
 //   - optionally, for system installs only, policies: Chromium-family
 //     AutoSelectCertificateForUrls for the site profiles' hosts, and
-//     Firefox's SecurityDevices.
+//     Firefox's SecurityDevices;
+//   - optionally, for user installs, Firefox's remembered choice of a
+//     card's certificate on the site profiles' hosts (firefox.go).
 //
 // eidlink's module presents the cards the service sees, whatever their
 // card software, so the card software's own modules (IPZS CIE, OpenSC,
@@ -32,6 +34,7 @@
 package install
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,6 +80,12 @@ type Options struct {
 	// registered; Install notes where it is registered already.
 	Vendor     []Module
 	AutoSelect AutoSelect
+	// FirefoxCerts are card certificates that Firefox, in each of the
+	// user's profiles, sends without asking to the site profiles' hosts
+	// for their card kind (and, with AutoSelect.Dev, test certificates to
+	// the demo hosts), as if the person had chosen them there and ticked
+	// "Remember this decision". User installs only, Firefox closed.
+	FirefoxCerts []*x509.Certificate
 	// Root, for system installs on Linux and macOS, stages the files under
 	// Root (a package build) and does nothing else: no state, no NSS.
 	Root   string
@@ -311,14 +320,15 @@ type state struct {
 
 // record is one change Install made, with what Uninstall needs to revert it.
 type record struct {
-	Op      string   `json:"op"` // opDir, opFile, opJSON, opRegKey, opReg, opNSS
+	Op      string   `json:"op"` // opDir, opFile, opJSON, opRegKey, opReg, opNSS, opRemember
 	Browser string   `json:"browser,omitempty"`
 	Path    string   `json:"path"`           // directory, file, registry key, NSS database
 	Name    string   `json:"name,omitempty"` // registry value, NSS module
 	Keys    []string `json:"keys,omitempty"` // opJSON: the key set
 	Created bool     `json:"created,omitempty"`
 	// Prev, for opJSON, is the value the key had before, put back by
-	// Uninstall.
+	// Uninstall; for opRemember, the values the entry keys had before
+	// (an object, key to value).
 	Prev json.RawMessage `json:"prev,omitempty"`
 }
 
@@ -357,6 +367,8 @@ func (r record) String() string {
 		return fmt.Sprintf("delete registry value %s", regName(r.Path, r.Name))
 	case opNSS:
 		return fmt.Sprintf("unregister %s from NSS database %s", r.Name, r.Path)
+	case opRemember:
+		return "forget in " + r.Path + " the certificate choice eidlink remembered"
 	}
 	return "remove " + r.Path
 }

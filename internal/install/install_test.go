@@ -4,12 +4,23 @@ package install
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +29,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -648,5 +661,202 @@ func TestNoOwnModule(t *testing.T) {
 	}
 	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// firefoxProfile makes a Firefox profile under home with id's key and
+// certificate (as eidlink's module would present them) and trust in
+// the CAs.
+func firefoxProfile(t *testing.T, home string, id *eidcert.TestIdentity, cas ...*x509.Certificate) string {
+	t.Helper()
+	testenv.NeedCommand(t, "openssl", "openssl")
+	testenv.NeedCommand(t, "pk12util", "libnss3-tools")
+	profile := filepath.Join(home, ".mozilla/firefox/eidlink.default-esr")
+	newNSSDB(t, profile)
+	dir := t.TempDir()
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	p12 := filepath.Join(dir, "id.p12")
+	for _, cmd := range [][]string{
+		{"openssl", "pkcs12", "-export", "-in", filepath.Join(dir, eidcert.CertFile), "-inkey", filepath.Join(dir, eidcert.KeyFile), "-out", p12, "-passout", "pass:"},
+		{"pk12util", "-i", p12, "-d", "sql:" + profile, "-W", ""},
+	} {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+	}
+	for i, ca := range cas {
+		f := filepath.Join(dir, fmt.Sprintf("ca%d.pem", i))
+		os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644)
+		if out, err := exec.Command("certutil", "-A", "-d", "sql:"+profile, "-n", fmt.Sprintf("ca%d", i), "-t", "CT,,", "-i", f).CombinedOutput(); err != nil {
+			t.Fatalf("certutil -A: %v\n%s", err, out)
+		}
+	}
+	return profile
+}
+
+// TestFirefoxSendsCertWithoutAsking: after install, headless Firefox ESR
+// logs in to a local server that requires a client certificate with no
+// certificate chooser (which would hang it until the bound), and the
+// server gets the card's certificate.
+func TestFirefoxSendsCertWithoutAsking(t *testing.T) {
+	home := setupHome(t)
+	testenv.NeedCommand(t, "firefox-esr", "firefox-esr")
+	id, err := eidcert.NewTestIdentity(eidcert.CIE, eidcert.TestHolder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCA, serverCAKey, err := eidcert.NewTestCA("eidlink test server CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile := firefoxProfile(t, home, id, serverCA)
+	os.WriteFile(filepath.Join(profile, "user.js"), []byte(`user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
+user_pref("browser.aboutwelcome.enabled", false);
+user_pref("app.update.enabled", false);
+`), 0o644)
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, serverCA, key.Public(), serverCAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(id.CA)
+	got := make(chan string, 8)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.TLS.PeerCertificates[0].Subject.CommonName
+		fmt.Fprint(w, "<title>welcome</title>welcome")
+	}))
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: clientCAs,
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+
+	o := Options{Scope: User, Browsers: []string{"firefox"}, HostPath: writeTemp(t, "eidlink-host"),
+		FirefoxCerts: []*x509.Certificate{id.Cert}, AutoSelect: AutoSelect{Dev: true}}
+	var out bytes.Buffer
+	if notes, err := Install(o, &out); err != nil || len(notes) > 0 {
+		t.Fatalf("install: %v %q\n%s", err, notes, &out)
+	}
+	if !strings.Contains(out.String(), "remember in "+filepath.Join(profile, rememberFile)) {
+		t.Errorf("install output:\n%s", &out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ff := exec.CommandContext(ctx, "firefox-esr", "--headless", "--no-remote", "--profile", profile,
+		"--screenshot", filepath.Join(t.TempDir(), "page.png"), url+"/")
+	ff.Env = append(os.Environ(), "HOME="+home)
+	ff.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a stuck Firefox goes with its children
+	ff.Cancel = func() error { return syscall.Kill(-ff.Process.Pid, syscall.SIGKILL) }
+	ffOut, err := ff.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("Firefox did not finish loading %s (a certificate chooser?):\n%s", url, ffOut)
+	}
+	if err != nil {
+		t.Fatalf("firefox-esr: %v\n%s", err, ffOut)
+	}
+	select {
+	case cn := <-got:
+		if cn != id.Cert.Subject.CommonName {
+			t.Errorf("the server got %q, want %q", cn, id.Cert.Subject.CommonName)
+		}
+	default:
+		t.Fatalf("the page was not served with a client certificate:\n%s", ffOut)
+	}
+
+	if err := Uninstall(Options{Scope: User}, &out); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(profile, rememberFile))
+	slots, _ := parseRemember(data)
+	for _, s := range slots {
+		if s.score != 0 {
+			t.Errorf("after uninstall Firefox still remembers %q", s.key)
+		}
+	}
+}
+
+// TestFirefoxRememberRoundTrip: a choice the person remembered is
+// replaced for the site's keys only and put back by uninstall, byte for
+// byte; a running Firefox blocks the change.
+func TestFirefoxRememberRoundTrip(t *testing.T) {
+	home := setupHome(t)
+	id, err := eidcert.NewTestIdentity(eidcert.CNS, eidcert.TestHolder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(home, ".mozilla/firefox/x.default")
+	newNSSDB(t, profile)
+	bin := filepath.Join(profile, rememberFile)
+	now := time.Now()
+	slots, _ := rememberPut(nil, "www.inps.it,,^partitionKey=%28https%2Cinps.it%29", "THEIRS", now)
+	slots, _ = rememberPut(slots, "example.org,,", "OTHER", now)
+	before := encodeRemember(slots)
+	os.WriteFile(bin, before, 0o644)
+
+	f, err := os.Open(filepath.Join(profile, "cert9.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sleep", "600") // Firefox holds its profile's databases open
+	holder.ExtraFiles = []*os.File{f}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	o := Options{Scope: User, Browsers: []string{"firefox"}, HostPath: writeTemp(t, "eidlink-host"), FirefoxCerts: []*x509.Certificate{id.Cert}}
+	var ie *Error
+	if _, err := Install(o, &bytes.Buffer{}); !errors.As(err, &ie) || !strings.Contains(ie.Fix, "close Firefox") {
+		t.Fatalf("install with Firefox running: %v", err)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+
+	for range 2 {
+		if _, err := Install(o, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := os.ReadFile(bin)
+	slots, err = parseRemember(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var finding *Finding
+	for _, f := range Check(User, writeTemp(t, "libeidlink-pkcs11.so"), nil) {
+		if strings.HasPrefix(f.What, "Firefox profile "+profile+" sends") {
+			finding = &f
+		}
+	}
+	if finding == nil || !finding.OK || !finding.Optional || !strings.HasSuffix(finding.What, "without asking on www.inps.it, serviziweb2.inps.it") {
+		t.Errorf("doctor on Firefox's remembered choice: %+v", finding)
+	}
+	mine, _ := certDBKey(id.Cert)
+	for _, k := range append(rememberKeys("www.inps.it"), rememberKeys("serviziweb2.inps.it")...) {
+		if v, _ := rememberGet(slots, k); v != mine {
+			t.Errorf("%s = %q after install", k, v)
+		}
+	}
+	if v, _ := rememberGet(slots, "example.org,,"); v != "OTHER" {
+		t.Errorf("another site's choice changed: %q", v)
+	}
+	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(bin); !bytes.Equal(after, before) {
+		t.Error("uninstall did not put back the remembered choices as they were")
 	}
 }

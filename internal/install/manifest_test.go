@@ -165,6 +165,7 @@ func TestSiteHosts(t *testing.T) {
 	var doc struct {
 		DemoOrigins []string `json:"demoOrigins"`
 		Profiles    []struct {
+			ID    string   `json:"id"`
 			Hosts []string `json:"hosts"`
 		} `json:"profiles"`
 	}
@@ -172,7 +173,9 @@ func TestSiteHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hosts, demo []string
+	profiles := map[string][]string{}
 	for _, p := range doc.Profiles {
+		profiles[p.ID] = p.Hosts
 		for _, h := range p.Hosts {
 			if !slices.Contains(hosts, h) {
 				hosts = append(hosts, h)
@@ -196,9 +199,12 @@ package install
 // extension/src/profiles/site-profiles.json.
 var siteHosts = %#v
 
+// siteProfileHosts are the hosts of each site profile, by its id.
+var siteProfileHosts = %#v
+
 // demoHosts are the hosts of the site profiles' demoOrigins.
 var demoHosts = %#v
-`, hosts, demo)
+`, hosts, profiles, demo)
 	src, err := format.Source([]byte(want))
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +219,11 @@ var demoHosts = %#v
 	}
 	if len(hosts) == 0 || len(demo) == 0 {
 		t.Errorf("no hosts in the site profiles: %q %q", hosts, demo)
+	}
+	for kind, id := range rememberProfiles {
+		if len(profiles[id]) == 0 {
+			t.Errorf("the %s certificate is remembered for site profile %q, which has no hosts", kind, id)
+		}
 	}
 }
 

@@ -17,6 +17,10 @@ const (
 	opReg    = "reg"     // a registry string value
 	opRegSeq = "reg-seq" // a value appended to a numbered registry list
 	opNSS    = "nss"
+	// opRemember is a certificate choice remembered in a Firefox profile
+	// (firefox.go): name is the certificate's database key, keys the
+	// entry keys.
+	opRemember = "firefox-remember"
 )
 
 // action is one change Install makes.
@@ -42,6 +46,8 @@ func (a action) String() string {
 		return fmt.Sprintf("add to registry list %s: %s (%s)", a.path, a.value, a.what)
 	case opNSS:
 		return fmt.Sprintf("register %s (%s) in NSS database %s", a.name, a.value, a.path)
+	case opRemember:
+		return fmt.Sprintf("remember in %s (%s)", a.path, a.what)
 	}
 	return fmt.Sprintf("write %s (%s)", a.path, a.what)
 }
@@ -113,6 +119,28 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 	}
 	if !own && (o.Parts.PKCS11 || o.Parts.NSS || o.Parts.Policies) {
 		notes = append(notes, fmt.Sprintf("eidlink's PKCS#11 module is not at %s: nothing registered for logins with a client certificate (MyINPS, CIE ID); build it with \"make pkcs11\", reinstall eidlink, or give its path with --pkcs11-module", o.Module))
+	}
+	if firefox && len(o.FirefoxCerts) > 0 && o.Scope == User {
+		profiles := firefoxProfiles(l)
+		if len(profiles) == 0 {
+			notes = append(notes, fmt.Sprintf("no Firefox profile in %s: start Firefox once, close it, then install again so that it sends the card's certificate without asking", l.firefoxProfiles))
+		}
+		for _, cert := range o.FirefoxCerts {
+			hosts := rememberHosts(cert, o.AutoSelect.Dev)
+			key, err := certDBKey(cert)
+			if len(hosts) == 0 || err != nil {
+				notes = append(notes, fmt.Sprintf("the certificate of %q is not a CIE's or a CNS's authentication certificate: Firefox is not told to send it anywhere", cert.Subject.CommonName))
+				continue
+			}
+			var keys []string
+			for _, h := range hosts {
+				keys = append(keys, rememberKeys(h)...)
+			}
+			what := fmt.Sprintf("Firefox sends the certificate of %q to %s without asking", cert.Subject.CommonName, strings.Join(hosts, ", "))
+			for _, p := range profiles {
+				acts = append(acts, action{op: opRemember, browser: "firefox", path: filepath.Join(p, rememberFile), name: key, keys: keys, what: what})
+			}
+		}
 	}
 	if o.Parts.Policies {
 		entries := o.AutoSelect.entries()

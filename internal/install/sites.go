@@ -6,5 +6,8 @@ package install
 // extension/src/profiles/site-profiles.json.
 var siteHosts = []string{"www.inps.it", "serviziweb2.inps.it", "*.inps.it", "idserver.servizicie.interno.gov.it"}
 
+// siteProfileHosts are the hosts of each site profile, by its id.
+var siteProfileHosts = map[string][]string{"cie-idp": []string{"idserver.servizicie.interno.gov.it"}, "myinps": []string{"www.inps.it", "serviziweb2.inps.it", "*.inps.it"}}
+
 // demoHosts are the hosts of the site profiles' demoOrigins.
 var demoHosts = []string{"127.0.0.1", "localhost"}
