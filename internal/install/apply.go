@@ -123,6 +123,8 @@ func (a *applier) apply(act action) (note string, err error) {
 		return "", nil
 	case opRemember:
 		return "", a.remember(act)
+	case opUnload:
+		return "", nssDelete(act.path, act.name)
 	}
 	return "", fmt.Errorf("unknown action %q", act.op)
 }

@@ -555,10 +555,13 @@ func TestReplacesVendorModules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// An older eidlink's install: other card software (OpenSC) in the NSS
-	// database and in a Firefox manifest, recorded in the state file.
 	const opensc = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 	testenv.NeedFile(t, opensc, "opensc")
+	if err := nssAdd(profile, "eidlink_opensc", opensc); err != nil { // loaded by the extension from an older manifest
+		t.Fatal(err)
+	}
+	// An older eidlink's install: other card software (OpenSC) in the NSS
+	// database and in a Firefox manifest, recorded in the state file.
 	if err := nssAdd(db, "eidlink_opensc", opensc); err != nil {
 		t.Fatal(err)
 	}
@@ -583,6 +586,7 @@ func TestReplacesVendorModules(t *testing.T) {
 	for _, want := range []string{
 		"unregister eidlink_opensc from NSS database " + db + " (eidlink's own module replaces it)",
 		"remove " + oldManifest + " (eidlink's own module replaces it)",
+		"unload eidlink_opensc (" + opensc + ") from Firefox profile " + profile + " (eidlink's own module replaces it)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
@@ -622,7 +626,7 @@ func TestReplacesVendorModules(t *testing.T) {
 		t.Errorf("NSS modules after uninstall: %v", mods)
 	}
 	if mods, _ := nssModules(profile); len(mods) != 1 || mods["My card"] != mine {
-		t.Errorf("Firefox profile modules after uninstall: %v", mods)
+		t.Errorf("Firefox profile modules after uninstall: %v", mods) // eidlink_opensc stays unloaded
 	}
 }
 

@@ -2,6 +2,7 @@ package install
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,10 @@ const (
 	// (firefox.go): name is the certificate's database key, keys the
 	// entry keys.
 	opRemember = "firefox-remember"
+	// opUnload removes from a Firefox profile a card software's module
+	// that the extension loaded from an older eidlink's manifest. It is
+	// not recorded: eidlink's own module replaces it for good.
+	opUnload = "firefox-unload"
 )
 
 // action is one change Install makes.
@@ -48,6 +53,8 @@ func (a action) String() string {
 		return fmt.Sprintf("register %s (%s) in NSS database %s", a.name, a.value, a.path)
 	case opRemember:
 		return fmt.Sprintf("remember in %s (%s)", a.path, a.what)
+	case opUnload:
+		return fmt.Sprintf("unload %s (%s) from Firefox profile %s (eidlink's own module replaces it)", a.name, a.value, a.path)
 	}
 	return fmt.Sprintf("write %s (%s)", a.path, a.what)
 }
@@ -115,6 +122,16 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 		}
 		if !found {
 			notes = append(notes, fmt.Sprintf("no NSS database (%s): start Chrome or Chromium once, close it, then install again so they can use the card for client certificates", strings.Join(l.nssDBs, " or ")))
+		}
+	}
+	if o.Parts.PKCS11 && firefox && own && o.Scope == User {
+		for _, p := range firefoxProfiles(l) {
+			mods, _ := nssModules(p)
+			for _, name := range slices.Sorted(maps.Keys(mods)) {
+				if strings.HasPrefix(name, "eidlink_") {
+					acts = append(acts, action{op: opUnload, browser: "firefox", path: p, name: name, value: mods[name]})
+				}
+			}
 		}
 	}
 	if !own && (o.Parts.PKCS11 || o.Parts.NSS || o.Parts.Policies) {
