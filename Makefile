@@ -58,7 +58,7 @@ $(BIN)/libeidlink-pkcs11.so: $(PKCS11_DEPS) pkcs11/platform_unix.c
 
 $(BIN)/eidlink-pkcs11.dll: $(PKCS11_DEPS) pkcs11/platform_windows.c
 	@mkdir -p $(BIN)
-	x86_64-w64-mingw32-gcc $(PKCS11_CFLAGS) -shared -static-libgcc -o $@ $(PKCS11_SRC) pkcs11/platform_windows.c -lws2_32 -lbcrypt
+	x86_64-w64-mingw32-gcc $(PKCS11_CFLAGS) -shared -static-libgcc -Wl,--no-insert-timestamp,--disable-auto-image-base -o $@ $(PKCS11_SRC) pkcs11/platform_windows.c -lws2_32 -lbcrypt
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
