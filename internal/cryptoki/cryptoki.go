@@ -14,6 +14,8 @@ type cryptoki interface {
 	GetSlotList(tokenPresent bool) ([]uint, error)
 	GetSlotInfo(slot uint) (pkcs11.SlotInfo, error)
 	GetTokenInfo(slot uint) (pkcs11.TokenInfo, error)
+	GetMechanismList(slot uint) ([]*pkcs11.Mechanism, error)
+	GetMechanismInfo(slot uint, m []*pkcs11.Mechanism) (pkcs11.MechanismInfo, error)
 	OpenSession(slot uint, flags uint) (pkcs11.SessionHandle, error)
 	CloseSession(sh pkcs11.SessionHandle) error
 	Login(sh pkcs11.SessionHandle, userType uint, pin string) error
