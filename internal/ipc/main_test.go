@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"context"
+	"github.com/gorilla/websocket"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,6 +49,9 @@ type testListener struct {
 	refused refusals
 }
 
+// rawPath is served by an echo of binary messages (ListenConfig.Raw).
+const rawPath = "/raw"
+
 func startService(t testing.TB, endpoint string) *testListener {
 	t.Helper()
 	dir := t.TempDir()
@@ -58,7 +62,16 @@ func startService(t testing.TB, endpoint string) *testListener {
 			t.Fatal(err)
 		}
 	}
-	l, err := Listen(ListenConfig{Paths: ts.paths, Version: "1.2.3", Refused: ts.refused.add})
+	echo := func(_ context.Context, ws *websocket.Conn) { // a binary echo, no hello
+		for {
+			typ, msg, err := ws.ReadMessage()
+			if err != nil || ws.WriteMessage(typ, msg) != nil {
+				return
+			}
+		}
+	}
+	l, err := Listen(ListenConfig{Paths: ts.paths, Version: "1.2.3", Refused: ts.refused.add,
+		Raw: map[string]func(context.Context, *websocket.Conn){rawPath: echo}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,12 +29,47 @@ import (
 // asserts which check the server reported.
 
 func rawDialHeader(ep Endpoint, h http.Header) (*websocket.Conn, *http.Response, error) {
+	return dialPath(ep, "/", h)
+}
+
+func dialPath(ep Endpoint, path string, h http.Header) (*websocket.Conn, *http.Response, error) {
 	d := websocket.Dialer{NetDial: func(string, string) (net.Conn, error) { return net.Dial(ep.Network, ep.Address) }}
 	host := "localhost"
 	if ep.Network == "tcp" {
 		host = ep.Address
 	}
-	return d.Dial("ws://"+host+"/", h)
+	return d.Dial("ws://"+host+path, h)
+}
+
+// The other upgrade paths (the PKCS#11 module's) pass the same refusals,
+// then get the connection as it is: no hello.
+func TestRawPath(t *testing.T) {
+	ts := startService(t, "")
+	secret, _ := readSecret(ts.paths.Secret)
+	good := http.Header{SecretHeader: {hex.EncodeToString(secret)}}
+	for name, h := range map[string]http.Header{
+		"origin":    {SecretHeader: good[SecretHeader], "Origin": {"https://evil.example"}},
+		"no secret": {},
+	} {
+		if _, resp, err := dialPath(ts.Endpoint(), rawPath, h); err == nil || resp == nil || resp.StatusCode < 400 {
+			t.Errorf("%s: %v %v, want a refusal", name, resp, err)
+		}
+	}
+	if r := ts.refused.list(); !slices.Equal(r, []Refusal{RefusedOrigin, RefusedSecret}) && !slices.Equal(r, []Refusal{RefusedSecret, RefusedOrigin}) {
+		t.Fatalf("refusals %v", r)
+	}
+	ws, _, err := dialPath(ts.Endpoint(), rawPath, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if typ, msg, err := ws.ReadMessage(); err != nil || typ != websocket.BinaryMessage || string(msg) != "\x01\x02\x03" {
+		t.Fatalf("first message %d %q %v: want the echo, not a hello", typ, msg, err)
+	}
 }
 
 func rawDial(t *testing.T, ep Endpoint, secret []byte) *websocket.Conn {

@@ -38,6 +38,12 @@ type ListenConfig struct {
 	Log     *slog.Logger
 	// Refused, when set, is called for each refused connection or request.
 	Refused func(Refusal)
+	// Raw serves the WebSocket upgrades of other paths than the hosts',
+	// after the same refusals, with none of the hosts' hello, heartbeat
+	// or message limits: eidlink's PKCS#11 module (p11wire.Path), which
+	// speaks binary messages. The function returns when the connection
+	// is done with; its context ends when the service stops.
+	Raw map[string]func(context.Context, *websocket.Conn)
 }
 
 // Listener is the service's side of the IPC: it accepts the hosts of its
@@ -121,6 +127,13 @@ func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Con
 			defer l.sessions.Done()
 			ws, err := upgrader.Upgrade(w, r, nil)
 			if err != nil {
+				return
+			}
+			if raw := l.cfg.Raw[r.URL.Path]; raw != nil {
+				stop := context.AfterFunc(ctx, func() { ws.Close() }) // ends a blocked read
+				raw(ctx, ws)
+				stop()
+				ws.Close()
 				return
 			}
 			c := l.accept(ctx, ws)

@@ -7,7 +7,8 @@
 // # Transport
 //
 // The module connects to the service's socket, upgrades to a WebSocket on
-// [Path] with the [SecretHeader] header and no Origin (after checking that
+// [Path] with the service's secret header (ipc.SecretHeader, as the
+// hosts) and no Origin (after checking that
 // the service runs as its own user), sends one binary message holding a
 // [Request] and reads one binary message holding the [Response]. Neither
 // side accepts a message over [MaxMessage] bytes. [Serve] is the
@@ -35,10 +36,6 @@ const MaxMessage = 256 << 10
 
 // Path is the WebSocket upgrade path of the module's connections.
 const Path = "/pkcs11"
-
-// SecretHeader is the upgrade request's header with the per-install
-// secret in hex, as for the hosts.
-const SecretHeader = "Eidlink-Secret"
 
 // Op is what a request asks for.
 type Op uint64

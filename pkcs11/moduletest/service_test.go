@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eidlink/eidlink/internal/eidcert"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
@@ -227,7 +228,7 @@ func newHome(t testing.TB) *service {
 }
 
 func (s *service) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != p11wire.Path || r.Header["Origin"] != nil || r.Header.Get(p11wire.SecretHeader) != s.secret {
+	if r.URL.Path != p11wire.Path || r.Header["Origin"] != nil || r.Header.Get(ipc.SecretHeader) != s.secret {
 		http.Error(w, "refused", http.StatusForbidden)
 		return
 	}
