@@ -52,7 +52,12 @@ type Config struct {
 	// NoCardWait makes a host of before the card wait: it does not list
 	// the feature and fails at once without a card (mock scenarios).
 	NoCardWait bool
-	Log        *slog.Logger
+	// Unlocker, when set, keeps the card that "unlock" logged in for
+	// the TLS signatures of eidlink's PKCS#11 module (the service's
+	// tlsauth.Bridge). Without it "unlock" is refused: only the service
+	// signs for the module.
+	Unlocker Unlocker
+	Log      *slog.Logger
 }
 
 // Hello is the version message the host writes first.
@@ -304,6 +309,15 @@ func (s *Server) prepare(req *protocol.Request) (func(context.Context) (any, err
 			return nil, err
 		}
 		return func(ctx context.Context) (any, error) { return s.sign(ctx, a) }, nil
+	case protocol.CmdUnlock:
+		if s.cfg.Unlocker == nil {
+			return nil, protocol.Errorf(protocol.CodeUnknownCommand, "\"unlock\" needs the eidlink service, which signs for eidlink's PKCS#11 module")
+		}
+		a, err := protocol.ParseUnlock(req.Arguments, s.cfg.Options)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (any, error) { return s.unlock(ctx, a) }, nil
 	}
 	if !utf8.ValidString(req.Command) || len(req.Command) > 64 {
 		return nil, protocol.Errorf(protocol.CodeUnknownCommand, "unknown command")
@@ -400,6 +414,33 @@ func (s *Server) sign(ctx context.Context, r *protocol.SignRequest) (any, error)
 	alg := supportedAlgorithms(cert)[0]
 	alg.HashFunction = r.HashFunc
 	return &protocol.SignResult{Signature: base64.StdEncoding.EncodeToString(sig), SignatureAlgorithm: alg}, nil
+}
+
+// Unlocker keeps a card unlocked for TLS signatures (Config.Unlocker).
+type Unlocker interface {
+	// Keep takes card, logged in with the holder's PIN for origin ("" from
+	// a command-line tool), and keeps it for the signatures of eidlink's
+	// PKCS#11 module; it closes card when the unlock ends.
+	Keep(card Card, origin string) (*protocol.Unlocked, error)
+}
+
+// unlock runs "unlock": the PIN conversation of a login, purpose "tls",
+// then the card goes to the Unlocker.
+func (s *Server) unlock(ctx context.Context, a *protocol.UnlockArgs) (any, error) {
+	card, err := s.openCard(ctx, a.Origin, protocol.PurposeTLS, ms(a.WaitForCard))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.login(ctx, card, a.Origin, protocol.PurposeTLS); err != nil {
+		card.Close()
+		return nil, err
+	}
+	u, err := s.cfg.Unlocker.Keep(card, a.Origin)
+	if err != nil {
+		card.Close()
+		return nil, err
+	}
+	return &protocol.UnlockResult{Unlocked: u}, nil
 }
 
 func (s *Server) status(ctx context.Context) *protocol.Status {

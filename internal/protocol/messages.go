@@ -14,7 +14,13 @@ const (
 	CmdQuit                  = "quit"
 	CmdPIN                   = "pin"
 	CmdCancel                = "cancel"
+	CmdUnlock                = "unlock"
 )
+
+// PurposeTLS is the purpose of the PIN and card requests of "unlock": the
+// PIN unlocks the card for TLS client authentication through eidlink's
+// PKCS#11 module.
+const PurposeTLS = "tls"
 
 // Request is one message from the extension.
 type Request struct {
@@ -71,6 +77,32 @@ type SignArgs struct {
 	WaitForCard  int    `json:"waitForCard,omitempty"`
 }
 
+// UnlockArgs are the arguments of "unlock". Origin is the site the
+// holder is about to log in to (the tab whose login control the holder
+// clicked), for the PIN window to name; a command-line tool leaves it out.
+type UnlockArgs struct {
+	Origin      string `json:"origin,omitempty"`
+	Lang        string `json:"lang,omitempty"`
+	WaitForCard int    `json:"waitForCard,omitempty"`
+}
+
+// UnlockResult is the result of "unlock": the card is unlocked for at
+// most Signatures TLS signatures through eidlink's PKCS#11 module, for
+// at most ExpiresIn seconds.
+type UnlockResult struct {
+	Unlocked *Unlocked `json:"unlocked"`
+}
+
+// Unlocked describes an unlocked card.
+type Unlocked struct {
+	ExpiresIn  int    `json:"expiresIn"`  // seconds
+	Signatures int    `json:"signatures"` // at most this many
+	Origin     string `json:"origin,omitempty"`
+	CardKind   string `json:"cardKind"`
+	Holder     string `json:"holder,omitempty"`
+	TokenLabel string `json:"tokenLabel,omitempty"`
+}
+
 // PINArgs are the arguments of "pin". The PIN travels as a JSON string
 // because that is what the browser sends; the host copies it into a byte
 // slice at once and zeroes that slice after use.
@@ -101,7 +133,7 @@ type SignResult struct {
 // everything the PIN window shows; it never carries a PIN.
 type PINRequest struct {
 	Origin        string `json:"origin"`
-	Purpose       string `json:"purpose"`  // "authenticate" or "sign"
+	Purpose       string `json:"purpose"`  // "authenticate", "sign" or "tls"
 	CardKind      string `json:"cardKind"` // "cie", "cns" or "unknown"
 	Holder        string `json:"holder,omitempty"`
 	CodiceFiscale string `json:"codiceFiscale,omitempty"`

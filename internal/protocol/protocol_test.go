@@ -49,6 +49,27 @@ func sign(raw json.RawMessage, o Options) error {
 	return err
 }
 
+// "unlock" takes no origin (a command-line tool) or a canonical one, and
+// refuses what the other commands refuse.
+func TestParseUnlock(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		`{}`: true,
+		`{"origin":"https://idp.example","waitForCard":60000,"lang":"it"}`: true,
+		`{"origin":"https://IDP.example"}`:                                 false,
+		`{"origin":"http://idp.example"}`:                                  false,
+		`{"waitForCard":-1}`:                                               false,
+		`{"waitForCard":600001}`:                                           false,
+		`{"pin":"12345678"}`:                                               false,
+		`{"origin":"https://a.example","Origin":"https://b.example"}`:      false,
+		``: false,
+	} {
+		a, err := ParseUnlock(json.RawMessage(raw), Options{})
+		if (err == nil) != ok {
+			t.Errorf("ParseUnlock(%s) = %+v, %v", raw, a, err)
+		}
+	}
+}
+
 func TestParsePIN(t *testing.T) {
 	pin, err := ParsePIN(json.RawMessage(`{"pin":"12345678"}`))
 	if err != nil || string(pin) != "12345678" {
@@ -98,6 +119,11 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		ParseGetSigningCertificate(r.Arguments, o)
 		ParseSign(r.Arguments, o)
+		if a, err := ParseUnlock(r.Arguments, o); err == nil && a.Origin != "" {
+			if c, err := webinput.CanonicalOrigin(a.Origin); err != nil || c != a.Origin {
+				t.Fatalf("unlock accepted the non-canonical origin %q", a.Origin)
+			}
+		}
 		if p, err := ParsePIN(r.Arguments); err == nil && len(p) > MaxPINLength {
 			t.Fatalf("PIN of %d bytes accepted", len(p))
 		}

@@ -94,6 +94,23 @@ func ParseGetSigningCertificate(raw json.RawMessage, o Options) (*GetSigningCert
 	return &a, validateLang(a.Lang)
 }
 
+// ParseUnlock decodes and validates "unlock"; its origin is optional.
+func ParseUnlock(raw json.RawMessage, o Options) (*UnlockArgs, error) {
+	var a UnlockArgs
+	if err := decodeArgs(raw, &a); err != nil {
+		return nil, err
+	}
+	if a.Origin != "" {
+		if err := validateOrigin(a.Origin, o); err != nil {
+			return nil, err
+		}
+	}
+	if err := validateWait(a.WaitForCard); err != nil {
+		return nil, err
+	}
+	return &a, validateLang(a.Lang)
+}
+
 // SignRequest is a validated "sign" request.
 type SignRequest struct {
 	Origin      string
