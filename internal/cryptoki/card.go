@@ -440,3 +440,15 @@ func digestInfo(h crypto.Hash, digest []byte) []byte {
 	prefix := []byte{0x30, 0x11 + n, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, hashArcs[h], 0x05, 0x00, 0x04, n}
 	return append(prefix, digest...)
 }
+
+// ParseDigestInfo is the inverse of the DigestInfo that Sign builds: the
+// hash function and the digest of a DER DigestInfo of a function of
+// hashArcs, as a TLS client passes it with CKM_RSA_PKCS.
+func ParseDigestInfo(b []byte) (crypto.Hash, []byte, bool) {
+	for h := range hashArcs {
+		if n := len(b) - h.Size(); n == 19 && bytes.Equal(b, digestInfo(h, b[n:])) {
+			return h, b[n:], true
+		}
+	}
+	return 0, nil, false
+}

@@ -1,6 +1,7 @@
 package cryptoki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -72,7 +73,26 @@ func TestDigestInfo(t *testing.T) {
 		if err := rsa.VerifyPKCS1v15(&key.PublicKey, h, digest, sig); err != nil {
 			t.Errorf("%v: %v", h, err)
 		}
+		digest[0] = byte(h)
+		if got, d, ok := ParseDigestInfo(digestInfo(h, digest)); !ok || got != h || !bytes.Equal(d, digest) {
+			t.Errorf("ParseDigestInfo(%v) = %v, %x, %v", h, got, d, ok)
+		}
 	}
+	di := digestInfo(crypto.SHA256, make([]byte, 32))
+	for _, bad := range [][]byte{nil, di[:len(di)-1], append(di[:len(di):len(di)], 0), append([]byte{0x31}, di[1:]...)} {
+		if _, _, ok := ParseDigestInfo(bad); ok {
+			t.Errorf("ParseDigestInfo(%x) took it", bad)
+		}
+	}
+}
+
+func FuzzParseDigestInfo(f *testing.F) {
+	f.Add(digestInfo(crypto.SHA384, make([]byte, 48)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if h, d, ok := ParseDigestInfo(b); ok && !bytes.Equal(digestInfo(h, d), b) {
+			t.Fatalf("%x is not the DigestInfo of %v %x", b, h, d)
+		}
+	})
 }
 
 func TestMatchKey(t *testing.T) {

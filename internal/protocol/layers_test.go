@@ -22,7 +22,7 @@ var layers = map[string]int{
 	"internal/authtoken": 2, "internal/virtualcard/virtualcardtest": 2, "internal/demosite": 2,
 	"internal/tlsreplica": 2,
 
-	"internal/reader": 3, "internal/osservice": 3, "internal/cie": 3, "internal/command": 3,
+	"internal/reader": 3, "internal/osservice": 3, "internal/cie": 3, "internal/command": 3, "internal/tlsauth": 3,
 
 	"internal/mockhost": 4, "internal/service": 4,
 
