@@ -163,6 +163,13 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 // in-process commands: PKCS#11 discovery, developer mode and logging from
 // the environment. The returned function releases the PKCS#11 modules.
 func HostConfig() (command.Config, func()) {
+	cfg, p := hostConfig()
+	return cfg, func() { p.Close() }
+}
+
+// hostConfig is HostConfig with its PKCS#11 provider, which the service
+// also presents to eidlink's PKCS#11 module (serviceConfig).
+func hostConfig() (command.Config, *cryptoki.Provider) {
 	log := logging.New(os.Stderr)
 	p := cryptoki.NewProvider(cryptoki.Config{Logger: log, Tries: reader.Tries})
 	return command.Config{
@@ -174,5 +181,5 @@ func HostConfig() (command.Config, func()) {
 		},
 		Check: reader.Check,
 		Log:   log,
-	}, func() { p.Close() }
+	}, p
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/osservice"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -156,17 +158,35 @@ func (e *env) serviceRun(o osservice.Options, listen string) error {
 			return usageError{err}
 		}
 	}
-	cfg, closeProvider := HostConfig()
+	cfg, closeProvider := serviceConfig(paths)
 	defer closeProvider()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := service.Listen(service.Config{Command: cfg, Paths: paths, Log: cfg.Log,
-		Events: reader.Events(ctx)})
+	cfg.Events = reader.Events(ctx)
+	srv, err := service.Listen(cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "eidlink: service listening on %s\n", srv.Endpoint())
 	return osservice.Run(o, srv.Serve)
+}
+
+// serviceConfig is the service's configuration: the host's commands, and
+// the same cards for eidlink's PKCS#11 module.
+func serviceConfig(paths ipc.Paths) (service.Config, func()) {
+	cfg, p := hostConfig()
+	return service.Config{Command: cfg, Paths: paths, Log: cfg.Log, Slots: slots{p}}, func() { p.Close() }
+}
+
+// slots are the provider's slots as the service takes them.
+type slots struct{ *cryptoki.Provider }
+
+func (s slots) OpenSlot(ctx context.Context, key string) (command.Card, error) {
+	c, err := s.Provider.OpenSlot(ctx, key)
+	if err != nil {
+		return nil, err // never a typed nil in the interface
+	}
+	return c, nil
 }
 
 // serviceUnit prints a unit file for packages to install.

@@ -26,11 +26,15 @@ import (
 // logs, every file under the user's home, runtime, config, cache and temp
 // directories and the card's, and the whole memory of the still-running
 // host and service (/proc/PID/mem). The PINs are random, so a match is a
-// PIN, not chance.
+// PIN, not chance. The same for "unlock", whose card stays logged in in
+// the service after the PIN.
 func TestNoPINTrace(t *testing.T) {
-	for _, viaService := range []bool{false, true} {
-		name := map[bool]string{false: "in-process", true: "through the service"}[viaService]
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		viaService, unlock bool
+	}{{"in-process", false, false}, {"through the service", true, false}, {"unlock", true, true}} {
+		viaService := tc.viaService
+		t.Run(tc.name, func(t *testing.T) {
 			pin, wrong := randomDigits(t, 8), randomDigits(t, 8)
 			w := newWorldPIN(t, pin)
 			home := t.TempDir()
@@ -58,7 +62,11 @@ func TestNoPINTrace(t *testing.T) {
 				t.Fatalf("the host works in mode %q", st.Mode)
 			}
 			nonce := newNonce()
-			h.send(authenticateMsg(nonce))
+			if tc.unlock {
+				h.send(`{"command":"unlock","arguments":{"origin":"` + testOrigin + `"}}`)
+			} else {
+				h.send(authenticateMsg(nonce))
+			}
 			if m := h.recv(); m["pinRequest"] == nil {
 				t.Fatalf("want a PIN request, got %s", mustJSON(m))
 			}
@@ -69,7 +77,11 @@ func TestNoPINTrace(t *testing.T) {
 				t.Fatalf("after a wrong PIN: %+v", req)
 			}
 			h.send(`{"command":"pin","arguments":{"pin":"` + pin + `"}}`)
-			if _, err := verifier(t, w.card).Verify(t.Context(), mustJSON(h.recv()), testOrigin, nonce); err != nil {
+			if tc.unlock {
+				if m := h.recv(); m["unlocked"] == nil {
+					t.Fatalf("want the card unlocked, got %s", mustJSON(m))
+				}
+			} else if _, err := verifier(t, w.card).Verify(t.Context(), mustJSON(h.recv()), testOrigin, nonce); err != nil {
 				t.Fatal(err)
 			}
 			h.status()

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"sync"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/tlsauth"
 )
 
 // errPrompt is why a request does not queue for the card: its holder is
@@ -98,6 +100,10 @@ func (l *cardLock) setPrompt(open bool) {
 // authentication certificate), so one queue for the provider is the
 // queue of that card.
 func Queued(p command.Provider, lockFile string) command.Provider {
+	return newQueued(p, lockFile)
+}
+
+func newQueued(p command.Provider, lockFile string) *queued {
 	return &queued{Provider: p, lock: newCardLock(), file: lockFile}
 }
 
@@ -105,9 +111,20 @@ type queued struct {
 	command.Provider
 	lock *cardLock
 	file string
+	drop func() // ends the TLS unlock, which holds the card's turn
 }
 
 func (q *queued) Open(ctx context.Context) (command.Card, error) {
+	return q.openWith(ctx, q.Provider.Open)
+}
+
+// openWith opens, in the card's turn, the card that open opens. An
+// unlocked card waiting for TLS signatures gives its turn up first
+// (drop): a command that takes the card ends the unlock.
+func (q *queued) openWith(ctx context.Context, open func(context.Context) (command.Card, error)) (command.Card, error) {
+	if q.drop != nil {
+		q.drop()
+	}
 	if err := q.lock.Lock(ctx); err != nil {
 		return nil, busy(err)
 	}
@@ -119,7 +136,7 @@ func (q *queued) Open(ctx context.Context) (command.Card, error) {
 			return nil, busy(err)
 		}
 	}
-	c, err := q.Provider.Open(ctx)
+	c, err := open(ctx)
 	if err != nil {
 		q.unlock(fl)
 		return nil, err
@@ -156,6 +173,15 @@ type queuedCard struct {
 func (c *queuedCard) PromptOpen(open bool) {
 	c.q.lock.setPrompt(open)
 	c.file.setPrompt(open)
+}
+
+// SignRaw implements tlsauth.RawSigner for a card that does.
+func (c *queuedCard) SignRaw(ctx context.Context, cert *x509.Certificate, block []byte) ([]byte, error) {
+	raw, ok := c.Card.(tlsauth.RawSigner)
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeCardError, "this card does no raw RSA operation")
+	}
+	return raw.SignRaw(ctx, cert, block)
 }
 
 func (c *queuedCard) Close() error {

@@ -9,7 +9,10 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/tlsauth"
+	"github.com/gorilla/websocket"
 )
 
 // Config configures a Server.
@@ -28,14 +31,29 @@ type Config struct {
 	// IdleExit, when not zero, stops the service once no host has been
 	// connected for that long: a service started on demand by a host.
 	IdleExit time.Duration
+	// Slots, when set, are the cards the service presents to eidlink's
+	// PKCS#11 module (*cryptoki.Provider, the Provider of Command): the
+	// service then answers the module on p11wire.Path, and "unlock".
+	Slots Slots
+	// TLS configures the unlock: its duration and signatures (0 for
+	// tlsauth's defaults).
+	TLS tlsauth.Config
+}
+
+// Slots lists the slots and cards (tlsauth.Cards) and opens the card of
+// one.
+type Slots interface {
+	tlsauth.Cards
+	OpenSlot(ctx context.Context, key string) (command.Card, error)
 }
 
 // Server is the eidlink service: the card broker behind an ipc.Listener.
 type Server struct {
-	cfg  Config
-	ln   *ipc.Listener
-	hub  hub
-	idle idle
+	cfg    Config
+	ln     *ipc.Listener
+	hub    hub
+	idle   idle
+	bridge *tlsauth.Bridge // nil without Config.Slots
 }
 
 // Listen creates the secret if needed and listens on cfg.Paths.Endpoint.
@@ -43,12 +61,30 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := ipc.Listen(ipc.ListenConfig{Paths: cfg.Paths, Version: cfg.Command.Version, Log: cfg.Log, Refused: cfg.Refused})
+	s := &Server{cfg: cfg}
+	q := newQueued(cfg.Command.Provider, "")
+	s.cfg.Command.Provider = q
+	lc := ipc.ListenConfig{Paths: cfg.Paths, Version: cfg.Command.Version, Log: cfg.Log, Refused: cfg.Refused}
+	if cfg.Slots != nil {
+		tc := cfg.TLS
+		tc.Cards, tc.Log = cfg.Slots, cfg.Log
+		tc.Open = func(ctx context.Context, key string) (tlsauth.Card, error) {
+			c, err := q.openWith(ctx, func(ctx context.Context) (command.Card, error) { return cfg.Slots.OpenSlot(ctx, key) })
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		s.bridge = tlsauth.New(tc)
+		q.drop = s.bridge.Drop
+		s.cfg.Command.Unlocker = unlocker{s.bridge}
+		lc.Raw = map[string]func(context.Context, *websocket.Conn){p11wire.Path: s.module}
+	}
+	ln, err := ipc.Listen(lc)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, ln: ln}
-	s.cfg.Command.Provider = Queued(cfg.Command.Provider, "")
+	s.ln = ln
 	status, user := cfg.Command.Status, ipc.CurrentUser()
 	s.cfg.Command.Status = func(ctx context.Context, st *protocol.Status) {
 		st.Mode = "service"
@@ -83,6 +119,9 @@ func (s *Server) Serve(ctx context.Context) error {
 						return
 					}
 					s.hub.publish(ev)
+					if s.bridge != nil {
+						s.bridge.Changed(ev.Event)
+					}
 				case <-ctx.Done():
 					return
 				}
@@ -97,6 +136,23 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer s.idle.stop()
 	}
 	return s.ln.Serve(ctx, s.session)
+}
+
+// unlocker is the Bridge as the command loop's Unlocker.
+type unlocker struct{ b *tlsauth.Bridge }
+
+func (u unlocker) Keep(card command.Card, origin string) (*protocol.Unlocked, error) {
+	return u.b.Keep(card, origin)
+}
+
+// module serves a connection of eidlink's PKCS#11 module: binary
+// requests, no hello, no heartbeat (the module never pings, and a
+// signature may wait minutes for the PIN).
+func (s *Server) module(ctx context.Context, ws *websocket.Conn) {
+	s.idle.enter()
+	defer s.idle.leave()
+	err := p11wire.Serve(ctx, ws, s.bridge)
+	s.cfg.Log.Debug("PKCS#11 module disconnected", "err", err)
 }
 
 // session runs one host's connection: its own command loop with the
