@@ -83,19 +83,37 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 		})
 	}()
 	in <- command.Input{Msg: req}
-	for {
-		var msg json.RawMessage
+	defer close(in)
+	return e.talk(func(msg []byte) error {
+		in <- command.Input{Msg: msg} // the command loop zeroes it after use
+		return nil
+	}, func() (json.RawMessage, error) {
 		select {
-		case msg = <-out:
+		case msg := <-out:
+			return msg, nil
 		case err := <-done:
 			if err == nil {
 				err = fmt.Errorf("the command ended without an answer")
 			}
 			return nil, err
 		}
+	})
+}
+
+// talk answers the PIN and card requests of the command sent, through
+// send and recv, and returns its result. It takes each message that send
+// is given as its own (send zeroes it, or hands it to who does).
+func (e *env) talk(send func([]byte) error, recv func() (json.RawMessage, error)) (json.RawMessage, error) {
+	for {
+		msg, err := recv()
+		if err != nil {
+			return nil, err
+		}
 		var m struct {
-			PINRequest *protocol.PINRequest `json:"pinRequest"`
-			Error      *protocol.Error      `json:"error"`
+			PINRequest  *protocol.PINRequest  `json:"pinRequest"`
+			CardRequest *protocol.CardRequest `json:"cardRequest"`
+			Event       string                `json:"event"`
+			Error       *protocol.Error       `json:"error"`
 		}
 		if err := json.Unmarshal(msg, &m); err != nil {
 			return nil, err
@@ -103,17 +121,28 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 		switch {
 		case m.Error != nil:
 			return nil, m.Error
+		case m.Event != "":
+			continue
+		case m.CardRequest != nil:
+			if m.CardRequest.Reason == protocol.CardReasonNoReader {
+				fmt.Fprintf(e.stderr, "eidlink: connect the card reader\n")
+			} else {
+				fmt.Fprintf(e.stderr, "eidlink: put the card on the reader\n")
+			}
+			continue
 		case m.PINRequest == nil:
-			close(in)
 			return msg, nil
 		}
 		pinMsg, err := e.askPIN(m.PINRequest)
 		if err != nil {
-			in <- command.Input{Msg: []byte(`{"command":"cancel"}`)}
-			<-out // the cancellation error
+			if send([]byte(`{"command":"cancel"}`)) == nil {
+				recv() // the cancellation error
+			}
 			return nil, err
 		}
-		in <- command.Input{Msg: pinMsg} // the command loop zeroes it after use
+		if err := send(pinMsg); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -142,6 +171,9 @@ func (e *env) askPIN(r *protocol.PINRequest) ([]byte, error) {
 	tty := e.terminal()
 	if r.Error != nil {
 		if !tty {
+			if r.Error.Code == protocol.CodePINIncorrect && r.TriesLeft >= 0 {
+				e.errorf("%d tries left", r.TriesLeft)
+			}
 			return nil, r.Error // reported by the caller; a piped PIN is tried once
 		}
 		e.errorf("%s", r.Error.Message)
@@ -157,7 +189,14 @@ func (e *env) askPIN(r *protocol.PINRequest) ([]byte, error) {
 	if r.CodiceFiscale != "" {
 		who += " (" + r.CodiceFiscale + ")"
 	}
-	fmt.Fprintf(e.stderr, "eidlink: %s card of %s for %s\n", r.CardKind, who, r.Origin)
+	switch {
+	case r.Purpose == protocol.PurposeTLS && r.Origin != "":
+		fmt.Fprintf(e.stderr, "eidlink: %s card of %s, to log in to %s\n", r.CardKind, who, r.Origin)
+	case r.Purpose == protocol.PurposeTLS:
+		fmt.Fprintf(e.stderr, "eidlink: %s card of %s, to log in to a site (TLS)\n", r.CardKind, who)
+	default:
+		fmt.Fprintf(e.stderr, "eidlink: %s card of %s for %s\n", r.CardKind, who, r.Origin)
+	}
 	if r.TriesLeft >= 0 {
 		fmt.Fprintf(e.stderr, "eidlink: %d tries left\n", r.TriesLeft)
 	}

@@ -26,6 +26,8 @@ const usage = `eidlink: sign in to Italian public services with your CIE or CNS
 
 Usage:
   eidlink authenticate --origin ORIGIN --nonce NONCE   sign a login challenge, print the token
+  eidlink unlock [--origin ORIGIN] [--wait DURATION]   unlock the card for a TLS login (eidlink's PKCS#11
+                                                       module): a minute, a few signatures
   eidlink verify --origin ORIGIN --nonce NONCE --ca FILE [TOKEN_FILE|-]
                                                        check a token, print the holder
   eidlink status [--json]                              readers, cards and card software
@@ -58,6 +60,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string) error{
 		"authenticate": e.authenticate,
+		"unlock":       e.unlock,
 		"verify":       e.verify,
 		"status":       e.status,
 		"doctor":       e.doctor,

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/service"
+	"github.com/eidlink/eidlink/internal/testenv"
+	"github.com/eidlink/eidlink/internal/tlsauth"
+	"github.com/miekg/pkcs11"
+)
+
+// buildModule compiles eidlink's PKCS#11 module as the Makefile does.
+func buildModule(t *testing.T) string {
+	t.Helper()
+	testenv.NeedCommand(t, "gcc", "gcc")
+	lib := filepath.Join(t.TempDir(), "libeidlink-pkcs11.so")
+	src := []string{"module.c", "wire.c", "ws.c", "platform_unix.c"}
+	args := []string{"-std=c11", "-O2", "-fPIC", "-shared", "-o", lib}
+	for _, f := range src {
+		args = append(args, filepath.Join("..", "..", "pkcs11", f))
+	}
+	if out, err := exec.Command("gcc", append(args, "-lpthread")...).CombinedOutput(); err != nil {
+		t.Fatalf("building the module: %v\n%s", err, out)
+	}
+	return lib
+}
+
+// tlsWorld is the user's service with a virtual card, and eidlink's
+// PKCS#11 module that the browsers would load.
+type tlsWorld struct {
+	t      *testing.T
+	module string
+	dir    string
+	paths  ipc.Paths
+	tls    tlsauth.Config
+	stop   func()
+}
+
+func newTLSWorld(t *testing.T, tls tlsauth.Config) *tlsWorld {
+	testenv.NeedCommand(t, "pkcs11-tool", "opensc")
+	testenv.NeedCommand(t, "openssl", "openssl")
+	w := &tlsWorld{t: t, module: buildModule(t), dir: t.TempDir(), tls: tls}
+	initCard(t)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(w.dir, "config"))
+	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(w.dir, "run"))
+	os.Mkdir(filepath.Join(w.dir, "run"), 0o700)
+	var err error
+	if w.paths, err = ipc.PathsFor(ipc.DefaultName); err != nil {
+		t.Fatal(err)
+	}
+	w.start()
+	return w
+}
+
+// start starts the service as "eidlink service run" does; stop ends it.
+func (w *tlsWorld) start() {
+	cfg, closeProvider := serviceConfig(w.paths)
+	cfg.TLS = w.tls
+	srv, err := service.Listen(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx) }()
+	w.stop = sync.OnceFunc(func() { cancel(); <-done; closeProvider() })
+	w.t.Cleanup(w.stop)
+}
+
+// tool runs pkcs11-tool on the module.
+func (w *tlsWorld) tool(args ...string) (string, error) {
+	out, err := exec.Command("pkcs11-tool", append([]string{"--module", w.module}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// sign signs data's SHA-256 DigestInfo with pkcs11-tool (CKM_RSA_PKCS,
+// as a browser in TLS 1.2) and says whether openssl verifies it against
+// the card's certificate.
+func (w *tlsWorld) sign(name string) (string, error) {
+	data := filepath.Join(w.dir, name)
+	os.WriteFile(data, []byte("TLS 1.2 handshake messages "+name), 0o600)
+	sum := sha256.Sum256([]byte("TLS 1.2 handshake messages " + name))
+	di := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, sum[:]...)
+	os.WriteFile(data+".di", di, 0o600)
+	if out, err := w.tool("--sign", "-m", "RSA-PKCS", "-i", data+".di", "-o", data+".sig"); err != nil {
+		return out, err
+	}
+	out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", w.publicKey(), "-signature", data+".sig", data).CombinedOutput()
+	return string(out), err
+}
+
+// cert is the card's authentication certificate.
+func (w *tlsWorld) cert() *x509.Certificate {
+	p := cryptoki.NewProvider(cryptoki.Config{Logger: slog.New(slog.DiscardHandler)})
+	defer p.Close()
+	card, err := p.Open(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer card.Close()
+	return card.AuthCertificate()
+}
+
+// publicKey writes the card's public key, from its certificate, for openssl.
+func (w *tlsWorld) publicKey() string {
+	certFile, keyFile := filepath.Join(w.dir, "cert.pem"), filepath.Join(w.dir, "pub.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.cert().Raw}), 0o600)
+	if out, err := exec.Command("openssl", "x509", "-in", certFile, "-pubkey", "-noout", "-out", keyFile).CombinedOutput(); err != nil {
+		w.t.Fatalf("openssl x509: %v %s", err, out)
+	}
+	return keyFile
+}
+
+// p11Sign signs hash with CKM_RSA_PKCS_PSS (as a browser in TLS 1.3)
+// through the module loaded in this process by miekg/pkcs11, an
+// independent client that shows C_Sign's own return value (pkcs11-tool
+// retries a failed C_Sign as multi-part and reports that failure).
+func (w *tlsWorld) p11Sign(hash []byte) ([]byte, error) {
+	w.t.Helper()
+	p := pkcs11.New(w.module)
+	if p == nil {
+		w.t.Fatal("cannot load the module")
+	}
+	defer p.Destroy()
+	if err := p.Initialize(); err != nil {
+		w.t.Fatal(err)
+	}
+	defer p.Finalize()
+	slots, err := p.GetSlotList(true)
+	if err != nil || len(slots) != 1 {
+		w.t.Fatalf("slots with a token: %v, %v", slots, err)
+	}
+	sh, err := p.OpenSession(slots[0], pkcs11.CKF_SERIAL_SESSION)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer p.CloseSession(sh)
+	p.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
+	keys, _, err := p.FindObjects(sh, 2)
+	p.FindObjectsFinal(sh)
+	if err != nil || len(keys) != 1 {
+		w.t.Fatalf("private keys: %v, %v", keys, err)
+	}
+	params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
+	if err := p.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, keys[0]); err != nil {
+		w.t.Fatal(err)
+	}
+	return p.Sign(sh, hash)
+}
+
+// refused checks that a signature through the module is refused with
+// CKR_FUNCTION_CANCELED.
+func (w *tlsWorld) refused(what string) {
+	w.t.Helper()
+	hash := sha256.Sum256([]byte(what))
+	if _, err := w.p11Sign(hash[:]); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
+		w.t.Fatalf("%s: %v, want CKR_FUNCTION_CANCELED", what, err)
+	}
+}
+
+// The "done when": with the service and a virtual card up,
+// pkcs11-tool lists the certificate and the key through eidlink's module
+// without login; after "eidlink unlock" a signature it makes verifies
+// with openssl against the card's certificate. Without an unlock, and
+// once its signatures are used up, the module answers
+// CKR_FUNCTION_CANCELED (no extension is there to ask the PIN).
+func TestUnlockThenPKCS11ToolSigns(t *testing.T) {
+	w := newTLSWorld(t, tlsauth.Config{Signatures: 3})
+	out, err := w.tool("-O")
+	if err != nil || !strings.Contains(out, "Certificate Object") || !strings.Contains(out, "Private Key Object") || !strings.Contains(out, "CIE di MARIO ROSSI") {
+		t.Fatalf("pkcs11-tool -O: %v\n%s", err, out)
+	}
+	w.refused("a signature before unlock")
+
+	code, stdout, stderr := run(t, "00000000\n", "unlock")
+	if code != 1 || !strings.Contains(stderr, "wrong PIN") || !strings.Contains(stderr, "2 tries left") {
+		t.Fatalf("unlock with a wrong PIN: %d\n%s%s", code, stdout, stderr)
+	}
+	w.refused("a signature after a wrong PIN")
+
+	code, stdout, stderr = run(t, "12345678\n", "unlock")
+	if code != 0 || !strings.Contains(stderr, "2 tries left") || stdout != "unlocked the cie card of MARIO ROSSI for TLS client authentication: at most 3 signatures within 60 s\n" {
+		t.Fatalf("unlock: %d\n%s%s", code, stdout, stderr)
+	}
+	if out, err := w.sign("first"); err != nil || !strings.Contains(out, "Verified OK") {
+		t.Fatalf("pkcs11-tool's signature after unlock: %v\n%s", err, out)
+	}
+	hash := sha256.Sum256([]byte("TLS 1.3 transcript"))
+	sig, err := w.p11Sign(hash[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPSS(w.cert().PublicKey.(*rsa.PublicKey), crypto.SHA256, hash[:], sig, &rsa.PSSOptions{SaltLength: 32}); err != nil {
+		t.Fatalf("the PSS signature through the module: %v", err)
+	}
+	if out, err := w.sign("third"); err != nil || !strings.Contains(out, "Verified OK") {
+		t.Fatalf("pkcs11-tool's signature after unlock: %v\n%s", err, out)
+	}
+	w.refused("a signature past the unlock's")
+
+	// A service that restarts forgets the unlock.
+	if code, _, stderr := run(t, "12345678\n", "unlock"); code != 0 {
+		t.Fatalf("unlock: %s", stderr)
+	}
+	w.stop()
+	w.start()
+	w.refused("a signature after the service restarted")
+}
