@@ -57,7 +57,11 @@ type Config struct {
 	// tlsauth.Bridge). Without it "unlock" is refused: only the service
 	// signs for the module.
 	Unlocker Unlocker
-	Log      *slog.Logger
+	// TLSPIN, when set, takes the "tls-pin" answers to the service's
+	// "tls-pin-request" events; it owns the PIN it is given. Without it
+	// "tls-pin" is refused.
+	TLSPIN func(*protocol.TLSPINArgs) error
+	Log    *slog.Logger
 }
 
 // Hello is the version message the host writes first.
@@ -245,6 +249,18 @@ func (s *Server) handle(ctx context.Context, it Input, running bool) (command st
 			return "", nil, s.fail(req.Command, err)
 		}
 		return "", nil, nil
+	case protocol.CmdTLSPIN: // answered at once, whatever runs: it is not this port's request
+		if s.cfg.TLSPIN == nil {
+			return "", nil, s.fail(req.Command, protocol.Errorf(protocol.CodeUnknownCommand, "\"tls-pin\" needs the eidlink service"))
+		}
+		a, err := protocol.ParseTLSPIN(req.Arguments)
+		if err == nil {
+			err = s.cfg.TLSPIN(a)
+		}
+		if err != nil {
+			return "", nil, s.fail(req.Command, err)
+		}
+		return "", nil, s.out(struct{}{})
 	}
 	if running {
 		return "", nil, s.fail(req.Command, s.busy())

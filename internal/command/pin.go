@@ -14,13 +14,23 @@ import (
 // pinpad reader the extension sends an empty PIN to start each try, and the
 // holder types the PIN on the reader.
 func (s *Server) login(ctx context.Context, card Card, origin, purpose string) error {
+	return Login(ctx, card, origin, purpose, func(ctx context.Context, req *protocol.PINRequest) (protocol.PIN, error) {
+		return s.askPIN(ctx, card, req)
+	})
+}
+
+// Login is the PIN conversation of a login, with ask sending each PIN
+// request and waiting for its answer: a PIN, which Login zeroes, or an
+// error. The service asks this way for eidlink's PKCS#11 module's
+// signatures, through the extension's "tls-pin" answers.
+func Login(ctx context.Context, card Card, origin, purpose string, ask func(context.Context, *protocol.PINRequest) (protocol.PIN, error)) error {
 	var last *protocol.Error
 	for {
 		info := card.Info()
 		if info.PINLocked || info.TriesLeft == 0 {
 			return protocol.Errorf(protocol.CodePINBlocked, "the PIN is blocked: unblock it with the PUK")
 		}
-		pin, err := s.askPIN(ctx, card, pinRequest(info, origin, purpose, last))
+		pin, err := ask(ctx, pinRequest(info, origin, purpose, last))
 		if err != nil {
 			return err
 		}

@@ -80,3 +80,32 @@ func TestUnlockRefused(t *testing.T) {
 		t.Fatal("a cancelled unlock tried a PIN or kept the card")
 	}
 }
+
+// "tls-pin" answers the service's own PIN request, not this port's: it
+// is handed over and acknowledged at once, also while a command waits
+// for its PIN; without the service it is refused.
+func TestTLSPIN(t *testing.T) {
+	card := newFakeCard(t)
+	got := make(chan *protocol.TLSPINArgs, 1)
+	s := startConfig(t, Config{Provider: &fakeProvider{card: card}, Version: "1.0.0", PINTimeout: time.Minute,
+		TLSPIN: func(a *protocol.TLSPINArgs) error { got <- a; return nil }})
+	s.send(authMsg)
+	s.pinRequest()
+	s.send(`{"command":"tls-pin","arguments":{"id":3,"pin":"12345678"}}`)
+	if m := s.next(); len(m) != 0 {
+		t.Fatalf("want {}, got %s", mustJSON(t, m))
+	}
+	if a := <-got; a.ID != 3 || string(a.PIN) != "12345678" {
+		t.Fatalf("handed over %+v", a)
+	}
+	s.send(`{"command":"tls-pin","arguments":{"id":3}}`)
+	s.wantError(protocol.CodeInvalidArgument)
+	s.send(`{"command":"cancel"}`) // the login's own PIN request goes on meanwhile
+	s.wantError(protocol.CodeUserCancelled)
+	if len(card.logins) != 0 {
+		t.Fatal("a tls-pin PIN was tried by this port's login")
+	}
+	s = start(t, &fakeProvider{card: card}, time.Minute)
+	s.send(`{"command":"tls-pin","arguments":{"id":3,"cancel":true}}`)
+	s.wantError(protocol.CodeUnknownCommand)
+}

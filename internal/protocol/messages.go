@@ -15,6 +15,14 @@ const (
 	CmdPIN                   = "pin"
 	CmdCancel                = "cancel"
 	CmdUnlock                = "unlock"
+	CmdTLSPIN                = "tls-pin"
+)
+
+// The events of a PIN asked at signing time for eidlink's PKCS#11 module
+// (TLSPINRequest, TLSPINResult), answered with "tls-pin".
+const (
+	EventTLSPINRequest = "tls-pin-request"
+	EventTLSPINResult  = "tls-pin-result"
 )
 
 // PurposeTLS is the purpose of the PIN and card requests of "unlock": the
@@ -101,6 +109,34 @@ type Unlocked struct {
 	CardKind   string `json:"cardKind"`
 	Holder     string `json:"holder,omitempty"`
 	TokenLabel string `json:"tokenLabel,omitempty"`
+}
+
+// TLSPINRequest is the data of a "tls-pin-request" event: a browser
+// signs a TLS handshake with the card through eidlink's PKCS#11 module and
+// nothing is unlocked, so the service asks every connected extension for
+// the PIN. PINRequest has purpose "tls" and no origin (the module does not
+// know the site). A wrong PIN brings a new event with the same ID and
+// PINRequest.Error.
+type TLSPINRequest struct {
+	ID         uint64      `json:"id"`
+	PINRequest *PINRequest `json:"pinRequest"`
+}
+
+// TLSPINResult is the data of a "tls-pin-result" event: the request ID
+// is over, with the card logged in (OK) or not (Error), and every PIN
+// window opened for it closes.
+type TLSPINResult struct {
+	ID    uint64 `json:"id"`
+	OK    bool   `json:"ok"`
+	Error *Error `json:"error,omitempty"`
+}
+
+// TLSPINArgs are the arguments of "tls-pin": the answer to the
+// TLSPINRequest ID, a PIN or a cancel.
+type TLSPINArgs struct {
+	ID     uint64 `json:"id"`
+	PIN    PIN    `json:"pin,omitempty"`
+	Cancel bool   `json:"cancel,omitempty"`
 }
 
 // PINArgs are the arguments of "pin". The PIN travels as a JSON string

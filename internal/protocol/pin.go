@@ -3,6 +3,8 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+
+	"github.com/eidlink/eidlink/internal/webinput"
 )
 
 // PIN holds a PIN in memory the host owns, so that it can be zeroed. It
@@ -49,4 +51,39 @@ func ParsePIN(raw json.RawMessage) (PIN, error) {
 		return nil, invalid("pin arguments must be exactly {\"pin\": \"...\"}")
 	}
 	return pin, nil
+}
+
+// keyOnly decodes any JSON value into nothing, copying none of it.
+type keyOnly struct{}
+
+func (*keyOnly) UnmarshalJSON([]byte) error { return nil }
+
+// ParseTLSPIN decodes the arguments of "tls-pin": an id and exactly one
+// of a PIN or "cancel": true. The caller zeroes the PIN (and raw) after
+// use. Like ParsePIN, it leaves no copy of the PIN but the result's.
+func ParseTLSPIN(raw json.RawMessage) (*TLSPINArgs, error) {
+	var a TLSPINArgs
+	var keys map[string]keyOnly
+	if !json.Valid(raw) || json.Unmarshal(raw, &keys) != nil {
+		return nil, invalid("tls-pin arguments are malformed")
+	}
+	if err := webinput.CheckJSONKeys(raw, &a); err != nil {
+		return nil, invalid("tls-pin arguments are malformed: %v", err)
+	}
+	for k := range keys {
+		if k != "id" && k != "pin" && k != "cancel" {
+			return nil, invalid("tls-pin arguments: unknown field %q", k)
+		}
+	}
+	_, hasID := keys["id"]
+	_, hasPIN := keys["pin"]
+	err := json.Unmarshal(raw, &a)
+	if err == nil && (!hasID || hasPIN == a.Cancel) {
+		err = errors.New("want an id and either a pin or \"cancel\": true")
+	}
+	if err != nil {
+		a.PIN.Zero()
+		return nil, invalid("tls-pin arguments: %v", err)
+	}
+	return &a, nil
 }

@@ -70,6 +70,22 @@ func TestParseUnlock(t *testing.T) {
 	}
 }
 
+func TestParseTLSPIN(t *testing.T) {
+	a, err := ParseTLSPIN(json.RawMessage(`{"id":7,"pin":"12345678"}`))
+	if err != nil || a.ID != 7 || string(a.PIN) != "12345678" || a.Cancel {
+		t.Fatalf("ParseTLSPIN = %+v, %v", a, err)
+	}
+	if a, err := ParseTLSPIN(json.RawMessage(`{"id":7,"cancel":true}`)); err != nil || !a.Cancel || a.PIN != nil {
+		t.Fatalf("cancel: %+v, %v", a, err)
+	}
+	for _, raw := range []string{`{"pin":"12345678"}`, `{"id":7}`, `{"id":7,"pin":"1","cancel":true}`, `{"id":7,"cancel":false}`,
+		`{"id":7,"pin":"1","x":1}`, `{"id":7,"PIN":"1"}`, `{"id":7,"pin":"1","pin":"2"}`, `{"id":-1,"pin":"1"}`, `{"id":7,"pin":1}`, `[]`, ``} {
+		if a, err := ParseTLSPIN(json.RawMessage(raw)); err == nil {
+			t.Errorf("ParseTLSPIN(%s) = %+v", raw, a)
+		}
+	}
+}
+
 func TestParsePIN(t *testing.T) {
 	pin, err := ParsePIN(json.RawMessage(`{"pin":"12345678"}`))
 	if err != nil || string(pin) != "12345678" {
@@ -119,6 +135,9 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		ParseGetSigningCertificate(r.Arguments, o)
 		ParseSign(r.Arguments, o)
+		if a, err := ParseTLSPIN(r.Arguments); err == nil && len(a.PIN) > MaxPINLength {
+			t.Fatalf("tls-pin accepted %+v", a)
+		}
 		if a, err := ParseUnlock(r.Arguments, o); err == nil && a.Origin != "" {
 			if c, err := webinput.CanonicalOrigin(a.Origin); err != nil || c != a.Origin {
 				t.Fatalf("unlock accepted the non-canonical origin %q", a.Origin)

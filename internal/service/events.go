@@ -40,3 +40,10 @@ func (h *hub) publish(ev protocol.EventMessage) {
 		}
 	}
 }
+
+// count is the number of connections subscribed: the hosts.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}

@@ -38,6 +38,9 @@ type Config struct {
 	// TLS configures the unlock: its duration and signatures (0 for
 	// tlsauth's defaults).
 	TLS tlsauth.Config
+	// TLSPINTimeout bounds the wait for the PIN of a TLS signature asked
+	// through the extensions; 0 means DefaultTLSPINTimeout.
+	TLSPINTimeout time.Duration
 }
 
 // Slots lists the slots and cards (tlsauth.Cards) and opens the card of
@@ -75,9 +78,12 @@ func Listen(cfg Config) (*Server, error) {
 			}
 			return c, nil
 		}
+		asker := newTLSAsker(&s.hub, cfg.TLSPINTimeout)
+		tc.Ask = asker.ask
 		s.bridge = tlsauth.New(tc)
 		q.drop = s.bridge.Drop
 		s.cfg.Command.Unlocker = unlocker{s.bridge}
+		s.cfg.Command.TLSPIN = asker.answer
 		lc.Raw = map[string]func(context.Context, *websocket.Conn){p11wire.Path: s.module}
 	}
 	ln, err := ipc.Listen(lc)

@@ -90,6 +90,11 @@ type RawSigner interface {
 	SignRaw(ctx context.Context, cert *x509.Certificate, block []byte) ([]byte, error)
 }
 
+// ErrNotAvailable is what Config.Ask returns when nothing can ask the
+// PIN (no extension connected): the signature is refused with
+// StatusNotAvailable.
+var ErrNotAvailable = errors.New("the card is not unlocked and no eidlink extension is connected to ask the PIN: unlock it first (the site's login button, or eidlink unlock)")
+
 // Config configures a Bridge.
 type Config struct {
 	Cards Cards
@@ -372,7 +377,7 @@ func (b *Bridge) Sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Re
 		return res
 	}
 	if b.cfg.Ask == nil {
-		return fail(p11wire.StatusNotAvailable, "the card is not unlocked and no eidlink extension is connected to ask the PIN: unlock it first (eidlink unlock)")
+		return failErr(ErrNotAvailable)
 	}
 	card, err := b.cfg.Open(ctx, key)
 	if err != nil {
@@ -402,7 +407,9 @@ func fail(s p11wire.Status, msg string) *p11wire.Response {
 // failErr answers a failure of the card path.
 func failErr(err error) *p11wire.Response {
 	s := p11wire.StatusDeviceError
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, ErrNotAvailable) {
+		s = p11wire.StatusNotAvailable
+	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		s = p11wire.StatusCancelled
 	} else {
 		switch protocol.AsError(err).Code {
