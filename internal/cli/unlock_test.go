@@ -24,22 +24,6 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// buildModule compiles eidlink's PKCS#11 module as the Makefile does.
-func buildModule(t *testing.T) string {
-	t.Helper()
-	testenv.NeedCommand(t, "gcc", "gcc")
-	lib := filepath.Join(t.TempDir(), "libeidlink-pkcs11.so")
-	src := []string{"module.c", "wire.c", "ws.c", "platform_unix.c"}
-	args := []string{"-std=c11", "-O2", "-fPIC", "-shared", "-o", lib}
-	for _, f := range src {
-		args = append(args, filepath.Join("..", "..", "pkcs11", f))
-	}
-	if out, err := exec.Command("gcc", append(args, "-lpthread")...).CombinedOutput(); err != nil {
-		t.Fatalf("building the module: %v\n%s", err, out)
-	}
-	return lib
-}
-
 // tlsWorld is the user's service with a virtual card, and eidlink's
 // PKCS#11 module that the browsers would load.
 type tlsWorld struct {
@@ -54,7 +38,7 @@ type tlsWorld struct {
 func newTLSWorld(t *testing.T, tls tlsauth.Config) *tlsWorld {
 	testenv.NeedCommand(t, "pkcs11-tool", "opensc")
 	testenv.NeedCommand(t, "openssl", "openssl")
-	w := &tlsWorld{t: t, module: buildModule(t), dir: t.TempDir(), tls: tls}
+	w := &tlsWorld{t: t, module: testenv.PKCS11Module(t), dir: t.TempDir(), tls: tls}
 	initCard(t)
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(w.dir, "config"))
 	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(w.dir, "run"))
