@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/osservice"
@@ -175,18 +174,7 @@ func (e *env) serviceRun(o osservice.Options, listen string) error {
 // the same cards for eidlink's PKCS#11 module.
 func serviceConfig(paths ipc.Paths) (service.Config, func()) {
 	cfg, p := hostConfig()
-	return service.Config{Command: cfg, Paths: paths, Log: cfg.Log, Slots: slots{p}}, func() { p.Close() }
-}
-
-// slots are the provider's slots as the service takes them.
-type slots struct{ *cryptoki.Provider }
-
-func (s slots) OpenSlot(ctx context.Context, key string) (command.Card, error) {
-	c, err := s.Provider.OpenSlot(ctx, key)
-	if err != nil {
-		return nil, err // never a typed nil in the interface
-	}
-	return c, nil
+	return service.Config{Command: cfg, Paths: paths, Log: cfg.Log, Slots: service.PKCS11Slots[*cryptoki.Card](p)}, func() { p.Close() }
 }
 
 // serviceUnit prints a unit file for packages to install.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eidlink/eidlink/internal/command"
+	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -44,10 +45,36 @@ type Config struct {
 }
 
 // Slots lists the slots and cards (tlsauth.Cards) and opens the card of
-// one.
+// one: PKCS11Slots of a *cryptoki.Provider.
 type Slots interface {
 	tlsauth.Cards
 	OpenSlot(ctx context.Context, key string) (command.Card, error)
+}
+
+// PKCS11Slots makes Slots of p, whose OpenSlot returns its own card type
+// (*cryptoki.Provider), as command.Cards makes a command.Provider.
+func PKCS11Slots[C command.Card](p interface {
+	tlsauth.Cards
+	OpenSlot(ctx context.Context, key string) (C, error)
+}) Slots {
+	return slotsOf[C]{p}
+}
+
+type slotsOf[C command.Card] struct {
+	p interface {
+		tlsauth.Cards
+		OpenSlot(ctx context.Context, key string) (C, error)
+	}
+}
+
+func (s slotsOf[C]) Slots(ctx context.Context) []cryptoki.Slot { return s.p.Slots(ctx) }
+
+func (s slotsOf[C]) OpenSlot(ctx context.Context, key string) (command.Card, error) {
+	c, err := s.p.OpenSlot(ctx, key)
+	if err != nil {
+		return nil, err // never a typed nil in the interface
+	}
+	return c, nil
 }
 
 // Server is the eidlink service: the card broker behind an ipc.Listener.
