@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -212,7 +213,40 @@ func (e *env) serviceUnit(fs *flag.FlagSet, args []string, o osservice.Options) 
 // made by the service itself already says so and is left alone. It is the
 // Status hook of HostConfig.
 func serviceStatus(ctx context.Context, st *protocol.Status) {
-	if st.Service == nil {
-		st.Service = ipc.Probe(ctx)
+	if st.Service != nil {
+		return
+	}
+	c, err := ipc.DialDefault(ctx)
+	if err != nil {
+		st.Service = ipc.Probe(ctx) // says why
+		return
+	}
+	defer c.Close()
+	st.Service = &protocol.ServiceStatus{Running: true, Endpoint: c.Endpoint.String(), Version: c.Peer.Version, User: ipc.CurrentUser()}
+	st.TLS = tlsStatus(ctx, c)
+}
+
+// tlsStatus asks the service on c for the state of TLS logins through
+// eidlink's PKCS#11 module; nil when it does not say.
+func tlsStatus(ctx context.Context, c *ipc.Conn) *protocol.TLSStatus {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if c.Send([]byte(`{"command":"status"}`)) != nil {
+		return nil
+	}
+	for {
+		msg, err := c.Recv()
+		if err != nil {
+			return nil
+		}
+		var m struct {
+			Event string
+			TLS   *protocol.TLSStatus
+		}
+		if json.Unmarshal(msg, &m) == nil && m.Event == "" {
+			return m.TLS
+		}
 	}
 }

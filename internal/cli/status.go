@@ -46,6 +46,9 @@ func printStatus(w io.Writer, st *protocol.Status) {
 	defer tw.Flush()
 	fmt.Fprintf(tw, "eidlink\t%s (%s)\n", st.Version, st.Mode)
 	fmt.Fprintf(tw, "service\t%s\n", describeService(st.Service))
+	if st.TLS != nil {
+		fmt.Fprintf(tw, "TLS logins\t%s\n", describeTLS(st.TLS))
+	}
 	if st.PCSC != "" {
 		fmt.Fprintf(tw, "PC/SC\t%s\n", st.PCSC)
 	}
@@ -100,6 +103,24 @@ func describeService(s *protocol.ServiceStatus) string {
 	return "not running (the host works in-process)"
 }
 
+// describeTLS says whether the service signs for eidlink's PKCS#11 module
+// now, and why it last refused.
+func describeTLS(t *protocol.TLSStatus) string {
+	d := "nothing unlocked"
+	if t.Unlocked {
+		d = fmt.Sprintf("a card is unlocked for %d more signatures, %d s", t.SignaturesLeft, t.ExpiresIn)
+	}
+	if others := t.Hosts - 1; others > 0 { // this command's own connection is one
+		d += fmt.Sprintf("; %d extension connection(s) can be asked the PIN", others)
+	} else {
+		d += "; no extension connected to ask the PIN: a signature needs \"eidlink unlock\" first"
+	}
+	if t.LastRefusal != "" {
+		d += "; last refused at " + t.LastRefusal
+	}
+	return d
+}
+
 // doctor checks each piece eidlink needs and says how to fix what fails.
 func (e *env) doctor(args []string) error {
 	if err := e.parse(e.newFlags("doctor"), args); err != nil {
@@ -134,9 +155,13 @@ func (e *env) doctor(args []string) error {
 		st.PCSC+"; Linux: apt-get install pcscd and start it (systemctl start pcscd.socket); Windows and macOS: it is part of the system")
 	if s := st.Service; s != nil && s.Running {
 		check(true, "the eidlink service: "+describeService(s), "")
+		if st.TLS != nil {
+			fmt.Fprintf(e.stdout, "[info] TLS logins (eidlink's PKCS#11 module): %s\n", describeTLS(st.TLS))
+		}
 	} else {
 		fmt.Fprintf(e.stdout, "[info] the eidlink service: %s\n       suggestion: %s\n", describeService(s),
-			"start your own with \"eidlink service start\" (after \"eidlink service install\"), or leave it: eidlink-host works without it")
+			"start your own with \"eidlink service start\" (after \"eidlink service install\"), or leave it: eidlink-host works without it, "+
+				"but TLS logins through eidlink's PKCS#11 module need it (without it the module shows no cards)")
 	}
 	usable := 0
 	for _, t := range st.Tokens {

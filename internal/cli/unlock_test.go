@@ -170,6 +170,12 @@ func TestUnlockThenPKCS11ToolSigns(t *testing.T) {
 		t.Fatalf("pkcs11-tool -O: %v\n%s", err, out)
 	}
 	w.refused("a signature before unlock")
+	for _, cmd := range []string{"status", "doctor"} {
+		_, out, _ := run(t, "", cmd)
+		if !strings.Contains(out, "nothing unlocked; no extension connected to ask the PIN") || !strings.Contains(out, "not unlocked and no eidlink extension is connected") {
+			t.Errorf("%s does not say why the signature was refused:\n%s", cmd, out)
+		}
+	}
 
 	code, stdout, stderr := run(t, "00000000\n", "unlock")
 	if code != 1 || !strings.Contains(stderr, "wrong PIN") || !strings.Contains(stderr, "2 tries left") {
@@ -180,6 +186,9 @@ func TestUnlockThenPKCS11ToolSigns(t *testing.T) {
 	code, stdout, stderr = run(t, "12345678\n", "unlock")
 	if code != 0 || !strings.Contains(stderr, "2 tries left") || stdout != "unlocked the cie card of MARIO ROSSI for TLS client authentication: at most 3 signatures within 60 s\n" {
 		t.Fatalf("unlock: %d\n%s%s", code, stdout, stderr)
+	}
+	if _, out, _ := run(t, "", "status"); !strings.Contains(out, "a card is unlocked for 3 more signatures") {
+		t.Errorf("status after unlock:\n%s", out)
 	}
 	if out, err := w.sign("first"); err != nil || !strings.Contains(out, "Verified OK") {
 		t.Fatalf("pkcs11-tool's signature after unlock: %v\n%s", err, out)

@@ -12,6 +12,26 @@ type Status struct {
 	Readers []ReaderStatus `json:"readers"`
 	// PCSC is empty when PC/SC works, else why it does not.
 	PCSC string `json:"pcsc,omitempty"`
+	// TLS is the service's side of eidlink's PKCS#11 module (TLS
+	// logins); only the service reports it.
+	TLS *TLSStatus `json:"tls,omitempty"`
+}
+
+// TLSStatus says whether the signatures that eidlink's PKCS#11 module asks
+// for can be made now, and why the last one was refused.
+type TLSStatus struct {
+	// Unlocked: a card is unlocked for SignaturesLeft more signatures,
+	// for ExpiresIn more seconds.
+	Unlocked       bool `json:"unlocked"`
+	SignaturesLeft int  `json:"signaturesLeft,omitempty"`
+	ExpiresIn      int  `json:"expiresIn,omitempty"`
+	// Hosts is the number of hosts connected to the service (the one
+	// asking included): with none, a signature with nothing unlocked
+	// cannot ask the PIN and is refused.
+	Hosts int `json:"hosts"`
+	// LastRefusal says when and why the last signature was refused, ""
+	// when none was since the service started.
+	LastRefusal string `json:"lastRefusal,omitempty"`
 }
 
 // ServiceStatus describes the eidlink service as the host sees it. Each

@@ -121,7 +121,11 @@ func Listen(cfg Config) (*Server, error) {
 	status, user := cfg.Command.Status, ipc.CurrentUser()
 	s.cfg.Command.Status = func(ctx context.Context, st *protocol.Status) {
 		st.Mode = "service"
-		st.Service = &protocol.ServiceStatus{Running: true, Endpoint: ln.Endpoint().String(), Version: cfg.Command.Version, User: user}
+		st.Service = &protocol.ServiceStatus{Running: true, Endpoint: s.ln.Endpoint().String(), Version: cfg.Command.Version, User: user}
+		if s.bridge != nil {
+			st.TLS = s.bridge.Status()
+			st.TLS.Hosts = s.hub.count()
+		}
 		if status != nil {
 			status(ctx, st)
 		}

@@ -127,6 +127,7 @@ type Bridge struct {
 	raw     map[string]bool // card serial -> its key does raw RSA
 	scanned time.Time       // zero: to scan again
 	unlock  *unlocked
+	refusal string // the last signature refused: when and why
 
 	scan sync.Mutex // one scan at a time
 }
@@ -138,6 +139,7 @@ type unlocked struct {
 	card   Card
 	serial string
 	left   int // signatures
+	until  time.Time
 	timer  *time.Timer
 	users  sync.WaitGroup // signatures under way
 }
@@ -289,7 +291,7 @@ func (b *Bridge) Keep(card Card, origin string) (*protocol.Unlocked, error) {
 
 func (b *Bridge) keep(card Card, origin string, n int) (*protocol.Unlocked, error) {
 	info := card.Info()
-	u := &unlocked{card: card, serial: Serial(card.AuthCertificate()), left: n}
+	u := &unlocked{card: card, serial: Serial(card.AuthCertificate()), left: n, until: time.Now().Add(b.cfg.UnlockFor)}
 	b.Drop()
 	b.mu.Lock()
 	b.unlock = u
@@ -323,6 +325,18 @@ func (b *Bridge) Unlocked() (serial string, left int) {
 		return "", 0
 	}
 	return b.unlock.serial, b.unlock.left
+}
+
+// Status reports the unlock and the last refusal, for "status".
+func (b *Bridge) Status() *protocol.TLSStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := &protocol.TLSStatus{LastRefusal: b.refusal}
+	if u := b.unlock; u != nil {
+		st.Unlocked, st.SignaturesLeft = true, u.left
+		st.ExpiresIn = int(time.Until(u.until).Round(time.Second) / time.Second)
+	}
+	return st
 }
 
 // dropLocked ends u if it is the unlock; its card is closed once the
@@ -359,6 +373,17 @@ func (b *Bridge) take(serial string) *unlocked {
 
 // Sign implements p11wire.Handler.
 func (b *Bridge) Sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Response {
+	res := b.sign(ctx, req)
+	if res.Status != p11wire.StatusOK {
+		b.cfg.Log.Warn("refused a TLS signature", "status", res.Status, "why", res.Message)
+		b.mu.Lock()
+		b.refusal = time.Now().Format(time.TimeOnly) + " " + res.Message
+		b.mu.Unlock()
+	}
+	return res
+}
+
+func (b *Bridge) sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Response {
 	b.mu.Lock()
 	key, known := b.keys[req.Slot]
 	rawRSA := b.raw[req.Serial]

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,8 +213,14 @@ func TestSignNotAvailable(t *testing.T) {
 	opened := false
 	b := newBridge(cards, Config{Open: func(context.Context, string) (Card, error) { opened = true; return card, nil }})
 	d := sha256.Sum256([]byte("x"))
+	if st := b.Status(); st.Unlocked || st.LastRefusal != "" {
+		t.Fatalf("status before = %+v", st)
+	}
 	if r := b.Sign(ctx, signReq(t, b, card, p11wire.CKM_RSA_PKCS, digestInfo(t, d[:]))); r.Status != p11wire.StatusNotAvailable || opened {
 		t.Fatalf("sign = %+v, opened %v", r, opened)
+	}
+	if st := b.Status(); !strings.Contains(st.LastRefusal, "no eidlink extension is connected") {
+		t.Fatalf("status after = %+v: want why it refused", st)
 	}
 }
 
@@ -242,6 +249,9 @@ func TestUnlockSignaturesUsedUp(t *testing.T) {
 	}
 	if card.isClosed() {
 		t.Fatal("closed with a signature left")
+	}
+	if st := b.Status(); !st.Unlocked || st.SignaturesLeft != 1 || st.ExpiresIn <= 0 || st.ExpiresIn > 60 {
+		t.Fatalf("status = %+v, want unlocked for one more signature", st)
 	}
 	// TLS 1.1's MD5+SHA-1: no DigestInfo, padded here for a raw-RSA card
 	md5sha1 := make([]byte, 36)
