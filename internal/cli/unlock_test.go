@@ -15,12 +15,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/reader"
 	"github.com/eidlink/eidlink/internal/service"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/tlsauth"
+	"github.com/eidlink/eidlink/internal/virtualcard"
+	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 	"github.com/miekg/pkcs11"
 )
 
@@ -35,11 +40,13 @@ type tlsWorld struct {
 	stop   func()
 }
 
-func newTLSWorld(t *testing.T, tls tlsauth.Config) *tlsWorld {
+// newTLSWorld runs the service after card, which sets up the card and
+// its environment.
+func newTLSWorld(t *testing.T, tls tlsauth.Config, card func(*testing.T)) *tlsWorld {
 	testenv.NeedCommand(t, "pkcs11-tool", "opensc")
 	testenv.NeedCommand(t, "openssl", "openssl")
 	w := &tlsWorld{t: t, module: testenv.PKCS11Module(t), dir: t.TempDir(), tls: tls}
-	initCard(t)
+	card(t)
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(w.dir, "config"))
 	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(w.dir, "run"))
 	os.Mkdir(filepath.Join(w.dir, "run"), 0o700)
@@ -54,12 +61,13 @@ func newTLSWorld(t *testing.T, tls tlsauth.Config) *tlsWorld {
 // start starts the service as "eidlink service run" does; stop ends it.
 func (w *tlsWorld) start() {
 	cfg, closeProvider := serviceConfig(w.paths)
-	cfg.TLS = w.tls
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.TLS, cfg.Events = w.tls, reader.Events(ctx)
 	srv, err := service.Listen(cfg)
 	if err != nil {
+		cancel()
 		w.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- srv.Serve(ctx) }()
 	w.stop = sync.OnceFunc(func() { cancel(); <-done; closeProvider() })
@@ -115,6 +123,12 @@ func (w *tlsWorld) publicKey() string {
 // independent client that shows C_Sign's own return value (pkcs11-tool
 // retries a failed C_Sign as multi-part and reports that failure).
 func (w *tlsWorld) p11Sign(hash []byte) ([]byte, error) {
+	params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
+	return w.p11SignWith(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params), hash)
+}
+
+// p11SignWith signs data with mech through the module, as p11Sign.
+func (w *tlsWorld) p11SignWith(mech *pkcs11.Mechanism, data []byte) ([]byte, error) {
 	w.t.Helper()
 	p := pkcs11.New(w.module)
 	if p == nil {
@@ -140,11 +154,10 @@ func (w *tlsWorld) p11Sign(hash []byte) ([]byte, error) {
 	if err != nil || len(keys) != 1 {
 		w.t.Fatalf("private keys: %v, %v", keys, err)
 	}
-	params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
-	if err := p.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, keys[0]); err != nil {
+	if err := p.SignInit(sh, []*pkcs11.Mechanism{mech}, keys[0]); err != nil {
 		w.t.Fatal(err)
 	}
-	return p.Sign(sh, hash)
+	return p.Sign(sh, data)
 }
 
 // refused checks that a signature through the module is refused with
@@ -164,7 +177,7 @@ func (w *tlsWorld) refused(what string) {
 // once its signatures are used up, the module answers
 // CKR_FUNCTION_CANCELED (no extension is there to ask the PIN).
 func TestUnlockThenPKCS11ToolSigns(t *testing.T) {
-	w := newTLSWorld(t, tlsauth.Config{Signatures: 3})
+	w := newTLSWorld(t, tlsauth.Config{Signatures: 3}, func(t *testing.T) { initCard(t) })
 	out, err := w.tool("-O")
 	if err != nil || !strings.Contains(out, "Certificate Object") || !strings.Contains(out, "Private Key Object") || !strings.Contains(out, "CIE di MARIO ROSSI") {
 		t.Fatalf("pkcs11-tool -O: %v\n%s", err, out)
@@ -213,4 +226,55 @@ func TestUnlockThenPKCS11ToolSigns(t *testing.T) {
 	w.stop()
 	w.start()
 	w.refused("a signature after the service restarted")
+}
+
+// The vpcd CNS through OpenSC, behind the service: the module shows its
+// authentication certificate only (never the signature one), a signature
+// after unlock verifies, and taking the card out ends the unlock: back
+// in the reader, it is locked again.
+func TestUnlockCNSRemoved(t *testing.T) {
+	pc := virtualcardtest.Context(t)
+	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+	slot := virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	w := newTLSWorld(t, tlsauth.Config{}, func(t *testing.T) {
+		t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+		t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none"))
+		t.Setenv("HOME", t.TempDir())
+	})
+	out, err := w.tool("-O")
+	if err != nil || strings.Count(out, "Certificate Object") != 1 || !strings.Contains(out, "CNS di ") {
+		t.Fatalf("pkcs11-tool -O: %v\n%s", err, out)
+	}
+	if code, _, stderr := run(t, "12345678\n", "unlock"); code != 0 {
+		t.Fatalf("unlock: %s", stderr)
+	}
+	hash := sha256.Sum256([]byte("TLS 1.2 handshake"))
+	di := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, hash[:]...)
+	sig, err := w.p11SignWith(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil), di)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := virtualcardtest.Identity(t, eidcert.CNS).Cert
+	if err := rsa.VerifyPKCS1v15(auth.PublicKey.(*rsa.PublicKey), crypto.SHA256, hash[:], sig); err != nil {
+		t.Fatalf("the CNS's signature through the module: %v", err)
+	}
+	slot.Remove()
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, nil)
+	// The service learns it from PC/SC's event, which comes when it comes.
+	for deadline := time.Now().Add(virtualcardtest.Timeout); ; {
+		_, out, _ := run(t, "", "status")
+		if strings.Contains(out, "nothing unlocked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status after the card left:\n%s", out)
+		}
+	}
+	if err := slot.Insert(); err != nil {
+		t.Fatal(err)
+	}
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
+	if _, err := w.p11SignWith(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil), di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
+		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
+	}
 }
