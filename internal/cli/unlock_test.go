@@ -6,12 +6,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/reader"
 	"github.com/eidlink/eidlink/internal/service"
 	"github.com/eidlink/eidlink/internal/testenv"
@@ -129,33 +133,32 @@ func (w *tlsWorld) p11Sign(hash []byte) ([]byte, error) {
 
 // p11SignWith signs data with mech through the module, as p11Sign.
 func (w *tlsWorld) p11SignWith(mech *pkcs11.Mechanism, data []byte) ([]byte, error) {
-	w.t.Helper()
 	p := pkcs11.New(w.module)
 	if p == nil {
-		w.t.Fatal("cannot load the module")
+		return nil, errors.New("cannot load the module")
 	}
 	defer p.Destroy()
 	if err := p.Initialize(); err != nil {
-		w.t.Fatal(err)
+		return nil, err
 	}
 	defer p.Finalize()
 	slots, err := p.GetSlotList(true)
 	if err != nil || len(slots) != 1 {
-		w.t.Fatalf("slots with a token: %v, %v", slots, err)
+		return nil, fmt.Errorf("slots with a token: %v, %v", slots, err)
 	}
 	sh, err := p.OpenSession(slots[0], pkcs11.CKF_SERIAL_SESSION)
 	if err != nil {
-		w.t.Fatal(err)
+		return nil, err
 	}
 	defer p.CloseSession(sh)
 	p.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
 	keys, _, err := p.FindObjects(sh, 2)
 	p.FindObjectsFinal(sh)
 	if err != nil || len(keys) != 1 {
-		w.t.Fatalf("private keys: %v, %v", keys, err)
+		return nil, fmt.Errorf("private keys: %v, %v", keys, err)
 	}
 	if err := p.SignInit(sh, []*pkcs11.Mechanism{mech}, keys[0]); err != nil {
-		w.t.Fatal(err)
+		return nil, err
 	}
 	return p.Sign(sh, data)
 }
@@ -276,5 +279,111 @@ func TestUnlockCNSRemoved(t *testing.T) {
 	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
 	if _, err := w.p11SignWith(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil), di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
 		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
+	}
+}
+
+// host is a connection to the service as the extension's host has one.
+type host struct {
+	t *testing.T
+	c *ipc.Conn
+}
+
+func (w *tlsWorld) host() *host {
+	c, err := ipc.Dial(context.Background(), w.paths)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	return &host{w.t, c}
+}
+
+// next returns the next message whose top-level key is key (an event's
+// name for events), skipping the others.
+func (h *host) next(key string) json.RawMessage {
+	h.t.Helper()
+	for {
+		msg, err := h.c.Recv()
+		if err != nil {
+			h.t.Fatalf("waiting for %s: %v", key, err)
+		}
+		var m map[string]json.RawMessage
+		json.Unmarshal(msg, &m)
+		var ev protocol.EventMessage
+		if json.Unmarshal(msg, &ev) == nil && ev.Event == key {
+			return m["data"]
+		}
+		if m[key] != nil {
+			return msg
+		}
+	}
+}
+
+// answer sends a "tls-pin" answer on a port of its own, as the extension
+// does, and checks it is taken at once.
+func (w *tlsWorld) answer(args string) {
+	w.t.Helper()
+	h := w.host()
+	if err := h.c.Send([]byte(`{"command":"tls-pin","arguments":` + args + `}`)); err != nil {
+		w.t.Fatal(err)
+	}
+	msg, err := h.c.Recv()
+	if err != nil || string(msg) != "{}" {
+		w.t.Fatalf("tls-pin %s: %s %v", args, msg, err)
+	}
+}
+
+// A signature with nothing unlocked asks the connected extensions for the
+// PIN by event: the answer comes on another port, a wrong PIN is asked
+// again with the tries left, the result event closes the windows, and
+// the card stays unlocked for the page's next connection. A cancel
+// refuses the signature.
+func TestTLSPINAtSigningTime(t *testing.T) {
+	w := newTLSWorld(t, tlsauth.Config{Signatures: 2}, func(t *testing.T) { initCard(t) })
+	ext := w.host()
+	hash := sha256.Sum256([]byte("TLS 1.3 transcript"))
+	signed := make(chan error, 1)
+	var sig []byte
+	go func() {
+		var err error
+		sig, err = w.p11Sign(hash[:])
+		signed <- err
+	}()
+	var req protocol.TLSPINRequest
+	if err := json.Unmarshal(ext.next(protocol.EventTLSPINRequest), &req); err != nil || req.PINRequest.Purpose != protocol.PurposeTLS || req.PINRequest.TriesLeft != 3 {
+		t.Fatalf("tls-pin-request %+v %v", req, err)
+	}
+	id := strconv.FormatUint(req.ID, 10)
+	w.answer(`{"id":` + id + `,"pin":"00000000"}`)
+	var again protocol.TLSPINRequest
+	json.Unmarshal(ext.next(protocol.EventTLSPINRequest), &again)
+	if again.ID != req.ID || again.PINRequest.Error == nil || again.PINRequest.Error.Code != protocol.CodePINIncorrect || again.PINRequest.TriesLeft != 2 {
+		t.Fatalf("after a wrong PIN: %+v", again.PINRequest)
+	}
+	w.answer(`{"id":` + id + `,"pin":"12345678"}`)
+	var res protocol.TLSPINResult
+	if json.Unmarshal(ext.next(protocol.EventTLSPINResult), &res); !res.OK || res.ID != req.ID {
+		t.Fatalf("tls-pin-result %+v", res)
+	}
+	if err := <-signed; err != nil {
+		t.Fatal(err)
+	}
+	pub := w.cert().PublicKey.(*rsa.PublicKey)
+	if err := rsa.VerifyPSS(pub, crypto.SHA256, hash[:], sig, &rsa.PSSOptions{SaltLength: 32}); err != nil {
+		t.Fatalf("the signature: %v", err)
+	}
+	if _, err := w.p11Sign(hash[:]); err != nil { // the page's next connection: no PIN asked
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := w.p11Sign(hash[:])
+		signed <- err
+	}()
+	json.Unmarshal(ext.next(protocol.EventTLSPINRequest), &req)
+	w.answer(`{"id":` + strconv.FormatUint(req.ID, 10) + `,"cancel":true}`)
+	if err := <-signed; !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
+		t.Fatalf("a cancelled PIN: %v, want CKR_FUNCTION_CANCELED", err)
+	}
+	if json.Unmarshal(ext.next(protocol.EventTLSPINResult), &res); res.OK || res.Error == nil || res.Error.Code != protocol.CodeUserCancelled {
+		t.Fatalf("tls-pin-result %+v", res)
 	}
 }
