@@ -298,3 +298,18 @@ func TestTrace(t *testing.T) {
 		t.Fatalf("the trace lacks the redaction marks:\n%s", s)
 	}
 }
+
+// Check spends no PIN try and reports each step; a broken secure channel
+// shows as a failed step with its hint.
+func TestCheck(t *testing.T) {
+	c, vc, _, _ := open(t, "cie-gemalto", virtualcard.Options{})
+	r := c.Check()
+	if !r.OK() || r.TriesLeft == nil || *r.TriesLeft != 3 || len(r.NIS) != 12 || r.Family != "cie-gemalto" || vc.TriesLeft() != 3 {
+		t.Fatalf("Check = %+v", r)
+	}
+	vc.CorruptNextMAC()
+	r = c.Check()
+	if r.OK() || len(r.Steps) != 2 || r.Steps[1].OK || r.Steps[1].Hint == "" {
+		t.Fatalf("Check with a bad MAC = %+v", r)
+	}
+}

@@ -40,6 +40,8 @@ Usage:
                                                        create a virtual card (SoftHSM2)
   eidlink service install|uninstall|start|stop|status|run|unit [--system]
                                                        your own card service; --system: for every user
+  eidlink cie check [--reader NAME]                     the native CIE driver's login steps that spend
+                                                       no PIN try, with what the card answered
   eidlink dev-profile --browser chromium|firefox --dir DIR [--host mock|real|none] [--scenario NAME] [--card-dir DIR]
                                                        a browser profile with the extension and a mock or virtual-card host
   eidlink version
@@ -49,6 +51,7 @@ Environment:
   EIDLINK_DEVELOPER_MODE   1 to accept http://localhost origins
   EIDLINK_SERVICE          off: eidlink-host never relays to the service
   EIDLINK_LOG              debug, info, warn (default) or error
+  EIDLINK_APDU_TRACE       FILE: append the native CIE driver's APDUs (PIN bytes and MACs redacted)
 `
 
 // Main runs the command line and returns the exit status.
@@ -69,6 +72,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"testcard":     e.testcard,
 		"dev-profile":  e.devProfile,
 		"service":      e.service,
+		"cie":          e.cie,
 		"version":      func([]string) error { fmt.Fprintln(stdout, protocol.Version); return nil },
 	}
 	run, ok := cmds[args[0]]
