@@ -137,6 +137,7 @@ bench: deps pcscd build extension-dist
 	b internal/service 'ServiceRSS$$' 1x; \
 	b internal/pcsc 'InsertEvent$$' 10x; \
 	b internal/pcsc 'Transmit' 200x; \
+	b internal/cie 'CIE$$' 20x; \
 	b pkcs11/moduletest 'TrustLookup$$|SlotList$$|Sign$$' 2000x; \
 	b internal/tlsauth 'CardSign$$|ModuleSign$$|ModuleQuery$$|ModuleNoop$$' 300x
 	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
@@ -155,6 +156,11 @@ bench: deps pcscd build extension-dist
 	    printf "  %-58s %6.2f ms\n", "card inserted -> event delivered (median, vpcd polls)", med["BenchmarkInsertEvent", "ms-median"]; \
 	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \
 	    r("BenchmarkTransmit/no-quickack", "BenchmarkTransmit/quickack", "APDU round trip without / with TCP_QUICKACK"); \
+	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, first login / middleware (match+session+login)", med["BenchmarkCIE", "first-login-apdus"], 35; \
+	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, login (domain cached) / middleware", med["BenchmarkCIE", "login-apdus"], 20; \
+	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, each further signature / middleware", med["BenchmarkCIE", "sign-apdus"], 19; \
+	    printf "  %-58s %6.2f ms\n", "native CIE: login (domain cached), virtual CIE", med["BenchmarkCIE", "login-ms"]; \
+	    printf "  %-58s %6.2f ms\n", "native CIE: each further signature, virtual CIE", ns["BenchmarkCIE"] / 1e6; \
 	    printf "  %-58s %6.2f us\n", "PKCS#11 module: NSS trust lookup, answered locally", ns["BenchmarkTrustLookup"] / 1e3; \
 	    printf "  %-58s %6.3f ms\n", "PKCS#11 module: slot list refresh (service round trip)", ns["BenchmarkSlotList"] / 1e6; \
 	    printf "  %-58s %6.3f ms\n", "PKCS#11 module: C_Sign through the service (fake, ECDSA)", ns["BenchmarkSign"] / 1e6; \

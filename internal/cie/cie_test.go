@@ -25,7 +25,7 @@ const pin = "12345678"
 
 // open inserts a virtual CIE in vpcd's first reader and returns the driver
 // on it with the slot (to pull the card).
-func open(t *testing.T, typ string, o virtualcard.Options) (*cie.Card, *virtualcard.Card, *virtualcard.Slot, pcsc.Card) {
+func open(t testing.TB, typ string, o virtualcard.Options) (*cie.Card, *virtualcard.Card, *virtualcard.Slot, pcsc.Card) {
 	t.Helper()
 	ctx := virtualcardtest.Context(t)
 	vc := virtualcardtest.NewCard(t, typ, o)
