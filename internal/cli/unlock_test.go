@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -133,34 +132,7 @@ func (w *tlsWorld) p11Sign(hash []byte) ([]byte, error) {
 
 // p11SignWith signs data with mech through the module, as p11Sign.
 func (w *tlsWorld) p11SignWith(mech *pkcs11.Mechanism, data []byte) ([]byte, error) {
-	p := pkcs11.New(w.module)
-	if p == nil {
-		return nil, errors.New("cannot load the module")
-	}
-	defer p.Destroy()
-	if err := p.Initialize(); err != nil {
-		return nil, err
-	}
-	defer p.Finalize()
-	slots, err := p.GetSlotList(true)
-	if err != nil || len(slots) != 1 {
-		return nil, fmt.Errorf("slots with a token: %v, %v", slots, err)
-	}
-	sh, err := p.OpenSession(slots[0], pkcs11.CKF_SERIAL_SESSION)
-	if err != nil {
-		return nil, err
-	}
-	defer p.CloseSession(sh)
-	p.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
-	keys, _, err := p.FindObjects(sh, 2)
-	p.FindObjectsFinal(sh)
-	if err != nil || len(keys) != 1 {
-		return nil, fmt.Errorf("private keys: %v, %v", keys, err)
-	}
-	if err := p.SignInit(sh, []*pkcs11.Mechanism{mech}, keys[0]); err != nil {
-		return nil, err
-	}
-	return p.Sign(sh, data)
+	return testenv.PKCS11Sign(w.module, mech, data)
 }
 
 // refused checks that a signature through the module is refused with
