@@ -195,6 +195,30 @@ func (h *hostProc) recv() map[string]json.RawMessage {
 	return m
 }
 
+// event returns the data of the host's next event named name, skipping
+// other messages, failing after 15 s.
+func (h *hostProc) event(name string) json.RawMessage {
+	h.t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case b, ok := <-h.msgs:
+			if !ok {
+				h.t.Fatalf("the host ended waiting for %s; stderr: %s", name, h.stderr.String())
+			}
+			var ev struct {
+				Event string
+				Data  json.RawMessage
+			}
+			if json.Unmarshal(b, &ev) == nil && ev.Event == name {
+				return ev.Data
+			}
+		case <-timeout:
+			h.t.Fatalf("no %s event; stderr: %s", name, h.stderr.String())
+		}
+	}
+}
+
 // nextAnswer returns the next message from a host's output that is not an
 // event, or an error after 15 s without one.
 func nextAnswer(msgs <-chan []byte) (map[string]json.RawMessage, error) {

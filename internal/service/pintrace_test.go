@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/testenv"
+	"github.com/miekg/pkcs11"
 )
 
 // TestNoPINTrace logs in with the real host on a SoftHSM2 card, in-process
@@ -27,12 +29,13 @@ import (
 // directories and the card's, and the whole memory of the still-running
 // host and service (/proc/PID/mem). The PINs are random, so a match is a
 // PIN, not chance. The same for "unlock", whose card stays logged in in
-// the service after the PIN.
+// the service after the PIN, and for the PIN a TLS signature asks at
+// signing time (the tls-pin events, answered from another host).
 func TestNoPINTrace(t *testing.T) {
 	for _, tc := range []struct {
-		name               string
-		viaService, unlock bool
-	}{{"in-process", false, false}, {"through the service", true, false}, {"unlock", true, true}} {
+		name                       string
+		viaService, unlock, tlsPIN bool
+	}{{"in-process", false, false, false}, {"through the service", true, false, false}, {"unlock", true, true, false}, {"tls-pin", true, false, true}} {
 		viaService := tc.viaService
 		t.Run(tc.name, func(t *testing.T) {
 			pin, wrong := randomDigits(t, 8), randomDigits(t, 8)
@@ -62,22 +65,29 @@ func TestNoPINTrace(t *testing.T) {
 				t.Fatalf("the host works in mode %q", st.Mode)
 			}
 			nonce := newNonce()
-			if tc.unlock {
+			if tc.tlsPIN {
+				a := tlsPINLogin(t, w, h, wrong, pin)
+				procs = append(procs, proc{"answering host", a.cmd.Process.Pid, a.stderr.String})
+				defer a.quit()
+			} else if tc.unlock {
 				h.send(`{"command":"unlock","arguments":{"origin":"` + testOrigin + `"}}`)
 			} else {
 				h.send(authenticateMsg(nonce))
 			}
-			if m := h.recv(); m["pinRequest"] == nil {
-				t.Fatalf("want a PIN request, got %s", mustJSON(m))
+			if !tc.tlsPIN {
+				if m := h.recv(); m["pinRequest"] == nil {
+					t.Fatalf("want a PIN request, got %s", mustJSON(m))
+				}
+				h.send(`{"command":"pin","arguments":{"pin":"` + wrong + `"}}`)
+				var req protocol.PINRequest
+				json.Unmarshal(h.recv()["pinRequest"], &req)
+				if req.Error == nil || req.Error.Code != protocol.CodePINIncorrect {
+					t.Fatalf("after a wrong PIN: %+v", req)
+				}
+				h.send(`{"command":"pin","arguments":{"pin":"` + pin + `"}}`)
 			}
-			h.send(`{"command":"pin","arguments":{"pin":"` + wrong + `"}}`)
-			var req protocol.PINRequest
-			json.Unmarshal(h.recv()["pinRequest"], &req)
-			if req.Error == nil || req.Error.Code != protocol.CodePINIncorrect {
-				t.Fatalf("after a wrong PIN: %+v", req)
-			}
-			h.send(`{"command":"pin","arguments":{"pin":"` + pin + `"}}`)
-			if tc.unlock {
+			if tc.tlsPIN {
+			} else if tc.unlock {
 				if m := h.recv(); m["unlocked"] == nil {
 					t.Fatalf("want the card unlocked, got %s", mustJSON(m))
 				}
@@ -125,6 +135,48 @@ func TestNoPINTrace(t *testing.T) {
 			h.quit()
 		})
 	}
+}
+
+// tlsPINLogin signs through eidlink's PKCS#11 module, loaded here, with
+// nothing unlocked: h gets the tls-pin-request events, and a second host,
+// which it returns, answers wrong, then pin, as the extension does.
+func tlsPINLogin(t *testing.T, w *world, h *hostProc, wrong, pin string) *hostProc {
+	lib := testenv.PKCS11Module(t)
+	for _, e := range w.env { // the module finds the service as eidlink does
+		if k, v, _ := strings.Cut(e, "="); k == "XDG_CONFIG_HOME" || k == "XDG_RUNTIME_DIR" || k == "HOME" {
+			t.Setenv(k, v)
+		}
+	}
+	signed := make(chan error, 1)
+	go func() {
+		di := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, make([]byte, 32)...)
+		_, err := testenv.PKCS11Sign(lib, pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil), di)
+		signed <- err
+	}()
+	var req protocol.TLSPINRequest
+	json.Unmarshal(h.event(protocol.EventTLSPINRequest), &req)
+	a := w.host(t)
+	a.recv() // the version
+	for i, p := range []string{wrong, pin} {
+		a.send(`{"command":"tls-pin","arguments":{"id":` + strconv.FormatUint(req.ID, 10) + `,"pin":"` + p + `"}}`)
+		if m := a.recv(); len(m) != 0 {
+			t.Fatalf("tls-pin: %s", mustJSON(m))
+		}
+		if i == 0 {
+			var again protocol.TLSPINRequest
+			if json.Unmarshal(h.event(protocol.EventTLSPINRequest), &again); again.PINRequest == nil || again.PINRequest.Error == nil {
+				t.Fatalf("after a wrong PIN: %+v", again)
+			}
+		}
+	}
+	var res protocol.TLSPINResult
+	if json.Unmarshal(h.event(protocol.EventTLSPINResult), &res); !res.OK {
+		t.Fatalf("tls-pin-result %+v", res)
+	}
+	if err := <-signed; err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func randomDigits(t *testing.T, n int) string {
