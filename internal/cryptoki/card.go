@@ -345,7 +345,7 @@ func (c *Card) Sign(ctx context.Context, cert *x509.Certificate, h crypto.Hash, 
 	mech, data, sigLen := uint(pkcs11.CKM_ECDSA), digest, 0
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
-		mech, data = pkcs11.CKM_RSA_PKCS, digestInfo(h, digest)
+		mech, data = pkcs11.CKM_RSA_PKCS, DigestInfo(h, digest)
 	case *ecdsa.PublicKey:
 		sigLen = 2 * ((pub.Curve.Params().BitSize + 7) / 8)
 	default:
@@ -432,10 +432,10 @@ var hashArcs = map[crypto.Hash]byte{
 	crypto.SHA3_224: 7, crypto.SHA3_256: 8, crypto.SHA3_384: 9, crypto.SHA3_512: 10,
 }
 
-// digestInfo returns the DER DigestInfo of digest (RFC 8017 section 9.2):
+// DigestInfo returns the DER DigestInfo of digest (RFC 8017 section 9.2):
 // SEQUENCE { SEQUENCE { OID, NULL }, OCTET STRING digest }. h must be in
 // hashArcs and digest h.Size() bytes long.
-func digestInfo(h crypto.Hash, digest []byte) []byte {
+func DigestInfo(h crypto.Hash, digest []byte) []byte {
 	n := byte(len(digest))
 	prefix := []byte{0x30, 0x11 + n, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, hashArcs[h], 0x05, 0x00, 0x04, n}
 	return append(prefix, digest...)
@@ -446,7 +446,7 @@ func digestInfo(h crypto.Hash, digest []byte) []byte {
 // hashArcs, as a TLS client passes it with CKM_RSA_PKCS.
 func ParseDigestInfo(b []byte) (crypto.Hash, []byte, bool) {
 	for h := range hashArcs {
-		if n := len(b) - h.Size(); n == 19 && bytes.Equal(b, digestInfo(h, b[n:])) {
+		if n := len(b) - h.Size(); n == 19 && bytes.Equal(b, DigestInfo(h, b[n:])) {
 			return h, b[n:], true
 		}
 	}

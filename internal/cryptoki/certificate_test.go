@@ -66,7 +66,7 @@ func TestDigestInfo(t *testing.T) {
 	}
 	for h := range hashArcs {
 		digest := make([]byte, h.Size())
-		sig, err := rsa.SignPKCS1v15(nil, key, crypto.Hash(0), digestInfo(h, digest))
+		sig, err := rsa.SignPKCS1v15(nil, key, crypto.Hash(0), DigestInfo(h, digest))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,11 +74,11 @@ func TestDigestInfo(t *testing.T) {
 			t.Errorf("%v: %v", h, err)
 		}
 		digest[0] = byte(h)
-		if got, d, ok := ParseDigestInfo(digestInfo(h, digest)); !ok || got != h || !bytes.Equal(d, digest) {
+		if got, d, ok := ParseDigestInfo(DigestInfo(h, digest)); !ok || got != h || !bytes.Equal(d, digest) {
 			t.Errorf("ParseDigestInfo(%v) = %v, %x, %v", h, got, d, ok)
 		}
 	}
-	di := digestInfo(crypto.SHA256, make([]byte, 32))
+	di := DigestInfo(crypto.SHA256, make([]byte, 32))
 	for _, bad := range [][]byte{nil, di[:len(di)-1], append(di[:len(di):len(di)], 0), append([]byte{0x31}, di[1:]...)} {
 		if _, _, ok := ParseDigestInfo(bad); ok {
 			t.Errorf("ParseDigestInfo(%x) took it", bad)
@@ -87,9 +87,9 @@ func TestDigestInfo(t *testing.T) {
 }
 
 func FuzzParseDigestInfo(f *testing.F) {
-	f.Add(digestInfo(crypto.SHA384, make([]byte, 48)))
+	f.Add(DigestInfo(crypto.SHA384, make([]byte, 48)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if h, d, ok := ParseDigestInfo(b); ok && !bytes.Equal(digestInfo(h, d), b) {
+		if h, d, ok := ParseDigestInfo(b); ok && !bytes.Equal(DigestInfo(h, d), b) {
 			t.Fatalf("%x is not the DigestInfo of %v %x", b, h, d)
 		}
 	})

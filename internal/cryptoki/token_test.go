@@ -437,7 +437,7 @@ func BenchmarkRawSign(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := digestInfo(crypto.SHA256, make([]byte, 32))
+	data := DigestInfo(crypto.SHA256, make([]byte, 32))
 	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}
 	for b.Loop() {
 		if err := c.p11.SignInit(c.sh, mech, key); err != nil {

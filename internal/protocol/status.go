@@ -49,6 +49,10 @@ type ServiceStatus struct {
 // the modules: the one module for a CIE, never for a CNS.
 const ModuleIPZS = "IPZS CIE"
 
+// ModuleNativeCIE is eidlink's own CIE driver among the modules (no
+// PKCS#11 library: no path); it asks all 8 PIN digits.
+const ModuleNativeCIE = "eidlink (native CIE driver)"
+
 // ModuleStatus describes one PKCS#11 module eidlink knows about.
 type ModuleStatus struct {
 	Name    string `json:"name"`   // ModuleIPZS, "OpenSC", ...

@@ -159,6 +159,12 @@ func chooseModule(kind eidcert.Kind, reader string, modules []protocol.ModuleSta
 		if !m.Present || m.Error != "" {
 			continue
 		}
+		if m.Name == protocol.ModuleNativeCIE {
+			if kind == eidcert.CIE {
+				return m.Name, ""
+			}
+			continue
+		}
 		ipzs := m.Name == protocol.ModuleIPZS
 		if kind == eidcert.CIE && ipzs || kind == eidcert.CNS && !ipzs {
 			return m.Path, ""

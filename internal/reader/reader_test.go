@@ -84,6 +84,14 @@ func TestChooseModuleBySlot(t *testing.T) {
 	if _, p := chooseModule(eidcert.Unknown, "x", mods, nil); p == "" {
 		t.Fatal("unknown card without a problem")
 	}
+	native := protocol.ModuleStatus{Name: protocol.ModuleNativeCIE, Present: true, Loaded: true}
+	withNative := []protocol.ModuleStatus{native, opensc}
+	if m, p := chooseModule(eidcert.CIE, "x", withNative, nil); m != protocol.ModuleNativeCIE || p != "" {
+		t.Fatalf("CIE with the native driver: %q %q", m, p)
+	}
+	if m, _ := chooseModule(eidcert.CNS, "x", withNative, nil); m != opensc.Path {
+		t.Fatalf("CNS beside the native CIE driver: %q", m)
+	}
 }
 
 func TestNoService(t *testing.T) {
