@@ -51,6 +51,7 @@ Environment:
   EIDLINK_DEVELOPER_MODE   1 to accept http://localhost origins
   EIDLINK_SERVICE          off: eidlink-host never relays to the service
   EIDLINK_LOG              debug, info, warn (default) or error
+  EIDLINK_CIE_DRIVER       eidlink: the native CIE driver; ipzs: the IPZS module (default: native unless IPZS is installed)
   EIDLINK_APDU_TRACE       FILE: append the native CIE driver's APDUs (PIN bytes and MACs redacted)
 `
 
@@ -180,7 +181,7 @@ func hostConfig() (command.Config, *cryptoki.Provider) {
 	log := logging.New(os.Stderr)
 	p := cryptoki.NewProvider(cryptoki.Config{Logger: log, Tries: reader.Tries})
 	return command.Config{
-		Provider: command.Cards[*cryptoki.Card](p),
+		Provider: withNativeCIE(command.Cards[*cryptoki.Card](p)),
 		Version:  protocol.Version,
 		Options:  protocol.Options{AllowLoopbackHTTP: os.Getenv("EIDLINK_DEVELOPER_MODE") == "1"},
 		Status: func(ctx context.Context, st *protocol.Status) {
