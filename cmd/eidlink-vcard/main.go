@@ -3,6 +3,7 @@
 //
 //	eidlink-vcard --type cns-incard [--vpcd 127.0.0.1:35963] [--pin 12345678]
 //	              [--cert-dir DIR] [--ca-out FILE] [--control SOCKET]
+//	              [--cie-behaviour protected-files,status-outside-sm,...]
 //
 // The card is inserted at start (unless --removed). SIGUSR1 inserts it,
 // SIGUSR2 removes it; so do the lines "insert" and "remove" written to the
@@ -44,8 +45,9 @@ func run() error {
 	var (
 		typ     = flag.String("type", "", "card type: "+strings.Join(names, ", "))
 		addr    = flag.String("vpcd", virtualcard.DefaultAddr, "vpcd `host:port` (35963: Virtual PCD 00 00, 35964: 00 01)")
-		pin     = flag.String("pin", "12345678", "CNS PIN")
-		puk     = flag.String("puk", "87654321", "CNS PUK")
+		pin     = flag.String("pin", "12345678", "the card's PIN")
+		puk     = flag.String("puk", "87654321", "the card's PUK")
+		cieB    = flag.String("cie-behaviour", "", "CIE answers where real cards may differ: comma-separated protected-files, status-outside-sm, pin-per-signature, no-tries-query")
 		atr     = flag.String("atr", "", "answer with this ATR (hex) instead of the type's")
 		dir     = flag.String("cert-dir", "", "load key.pem, cert.pem, ca.pem from `DIR`, or generate and save them there")
 		caOut   = flag.String("ca-out", "", "write the issuing test CA certificate (PEM) to `FILE`")
@@ -65,8 +67,11 @@ func run() error {
 		return fmt.Errorf("--type must be one of: %s", strings.Join(names, ", "))
 	}
 	opts := virtualcard.Options{PIN: []byte(*pin), PUK: []byte(*puk)}
+	var err error
+	if opts.CIE, err = virtualcard.ParseCIEBehaviour(*cieB); err != nil {
+		return err
+	}
 	if *atr != "" {
-		var err error
 		if opts.ATR, err = hex.DecodeString(strings.ReplaceAll(*atr, " ", "")); err != nil {
 			return fmt.Errorf("--atr: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/eidlink/eidlink/internal/eidcert"
@@ -462,4 +463,29 @@ func (c *Card) answer(data []byte, sw int) []byte {
 		data = data[:256]
 	}
 	return withSW(data, 0x6100|min(len(c.cie.pending), 256)&0xFF)
+}
+
+// cieBehaviours names the switches of CIEBehaviour for command lines.
+var cieBehaviours = map[string]func(*CIEBehaviour){
+	"protected-files":   func(b *CIEBehaviour) { b.ProtectedFiles = true },
+	"status-outside-sm": func(b *CIEBehaviour) { b.StatusOutsideSM = true },
+	"pin-per-signature": func(b *CIEBehaviour) { b.PINPerSignature = true },
+	"no-tries-query":    func(b *CIEBehaviour) { b.NoTriesQuery = true },
+}
+
+// ParseCIEBehaviour reads a comma-separated list of switches:
+// protected-files, status-outside-sm, pin-per-signature, no-tries-query.
+func ParseCIEBehaviour(list string) (CIEBehaviour, error) {
+	var b CIEBehaviour
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		set, ok := cieBehaviours[name]
+		if !ok {
+			return b, fmt.Errorf("vcard: unknown CIE behaviour %q (protected-files, status-outside-sm, pin-per-signature, no-tries-query)", name)
+		}
+		set(&b)
+	}
+	return b, nil
 }

@@ -171,3 +171,13 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+func TestParseCIEBehaviour(t *testing.T) {
+	b, err := virtualcard.ParseCIEBehaviour("protected-files, no-tries-query")
+	if err != nil || !b.ProtectedFiles || !b.NoTriesQuery || b.StatusOutsideSM || b.PINPerSignature {
+		t.Fatalf("ParseCIEBehaviour = %+v, %v", b, err)
+	}
+	if _, err := virtualcard.ParseCIEBehaviour("bogus"); err == nil {
+		t.Fatal("an unknown behaviour was accepted")
+	}
+}
