@@ -164,10 +164,19 @@ func FuzzProcess(f *testing.F) {
 		b, _ := hex.DecodeString(s)
 		f.Add(b)
 	}
-	c := virtualcardtest.NewCard(f, "cns-incard", virtualcard.Options{})
+	for _, s := range []string{"0C2000811D871101DEFFFCB7B787BF0BDA59F1C200F41F068E080102030405060708", "102241A6FF80019B830181918201", "00CB3FFF064D04A6029100", "00C0000000", "1C2A00AE00"} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
+	cards := []*virtualcard.Card{
+		virtualcardtest.NewCard(f, "cns-incard", virtualcard.Options{}),
+		virtualcardtest.NewCard(f, "cie-nxp", virtualcard.Options{}),
+	}
 	f.Fuzz(func(t *testing.T, apdu []byte) {
-		if r := c.Process(apdu); len(r) < 2 {
-			t.Fatalf("Process(%X) = %X", apdu, r)
+		for _, c := range cards {
+			if r := c.Process(apdu); len(r) < 2 {
+				t.Fatalf("Process(%X) = %X", apdu, r)
+			}
 		}
 	})
 }
