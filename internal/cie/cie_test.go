@@ -17,6 +17,7 @@ import (
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/iasecc"
 	"github.com/eidlink/eidlink/internal/pcsc"
+	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
@@ -311,5 +312,39 @@ func TestCheck(t *testing.T) {
 	r = c.Check()
 	if r.OK() || len(r.Steps) != 2 || r.Steps[1].OK || r.Steps[1].Hint == "" {
 		t.Fatalf("Check with a bad MAC = %+v", r)
+	}
+}
+
+// The command loop's view: the provider finds the CIE, shows the tries
+// left before any PIN, maps a wrong PIN to its protocol code with the
+// tries left, and signs a digest whose signature the certificate checks.
+func TestProviderToken(t *testing.T) {
+	_, vc, _, _ := open(t, "cie-nxp", virtualcard.Options{})
+	tok, err := (&cie.Provider{}).Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	info := tok.Info()
+	if info.CardKind != "cie" || info.TriesLeft != 3 || info.PINPart != "full" || info.MinPINLength != 8 || info.Module != protocol.ModuleNativeCIE || info.Holder != "MARIO ROSSI" {
+		t.Fatalf("Info = %+v", info)
+	}
+	var pe *protocol.Error
+	if err := tok.Login(context.Background(), []byte("00000000")); !errors.As(err, &pe) || pe.Code != protocol.CodePINIncorrect || pe.TriesLeft == nil || *pe.TriesLeft != 2 {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	if err := tok.Login(context.Background(), []byte(pin)); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte("challenge"))
+	sig, err := tok.Sign(context.Background(), tok.AuthCertificate(), crypto.SHA256, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPKCS1v15(tok.AuthCertificate().PublicKey.(*rsa.PublicKey), crypto.SHA256, h[:], sig); err != nil {
+		t.Fatal(err)
+	}
+	if vc.TriesLeft() != 3 {
+		t.Fatal("the counter was not reset by the right PIN")
 	}
 }

@@ -53,7 +53,13 @@ func (p *Provider) Open(ctx context.Context) (*Token, error) {
 			if der, err = c.Certificate(); err == nil {
 				var cert *x509.Certificate
 				if cert, err = x509.ParseCertificate(der); err == nil {
-					return &Token{c: c, h: h, pc: pc, reader: r, cert: cert, tries: -1}, nil
+					t := &Token{c: c, h: h, pc: pc, reader: r, cert: cert, tries: -1}
+					// The tries left, spending none; the secure session
+					// opened for it serves the login that follows.
+					if n, err := c.TriesLeft(); err == nil {
+						t.tries = n
+					}
+					return t, nil
 				}
 			}
 			c.Close()

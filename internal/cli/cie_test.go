@@ -52,7 +52,7 @@ func TestAuthenticateNativeCIE(t *testing.T) {
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: vc.Identity().CA.Raw}), 0o644)
 
 	code, token, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce)
-	if code != 0 {
+	if code != 0 || !strings.Contains(errOut, "3 tries left") || !strings.Contains(errOut, "8-digit") {
 		t.Fatalf("authenticate with the native driver: %d %s", code, errOut)
 	}
 	code, out, errOut := run(t, token, "verify", "--origin", origin, "--nonce", nonce, "--ca", ca, "-")
