@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { parseHTML } from "linkedom";
 import data from "../src/profiles/site-profiles.json" with { type: "json" };
 import { shadowRoots } from "../src/content/profiles.js";
-import { SiteHelper } from "../src/content/site-helper.js";
+import { SiteHelper, unlock } from "../src/content/site-helper.js";
 import { translate } from "../src/shared/i18n.js";
 import { defaults } from "../src/shared/settings.js";
 import { FakePort, tick, until } from "./fakes.mjs";
@@ -353,12 +353,14 @@ test("TLS login: cancel or a wrong-PIN block keeps the click and says why and ho
     [{ code: "ERR_WEBEID_NATIVE_FATAL", eidlinkCode: "ERR_EIDLINK_UNKNOWN_COMMAND" }, null, true],
     [{ code: "ERR_WEBEID_NATIVE_UNAVAILABLE" }, null, true],
   ])) {
-    const { document, helper, port, clicks, unlocks, text } = setup(IDP, "cie-idp", {}, undefined, async () => ({ action: "eidlink:unlock-failure", error }));
+    const { document, helper, port, clicks, unlocks, text, badge } = setup(IDP, "cie-idp", {}, undefined, async () => ({ action: "eidlink:unlock-failure", error }));
     port.receive({ type: "status", status: ready });
     helper.held(/** @type {any} */ (userClick(/** @type {Element} */ (document.getElementById("pc")))));
+    assert.equal(badge().getAttribute("data-eidlink-unlock"), "unlocking");
     await until(() => unlocks.length && !helper.holding);
     assert.deepEqual(clicks, clicked ? ["pc"] : [], JSON.stringify(error));
     if (want) assert.match(text(), want, JSON.stringify(error));
+    assert.equal(badge().getAttribute("data-eidlink-unlock"), want ? (error.eidlinkCode ?? error.code) : null, "the outcome, for tests and diagnostics");
   }
 });
 
@@ -369,4 +371,17 @@ test("a TLS login that failed at signing time is explained on the badge until on
   assert.match(text(), /Accesso con la carta annullato.*Per riprovare/);
   port.receive({ type: "tls-failure", failure: null });
   assert.doesNotMatch(text(), /annullato/);
+});
+
+test("unlock asks over its own port with the page's language and returns the one answer; a closed port means no extension", async () => {
+  const port = new FakePort();
+  const p = unlock(() => port, "en-GB");
+  assert.deepEqual(port.sent, [{ action: "eidlink:unlock", options: { lang: "en-GB" } }]);
+  port.receive({ action: "eidlink:unlock-success", unlocked: { expiresIn: 60, signatures: 4, cardKind: "cie" } });
+  assert.equal((await p).action, "eidlink:unlock-success");
+  assert.equal(port.connected, false);
+  const gone = new FakePort();
+  const q = unlock(() => gone, "it");
+  gone.drop();
+  assert.equal((await q).error?.code, "ERR_WEBEID_NATIVE_UNAVAILABLE");
 });

@@ -2,7 +2,7 @@
 // gets in, none gets out). Closed shadow root, so the page cannot read the
 // holder's name; open in developer mode, for tests. The host element
 // carries the non-personal state as attributes:
-//   #eidlink-status[data-eidlink-state][data-eidlink-card][data-eidlink-profile][data-eidlink-offer]
+//   #eidlink-status[data-eidlink-state][data-eidlink-card][data-eidlink-profile][data-eidlink-offer][data-eidlink-unlock]
 
 const CSS = `
 :host { all: initial; display: block; margin: 8px 0; }
@@ -33,6 +33,7 @@ button:focus-visible { outline: 3px solid #f0b400; outline-offset: 2px; }
  * @property {string[]} lines details and fixes
  * @property {string[]} notes PIN INPS retired, SPID provider, ...
  * @property {string} offer   label of the offered action, "" for none
+ * @property {string} [unlock] a TLS login's unlock: "unlocking", an error code, or "" (data-eidlink-unlock)
  */
 
 /**
@@ -78,6 +79,8 @@ export function createBadge(doc, opts) {
       host.setAttribute("data-eidlink-card", v.card);
       if (v.offer) host.setAttribute("data-eidlink-offer", "continue");
       else host.removeAttribute("data-eidlink-offer");
+      if (v.unlock) host.setAttribute("data-eidlink-unlock", v.unlock);
+      else host.removeAttribute("data-eidlink-unlock");
       box.className = "box " + v.tone;
       title.textContent = v.title;
       lines.replaceChildren(...v.lines.map((l) => el(doc, "div", "line", l)));

@@ -262,7 +262,7 @@ export class SiteHelper {
     const rec = this.rec;
     if (!rec || !this.badge) return;
     const s = summarize(this.status);
-    this.badge.render(this.view(rec, s));
+    this.badge.render({ ...this.view(rec, s), unlock: this.unlockState });
     this.observer?.takeRecords(); // the badge's own changes; a preselected tab's are the page's
     this.preselect(rec, s);
     this.spid(rec);
@@ -426,9 +426,10 @@ export class SiteHelper {
  * (the PIN window's timeout); a port closed without an answer means the
  * extension went away, and the click goes on without it.
  * @param {() => Port} connect runtime.connect({name: "unlock"})
+ * @param {string} lang the page's language (navigator.language)
  * @returns {Promise<UnlockReply>}
  */
-export function unlock(connect) {
+export function unlock(connect, lang) {
   return new Promise((resolve) => {
     const port = connect();
     port.onMessage.addListener((/** @type {any} */ m) => {
@@ -436,6 +437,7 @@ export function unlock(connect) {
       port.disconnect();
     });
     port.onDisconnect.addListener(() => resolve({ action: "unlock-failure", error: { code: "ERR_WEBEID_NATIVE_UNAVAILABLE" } }));
-    port.postMessage({ action: "eidlink:unlock" });
+    // the page's language for the PIN window, as a page action's options.lang
+    port.postMessage({ action: "eidlink:unlock", options: { lang } });
   });
 }
