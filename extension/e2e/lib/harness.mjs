@@ -131,6 +131,52 @@ export async function startDemo(caFiles) {
 }
 
 /**
+ * The TLS client-certificate replicas (internal/tlsreplica): entry pages
+ * under the real host names, which the browser maps to 127.0.0.1.
+ * @typedef {{idp: string, idpTls13: string, inps: string, ports: number[]}} Replicas
+ */
+
+/** The replica hosts, and the browser flag or pref that maps them to 127.0.0.1. */
+export const REPLICA_HOSTS = ["idserver.servizicie.interno.gov.it", "www.inps.it"];
+
+/**
+ * startReplicas starts `eidlink-demo --tls-replicas` trusting the given
+ * card CAs; serverCA is the PEM file of its server CA.
+ * @param {string[]} caFiles
+ * @param {string} serverCA
+ * @returns {Promise<{sites: Replicas, close: () => void, log: () => string}>}
+ */
+export async function startReplicas(caFiles, serverCA) {
+  const proc = spawn(path.join(bin, "eidlink-demo"), ["--tls-replicas", ...caFiles.flatMap((f) => ["--ca", f]), "--cert-out", serverCA], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  proc.stdout.on("data", (/** @type {Buffer} */ d) => (log += d));
+  proc.stderr.on("data", (/** @type {Buffer} */ d) => (log += d));
+  let exited = false;
+  proc.on("exit", () => (exited = true));
+  const found = until(() => /tls replicas (\{.*\})/.exec(log) ?? (exited ? "exited" : null), "the TLS replicas to start");
+  const m = /** @type {RegExpExecArray|string} */ (await found.catch((e) => (proc.kill(), Promise.reject(e))));
+  if (typeof m === "string") throw new Error(`eidlink-demo --tls-replicas exited: ${log}`);
+  return { sites: JSON.parse(m[1]), close: () => proc.kill(), log: () => log };
+}
+
+/**
+ * lockReaders waits (at most timeout ms) for the lock through which test
+ * processes take turns with vpcd's virtual readers on the shared pcscd
+ * (internal/virtualcard/virtualcardtest), and returns its release. Held, no
+ * other test inserts or removes a virtual card, so the service sees no
+ * reader event it did not cause.
+ * @param {number} [timeout]
+ * @returns {Promise<() => void>}
+ */
+export async function lockReaders(timeout = 120_000) {
+  const proc = spawn("flock", ["-x", path.join(os.tmpdir(), "eidlink-vpcd-tests.lock"), "-c", "echo locked; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  proc.stdout.on("data", (/** @type {Buffer} */ d) => (out += d));
+  await until(() => out.includes("locked"), "the vpcd readers' lock", timeout).catch((e) => (proc.kill(), Promise.reject(e)));
+  return () => proc.stdin.end();
+}
+
+/**
  * serveStatic serves the files of dir over http on a free loopback port
  * (the site helper's replicas: e2e/replicas). Unknown paths get 404.
  * @param {string} dir
@@ -315,7 +361,8 @@ export class Session {
   /**
    * launch starts the profile's browser, in Italian unless o.lang says.
    * @param {Profile} profile
-   * @param {{headless?: boolean, lang?: string, env?: Record<string, string>}} [o] env: the browser's (and so the host's) environment
+   * @param {{headless?: boolean, lang?: string, env?: Record<string, string>, prefs?: Record<string, unknown>}} [o] env: the browser's (and so the host's)
+   *   environment; prefs: more Firefox preferences
    */
   static async launch(profile, o = {}) {
     const s = new Session();
@@ -351,6 +398,7 @@ export class Session {
           "devtools.console.stdout.content": true, // pages' and the extension's console on stdout
           "services.settings.server": "data:,#remote-settings-dummy/v1", // no network here
           "extensions.webextOptionalPermissionPrompts": false, // optional permissions granted without a doorhanger
+          ...o.prefs,
         },
       });
       // Puppeteer does not see the console of extension pages; Firefox
