@@ -133,8 +133,11 @@ test("SPID memory off: nothing remembered, nothing marked", () => {
   assert.equal(document.getElementById("poste")?.hasAttribute("data-eidlink-spid-preferred"), false);
 });
 
+const IDP_HOST = { href: "https://idserver.servizicie.interno.gov.it/idp/login" };
+const INPS_HOST = { href: "https://www.inps.it/it/it.html" };
+
 test("CIE IdP: 'continue on this computer' offered only with a ready CIE, clicked only by the user", async () => {
-  const { port, clicks, badge, document, unlocks } = setup(IDP, "cie-idp");
+  const { port, clicks, badge, document, unlocks } = setup(IDP, "cie-idp", {}, IDP_HOST);
   const action = () => /** @type {HTMLElement} */ (badge().shadowRoot?.getElementById("eidlink-action"));
   port.receive({ type: "status", status: noCard });
   assert.equal(badge().hasAttribute("data-eidlink-offer"), false);
@@ -301,7 +304,7 @@ const CNS = `<h1>Entra in MyINPS</h1>
 
 test("TLS login: the user's click on 'Prosegui con computer' is held until unlocked, then the site and the link see one click", async () => {
   const d = deferred();
-  const { document, helper, port, clicks, unlocks, text } = setup(IDP, "cie-idp", {}, undefined, () => d.promise);
+  const { document, helper, port, clicks, unlocks, text } = setup(IDP, "cie-idp", {}, IDP_HOST, () => d.promise);
   port.receive({ type: "status", status: ready });
   const pc = /** @type {Element} */ (document.getElementById("pc"));
   const first = userClick(pc);
@@ -321,7 +324,7 @@ test("TLS login: the user's click on 'Prosegui con computer' is held until unloc
 });
 
 test("TLS login: a page script's click is not held; the app option is no unlock control", () => {
-  const { document, helper, port, unlocks } = setup(IDP, "cie-idp");
+  const { document, helper, port, unlocks } = setup(IDP, "cie-idp", {}, IDP_HOST);
   port.receive({ type: "status", status: ready });
   const synthetic = userClick(/** @type {Element} */ (document.getElementById("pc")), false);
   helper.held(/** @type {any} */ (synthetic));
@@ -332,7 +335,7 @@ test("TLS login: a page script's click is not held; the app option is no unlock 
 });
 
 test("TLS login: INPS CNS 'Procedi' (a form button, clicked on its inner text) is held and then submitted by the same button", async () => {
-  const { document, helper, unlocks } = setup(CNS, "myinps");
+  const { document, helper, unlocks } = setup(CNS, "myinps", {}, INPS_HOST);
   const button = /** @type {Element} */ (document.getElementById("procedi"));
   assert.equal(button.getAttribute("data-eidlink-login"), "cns");
   const seen = /** @type {string[]} */ ([]);
@@ -353,7 +356,7 @@ test("TLS login: cancel or a wrong-PIN block keeps the click and says why and ho
     [{ code: "ERR_WEBEID_NATIVE_FATAL", eidlinkCode: "ERR_EIDLINK_UNKNOWN_COMMAND" }, null, true],
     [{ code: "ERR_WEBEID_NATIVE_UNAVAILABLE" }, null, true],
   ])) {
-    const { document, helper, port, clicks, unlocks, text, badge } = setup(IDP, "cie-idp", {}, undefined, async () => ({ action: "eidlink:unlock-failure", error }));
+    const { document, helper, port, clicks, unlocks, text, badge } = setup(IDP, "cie-idp", {}, IDP_HOST, async () => ({ action: "eidlink:unlock-failure", error }));
     port.receive({ type: "status", status: ready });
     helper.held(/** @type {any} */ (userClick(/** @type {Element} */ (document.getElementById("pc")))));
     assert.equal(badge().getAttribute("data-eidlink-unlock"), "unlocking");
@@ -384,4 +387,15 @@ test("unlock asks over its own port with the page's language and returns the one
   const q = unlock(() => gone, "it");
   gone.drop();
   assert.equal((await q).error?.code, "ERR_WEBEID_NATIVE_UNAVAILABLE");
+});
+
+test("on the demo site's loopback replicas (page API logins) the login controls are not held", () => {
+  for (const [body, id, sel] of /** @type {const} */ ([[IDP, "cie-idp", "pc"], [CNS, "myinps", "procedi"]])) {
+    const { document, helper, port, unlocks } = setup(body, id); // http://127.0.0.1:8080/
+    port.receive({ type: "status", status: ready });
+    const e = userClick(/** @type {Element} */ (document.getElementById(sel)));
+    helper.held(/** @type {any} */ (e));
+    assert.equal(e.prevented, false, id);
+    assert.equal(unlocks.length, 0, id);
+  }
 });

@@ -19,6 +19,7 @@ import { summarize, summaryText } from "../shared/status.js";
 import { isForbidden, isSelected, navigatesAway, recognize, shadowRoots } from "./profiles.js";
 import { createBadge } from "./badge.js";
 import { errorText, tlsFailureText } from "../shared/errors.js";
+import { hostMatches } from "../shared/origin.js";
 
 /** @typedef {import("./profiles.js").ProfileData} ProfileData */
 /** @typedef {import("./profiles.js").Recognition} Recognition */
@@ -346,9 +347,24 @@ export class SiteHelper {
   unlockControl(node) {
     const rec = this.rec;
     const u = rec?.profile.unlock;
-    if (!rec || !u || !node || typeof node !== "object" || !("nodeType" in node)) return null;
+    if (!rec || !u || !node || typeof node !== "object" || !("nodeType" in node) || !this.onRealHost(rec)) return null;
     const controls = [...(u.continue ?? []).map((k) => rec.continues.get(k)), ...(u.login ?? []).map((k) => rec.logins.get(k))];
     return controls.find((c) => c && (c === node || c.contains(/** @type {Node} */ (node)))) ?? null;
+  }
+
+  /**
+   * onRealHost tells whether the page is on one of the profile's own https
+   * hosts: the demo site's loopback replicas log in with the page API, not
+   * with a TLS client certificate.
+   * @param {Recognition} rec
+   */
+  onRealHost(rec) {
+    try {
+      const u = new URL(this.d.loc.href);
+      return u.protocol === "https:" && rec.profile.hosts.some((h) => hostMatches(h, u.hostname));
+    } catch {
+      return false;
+    }
   }
 
   /**
