@@ -44,7 +44,7 @@ async function welcome(page) {
 
 /** @param {"chromium"|"firefox"} kind */
 function defineTls(kind) {
-  describe(`${kind}: TLS logins through eidlink's PKCS#11 module`, { timeout: 300_000 }, () => {
+  describe(`${kind}: TLS logins through eidlink's PKCS#11 module`, { timeout: 900_000 }, () => {
     const work = workdir(`tls-${kind}`);
     const home = path.join(work, "home");
     const dir = kind === "chromium" ? path.join(home, "chromium") : home;
@@ -94,7 +94,7 @@ function defineTls(kind) {
       if (kind === "chromium" && process.getuid?.() !== 0) throw new Error("the Chromium TLS logins need root: the certificate auto-selection policy lives in /etc/chromium/policies/managed");
       // A card or reader event from the shared pcscd ends an unlock, whatever the reader
       // (tlsauth): no other test may move vpcd's virtual cards meanwhile.
-      release = await lockReaders();
+      release = await lockReaders(600_000); // other packages' tests may hold it for minutes
       fs.mkdirSync(dir, { recursive: true });
       fs.mkdirSync(path.join(work, "run"), { mode: 0o700 });
       cards.cie = testcard(path.join(work, "cie"), { type: "cie", pin: CIE_PIN });
