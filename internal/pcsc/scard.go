@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -131,7 +132,22 @@ func (c *scardCard) do(op string, fn func() error) error {
 }
 
 func (c *scardCard) Transmit(apdu []byte) ([]byte, error) {
-	return cardCall(c, "transmit", func() ([]byte, error) { return c.h.Transmit(apdu) })
+	return cardCall(c, "transmit", func() ([]byte, error) {
+		resp, err := c.h.Transmit(apdu)
+		if err == nil && len(resp) < 2 {
+			// A reader that lost the card during the command can answer
+			// with no bytes and no error (vpcd does): ask whether the card
+			// is still there before calling the answer malformed.
+			st, serr := c.h.Status()
+			if serr != nil {
+				return nil, serr
+			}
+			if absent(st.State) {
+				return nil, scard.ErrRemovedCard
+			}
+		}
+		return resp, err
+	})
 }
 
 func (c *scardCard) BeginTransaction() error {
@@ -203,4 +219,13 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("pcsc: %s: %w (0x%08X)", op, err, uint32(code))
 	}
 	return fmt.Errorf("pcsc: %s: %w: %w", op, s, err)
+}
+
+// absent reports whether a card's status says it is gone: a bit of a
+// mask in pcsc-lite, one value of an enumeration in Windows' WinSCard.
+func absent(s scard.State) bool {
+	if runtime.GOOS == "windows" {
+		return s == scard.Absent
+	}
+	return s&scard.Absent != 0 || s&scard.Present == 0
 }
