@@ -49,7 +49,8 @@ Usage:
 Environment:
   EIDLINK_PKCS11_MODULE    PKCS#11 module(s) to use first (list separated by ':' or ';')
   EIDLINK_DEVELOPER_MODE   1 to accept http://localhost origins
-  EIDLINK_SERVICE          off: eidlink-host never relays to the service
+  EIDLINK_CONFIG_DIR       the service's secret here, not in ~/.config/eidlink (test profiles)
+  EIDLINK_RUNTIME_DIR      the service's socket, pid and locks here, not in $XDG_RUNTIME_DIR/eidlink
   EIDLINK_LOG              debug, info, warn (default) or error
   EIDLINK_CIE_DRIVER       eidlink: the native CIE driver; ipzs: the IPZS module (default: native unless IPZS is installed)
   EIDLINK_APDU_TRACE       FILE: append the native CIE driver's APDUs (PIN bytes and MACs redacted)
