@@ -38,8 +38,10 @@ FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/
 
 all: build
 
+# eidlink-host is a static pure-Go relay (no cgo: it never touches a card).
 build: pkcs11
-	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ $$($(GO) list ./cmd/... | grep -v '/cmd/eidlink-host$$')
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/eidlink-host
 
 # eidlink's PKCS#11 module for the browsers (pkcs11/README.md): C11, libc
 # and pthreads only. The Linux .so and the Windows .dll (mingw); a macOS

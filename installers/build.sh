@@ -33,14 +33,16 @@ say() { echo "build: $*" >&2; }
 
 linux() {
 	say "linux/amd64 binaries"
-	CGO_ENABLED=1 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/linux-amd64/" ./cmd/eidlink ./cmd/eidlink-host
+	CGO_ENABLED=1 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/linux-amd64/" ./cmd/eidlink
+	CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/linux-amd64/" ./cmd/eidlink-host # static: no card code
 	make -s BIN="$BUILD/linux-amd64" "$BUILD/linux-amd64/libeidlink-pkcs11.so" >&2
 }
 
 windows() {
 	say "windows/amd64 binaries"
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
-		"$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/windows-amd64/" ./cmd/eidlink ./cmd/eidlink-host
+		"$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/windows-amd64/" ./cmd/eidlink
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BUILD/windows-amd64/" ./cmd/eidlink-host
 	make -s BIN="$BUILD/windows-amd64" "$BUILD/windows-amd64/eidlink-pkcs11.dll" >&2
 }
 

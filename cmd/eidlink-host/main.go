@@ -1,61 +1,42 @@
 // Command eidlink-host is the native-messaging host that Chrome and Firefox
 // start for the eidlink extension. It speaks the protocol in PROTOCOL.md on
-// stdin and stdout and logs to stderr (never a PIN). When the user's own
-// eidlink service runs, the host relays the messages to it; otherwise it
-// drives the cards itself.
+// stdin and stdout, logs to stderr (never a PIN), and relays every message
+// to the user's own eidlink service, which owns the cards: when none
+// answers, it starts one ("eidlink service run --idle-exit", the eidlink
+// next to it or on PATH) and relays to that. It never touches a card
+// itself, and is built without cgo.
 //
-// Set EIDLINK_DEVELOPER_MODE=1 to accept http://localhost origins,
-// EIDLINK_SERVICE=off to never relay to the service, and EIDLINK_LOG=debug
-// for more logging.
+// Set EIDLINK_LOG=debug for more logging; EIDLINK_CONFIG_DIR and
+// EIDLINK_RUNTIME_DIR give a test profile a service of its own (see
+// "eidlink dev-profile"). The service it starts inherits its environment.
 package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
-	"time"
 
-	"github.com/eidlink/eidlink/internal/cli"
-	"github.com/eidlink/eidlink/internal/ipc"
-	"github.com/eidlink/eidlink/internal/reader"
-	"github.com/eidlink/eidlink/internal/service"
+	"github.com/eidlink/eidlink/internal/logging"
 )
 
-// exitGrace is how long the host waits, after SIGTERM or SIGINT, for the
-// command in progress to end.
-const exitGrace = 2 * time.Second
-
 func main() {
+	// The browser waits for the version message: it goes first.
+	if err := hello(os.Stdout); err != nil {
+		os.Exit(1)
+	}
+	// The host holds a few messages at a time: a small heap is enough,
+	// and a browser may keep several hosts alive.
+	debug.SetGCPercent(50)
 	// Browsers pass the caller as arguments (Chrome the extension origin,
 	// Firefox the manifest path and the add-on id): nothing to act on.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, closeProvider := cli.HostConfig()
-	cfg.Events = reader.Events // in-process only: the service has its own
-	dial := ipc.DialDefault
-	if os.Getenv("EIDLINK_SERVICE") == "off" { // a test profile's card, not the service's
-		dial = func(context.Context) (*ipc.Conn, error) { return nil, errors.New("EIDLINK_SERVICE=off") }
-	}
-	done := make(chan error, 1)
-	go func() { done <- service.ServeHost(ctx, cfg, dial, os.Stdin, os.Stdout) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// Card calls end within seconds on their own, but a signal means
-		// now: never wait long for one that has not returned.
-		select {
-		case err = <-done:
-		case <-time.After(exitGrace):
-			cfg.Log.Warn("exiting with a card call still running")
-			return
-		}
-	}
-	closeProvider()
+	log := logging.New(os.Stderr)
+	err := serve(ctx, log, connector{log: log}.connect, os.Stdin, os.Stdout)
 	if err != nil && ctx.Err() == nil {
-		cfg.Log.Error("host stopped", "error", err)
+		log.Error("host stopped", "error", err)
 		os.Exit(1)
 	}
 }

@@ -47,7 +47,9 @@ for arch in arm64 amd64; do
 	carch=$arch
 	[ "$arch" = amd64 ] && carch=x86_64
 	GOOS=darwin GOARCH=$arch CGO_ENABLED=1 CC="clang -arch $carch" \
-		go build -trimpath -ldflags "$ldflags" -o "$work/$arch/" ./cmd/eidlink ./cmd/eidlink-host
+		go build -trimpath -ldflags "$ldflags" -o "$work/$arch/" ./cmd/eidlink
+	# The host relays to the service and starts it from the same directory: pure Go.
+	GOOS=darwin GOARCH=$arch CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$work/$arch/" ./cmd/eidlink-host
 done
 mkdir -p "$work/bin" "$OUT"
 # eidlink's PKCS#11 module (pkcs11/README.md), universal.

@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/install"
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/mockhost"
+	"github.com/eidlink/eidlink/internal/service"
 )
 
 // DevProfile describes a browser profile prepared by "eidlink dev-profile":
@@ -22,17 +25,21 @@ import (
 // in Dir, so a browser launched as Launch says reaches the mock or real
 // host with a virtual card. Printed with --json.
 type DevProfile struct {
-	Browser   string   `json:"browser"` // "chromium" or "firefox"
-	Dir       string   `json:"dir"`     // Chromium's user data dir, Firefox's HOME
-	Host      string   `json:"host"`    // "mock", "real" or "none"
-	Scenario  string   `json:"scenario,omitempty"`
-	Manifest  string   `json:"manifest"` // the host manifest (absent with host none)
-	Wrapper   string   `json:"wrapper,omitempty"`
-	EnvFile   string   `json:"envFile,omitempty"` // the host's environment, read at every start
-	Log       string   `json:"log,omitempty"`     // the host's stderr
-	Card      *DevCard `json:"card,omitempty"`
-	Extension string   `json:"extension"`
-	Launch    Launch   `json:"launch"`
+	Browser  string `json:"browser"` // "chromium" or "firefox"
+	Dir      string `json:"dir"`     // Chromium's user data dir, Firefox's HOME
+	Host     string `json:"host"`    // "mock", "real" or "none"
+	Scenario string `json:"scenario,omitempty"`
+	Manifest string `json:"manifest"` // the host manifest (absent with host none)
+	Wrapper  string `json:"wrapper,omitempty"`
+	EnvFile  string `json:"envFile,omitempty"` // the host's environment, read at every start
+	// ServiceEnv is what, with EnvFile, gives the profile's host a service
+	// of its own, which it starts on demand and which inherits the
+	// profile's card: "eidlink service stop" with it stops that service.
+	ServiceEnv map[string]string `json:"serviceEnv,omitempty"`
+	Log        string            `json:"log,omitempty"` // the host's stderr
+	Card       *DevCard          `json:"card,omitempty"`
+	Extension  string            `json:"extension"`
+	Launch     Launch            `json:"launch"`
 }
 
 // DevCard is the virtual card of a dev profile.
@@ -161,6 +168,16 @@ func (p *DevProfile) write(cardDir, cardKind, hostBin string) error {
 		return err
 	}
 	p.Wrapper, p.EnvFile, p.Log = filepath.Join(own, "host.sh"), filepath.Join(own, "host.env"), filepath.Join(own, "host.log")
+	// The profile's own service: never the user's, with the profile's
+	// card. One started with an older environment stops, so that the
+	// next host starts one with this environment.
+	p.ServiceEnv = map[string]string{ipc.ConfigDirEnv: filepath.Join(own, "config"), ipc.RuntimeDirEnv: filepath.Join(own, "run")}
+	if err := stopProfileService(p.ServiceEnv); err != nil {
+		return err
+	}
+	for _, k := range []string{ipc.ConfigDirEnv, ipc.RuntimeDirEnv} {
+		env = append(env, [2]string{k, p.ServiceEnv[k]})
+	}
 	var envText strings.Builder
 	for _, kv := range env {
 		fmt.Fprintf(&envText, "%s=%s\n", kv[0], shellQuote(kv[1]))
@@ -211,7 +228,15 @@ func (p *DevProfile) useCard(cardDir string, kind eidcert.Kind) ([][2]string, er
 		return nil, fmt.Errorf("%s is not a card made by \"eidlink testcard init\"", dir)
 	}
 	p.Card = &DevCard{Dir: dir, Kind: c.Type, Holder: c.Holder, CodiceFiscale: c.CodiceFiscale, PIN: pin, CAFile: c.CAFile}
-	return append(env, [2]string{"EIDLINK_DEVELOPER_MODE", "1"}, [2]string{"EIDLINK_SERVICE", "off"}, [2]string{"SOFTHSM2_CONF", c.SoftHSM2Conf}, [2]string{"EIDLINK_PKCS11_MODULE", c.Module}), nil
+	return append(env, [2]string{"EIDLINK_DEVELOPER_MODE", "1"}, [2]string{"SOFTHSM2_CONF", c.SoftHSM2Conf}, [2]string{"EIDLINK_PKCS11_MODULE", c.Module}), nil
+}
+
+// stopProfileService stops the service of a profile whose ServiceEnv is
+// env, if one runs.
+func stopProfileService(env map[string]string) error {
+	p := ipc.Paths{Run: env[ipc.RuntimeDirEnv]}
+	_, err := service.Stop(p, 10*time.Second)
+	return err
 }
 
 // extensionDir finds the built extension for browser.

@@ -127,6 +127,15 @@ func TestDevProfileRealHostMakesAVirtualCard(t *testing.T) {
 	if wrapper, _ := os.ReadFile(p.Wrapper); !strings.Contains(string(wrapper), "exec "+host+" ") {
 		t.Fatalf("wrapper %s", wrapper)
 	}
+	// The profile's host has a service of its own, in the profile.
+	for k, v := range p.ServiceEnv {
+		if !strings.HasPrefix(v, p.Dir+"/") || !strings.Contains(string(env), k+"="+v+"\n") {
+			t.Fatalf("service env %s=%s, env file %s", k, v, env)
+		}
+	}
+	if len(p.ServiceEnv) != 2 || strings.Contains(string(env), "EIDLINK_SERVICE=") {
+		t.Fatalf("service env %v, env file %s", p.ServiceEnv, env)
+	}
 }
 
 func TestDevProfileUsage(t *testing.T) {

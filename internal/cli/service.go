@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
@@ -18,7 +19,7 @@ import (
 
 const serviceUsage = `usage: eidlink service install|uninstall|status [--system] [--name NAME]
        eidlink service start|stop [--name NAME]
-       eidlink service run [--name NAME] [--listen unix:PATH|tcp:127.0.0.1:PORT]
+       eidlink service run [--name NAME] [--listen unix:PATH|tcp:127.0.0.1:PORT] [--idle-exit DURATION]
        eidlink service unit --systemd|--launchd [--exec PATH] [--name NAME]
 The service is each user's own; --system (as root) installs it for every user.`
 
@@ -44,18 +45,21 @@ func (e *env) service(args []string) error {
 		return usagef("%s", serviceUsage)
 	}
 	fs.BoolVar(&o.System, "system", false, "install, uninstall, status: the service installed for every user")
-	listen := fs.String("listen", "", "run: where to listen (unix:PATH or tcp:127.0.0.1:PORT)")
+	var run runOptions
+	fs.StringVar(&run.listen, "listen", "", "run: where to listen (unix:PATH or tcp:127.0.0.1:PORT)")
+	fs.DurationVar(&run.idleExit, "idle-exit", 0, "run: exit once no host has been connected for this long (a service started on demand)")
+	fs.IntVar(&run.readyFD, "ready-fd", -1, "run: a pipe to close once listening (set by eidlink-host)")
 	if err := e.parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || *listen != "" && args[0] != "run" || o.System && (args[0] == "start" || args[0] == "stop") {
+	if fs.NArg() > 0 || run != (runOptions{readyFD: -1}) && args[0] != "run" || o.System && (args[0] == "start" || args[0] == "stop") {
 		return usagef("%s", serviceUsage)
 	}
 	if args[0] == "run" {
 		if o.System {
 			return errNoSystemService
 		}
-		return e.serviceRun(o, *listen)
+		return e.serviceRun(o, run)
 	}
 	m, err := osservice.NewManager(o)
 	if err != nil {
@@ -90,6 +94,21 @@ func (e *env) service(args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "eidlink: your %s service is running\n", o.Name)
 	case "stop":
+		// A service started on demand by a host is no service manager's.
+		p, err := m.Paths()
+		if err != nil {
+			return err
+		}
+		if state, _ := m.State(); state != "running" {
+			ran, err := service.Stop(p, 10*time.Second)
+			if err != nil {
+				return err
+			}
+			if ran {
+				fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
+				return nil
+			}
+		}
 		if err := m.Stop(); err != nil {
 			return err
 		}
@@ -146,28 +165,61 @@ func awaitService(m *osservice.Manager, wait time.Duration) (*ipc.Conn, error) {
 	}
 }
 
+// runOptions are the flags of "service run".
+type runOptions struct {
+	listen   string
+	idleExit time.Duration
+	readyFD  int // -1: none
+}
+
 // serviceRun runs the service in the foreground (or under the service
-// manager that started it) until SIGINT or SIGTERM.
-func (e *env) serviceRun(o osservice.Options, listen string) error {
+// manager, or detached by the host that started it) until SIGINT or
+// SIGTERM, or with --idle-exit until no host has been connected for that
+// long. A second service of the same user (same runtime directory) exits
+// at once, without error, and its ready pipe is closed as soon as the
+// first one listens: the host that started it dials that one.
+func (e *env) serviceRun(o osservice.Options, run runOptions) error {
+	var ready *os.File
+	if run.readyFD >= 0 {
+		ready = os.NewFile(uintptr(run.readyFD), "ready")
+		defer ready.Close()
+	}
 	paths, err := ipc.PathsFor(o.Name)
 	if err != nil {
 		return err
 	}
-	if listen != "" {
-		if paths.Endpoint, err = ipc.ParseEndpoint(listen); err != nil {
+	if run.listen != "" {
+		if paths.Endpoint, err = ipc.ParseEndpoint(run.listen); err != nil {
 			return usageError{err}
 		}
 	}
+	inst, err := service.Claim(paths)
+	if errors.Is(err, service.ErrRunning) {
+		fmt.Fprintf(e.stderr, "eidlink: your %s service already runs\n", o.Name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer inst.Release()
 	cfg, closeProvider := serviceConfig(paths)
 	defer closeProvider()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg.Events = reader.Events(ctx)
+	cfg.IdleExit = run.idleExit
 	srv, err := service.Listen(cfg)
 	if err != nil {
 		return err
 	}
+	if err := inst.Started(); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stderr, "eidlink: service listening on %s\n", srv.Endpoint())
+	if ready != nil {
+		ready.Write([]byte("1"))
+		ready.Close()
+	}
 	return osservice.Run(o, srv.Serve)
 }
 

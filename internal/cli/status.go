@@ -16,7 +16,7 @@ import (
 func Status(ctx context.Context) *protocol.Status {
 	cfg, closeProvider := HostConfig()
 	defer closeProvider()
-	st := &protocol.Status{Version: cfg.Version, Mode: "in-process"}
+	st := &protocol.Status{Version: cfg.Version, Mode: protocol.ModeInProcess}
 	st.Modules, st.Tokens = cfg.Provider.Status(ctx)
 	if cfg.Status != nil {
 		cfg.Status(ctx, st)
@@ -94,13 +94,13 @@ func printStatus(w io.Writer, st *protocol.Status) {
 func describeService(s *protocol.ServiceStatus) string {
 	switch {
 	case s == nil:
-		return "not running (the host works in-process)"
+		return "not running (a host starts it when needed)"
 	case s.Running:
 		return fmt.Sprintf("%s's own, running %s at %s", s.User, s.Version, s.Endpoint)
 	case s.Reason != "":
-		return fmt.Sprintf("none of %s's answers: %s (the host works in-process)", s.User, s.Reason)
+		return fmt.Sprintf("none of %s's answers: %s (a host starts it when needed)", s.User, s.Reason)
 	}
-	return "not running (the host works in-process)"
+	return "not running (a host starts it when needed)"
 }
 
 // describeTLS says whether the service signs for eidlink's PKCS#11 module

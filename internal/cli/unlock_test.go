@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/pkcs11"
+
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/ipc"
@@ -29,7 +31,6 @@ import (
 	"github.com/eidlink/eidlink/internal/tlsauth"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
-	"github.com/miekg/pkcs11"
 )
 
 // tlsWorld is the user's service with a virtual card, and eidlink's

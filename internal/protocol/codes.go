@@ -65,4 +65,5 @@ var Codes = []CodeInfo{
 	{CodeOriginNotAllowed, CodeContextInsecure, "extension", "the site is not in the enterprise allow-list", "no"},
 	{CodePCSCUnavailable, CodeFatal, "host", "the smart-card service (pcscd) is not running or does not answer; the status's `pcsc` has the same message", "after starting it"},
 	{CodeCardInUse, CodeUnknown, "host", "another program holds the card (exclusive connection or transaction); `retryable: true`", "when it lets go"},
+	{CodeServiceUnavailable, CodeNativeUnavailable, "host", "the host reaches no eidlink service and could not start one; the status's `service.reason` says why", "after fixing it (`eidlink doctor`)"},
 }

@@ -55,6 +55,9 @@ const (
 	// CodeCardInUse: another program (not eidlink) holds the card, with
 	// an exclusive connection or a long transaction; retryable.
 	CodeCardInUse Code = "ERR_EIDLINK_CARD_IN_USE"
+	// CodeServiceUnavailable: the host reaches no eidlink service and
+	// could not start one; the status's service.reason says why.
+	CodeServiceUnavailable Code = "ERR_EIDLINK_SERVICE_UNAVAILABLE"
 )
 
 // Error is an error with a stable code. Message is English, for logs and

@@ -3,8 +3,8 @@ package protocol
 // Status is the result of "status": what the host sees.
 type Status struct {
 	Version string `json:"version"`
-	// Mode is "in-process" when the host drives the cards itself and
-	// "service" when it relays to the eidlink service.
+	// Mode says who answered: ModeService, ModeNoService or, from the
+	// CLI's own "eidlink status", ModeInProcess.
 	Mode    string         `json:"mode"`
 	Service *ServiceStatus `json:"service,omitempty"`
 	Modules []ModuleStatus `json:"modules"`
@@ -33,6 +33,13 @@ type TLSStatus struct {
 	// when none was since the service started.
 	LastRefusal string `json:"lastRefusal,omitempty"`
 }
+
+// Modes of a Status.
+const (
+	ModeService   = "service"    // the user's eidlink service, through the host
+	ModeNoService = "no-service" // the host, which reaches no service (Service.Reason says why)
+	ModeInProcess = "in-process" // a process that drives the cards itself: the CLI
+)
 
 // ServiceStatus describes the eidlink service as the host sees it. Each
 // user has their own service: User names the user it serves (and runs

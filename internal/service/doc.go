@@ -18,13 +18,15 @@
 // and ignore per-user configuration, for no gain on a machine where one
 // person uses the card at a time.
 //
-// Installed "for every user" (Options.System), the service is still each
-// user's own: a systemd user unit enabled with "systemctl --global", or a
-// launchd agent in /Library/LaunchAgents. Where the service manager has
-// no per-user services (SysV, OpenRC, the Windows SCM) nothing is
-// installed and the host does the card work itself. A host talks only to
-// its own user's service (DialDefault), so it can also start that service
-// on demand, and Probe says which service that is, or why none answers.
+// Installed "for every user" (osservice.Options.System), the service is
+// still each user's own: a systemd user unit enabled with "systemctl
+// --global", or a launchd agent in /Library/LaunchAgents. Where the
+// service manager has no per-user services (SysV, OpenRC, the Windows
+// SCM), or where it is not installed, eidlink-host starts it on demand
+// ("eidlink service run --idle-exit"), detached, and it exits once no
+// host has been connected for a while. Either way one process owns the
+// cards: Claim lets one service run per runtime directory, however many
+// hosts start one at once, and Stop stops it.
 //
 // # IPC
 //
@@ -38,19 +40,14 @@
 // All connections share one Provider that admits one open card at a time,
 // in the order the requests came (Queued); a request whose connection
 // closes leaves the queue, or releases the card, at once, and none queues
-// behind an open PIN request: it gets ERR_EIDLINK_BUSY at once. The
-// processes that drive the card without the service (the CLI's commands,
-// hosts that find no service) take turns with it through a lock file
-// (CardLockFile). Card and reader events go to every connection.
+// behind an open PIN request: it gets ERR_EIDLINK_BUSY at once. Card and reader events go to every connection.
 //
 // # Hosts
 //
-// ServeHost is eidlink-host's loop: it relays the browser's messages to
-// the service when one answers, and runs the commands in-process when none
-// does. It reads the browser and the service on separate goroutines, so
-// that pipelined requests never deadlock it. A service lost (or frozen)
-// during a request gives the browser ERR_EIDLINK_SERVICE_RESTARTED
-// (retryable) for it.
+// eidlink-host relays the browser's messages to the service and never
+// drives a card itself. The processes that drive the card without the
+// service (the CLI's commands) take turns through a lock file
+// (CardLockFile).
 //
 // # Installation
 //

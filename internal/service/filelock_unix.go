@@ -19,3 +19,6 @@ func tryLock(f *os.File) (ok bool, err error) {
 }
 
 func unlockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+
+// lockWait takes an exclusive flock on f, waiting for it.
+func lockWait(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }

@@ -25,3 +25,8 @@ func tryLock(f *os.File) (ok bool, err error) {
 func unlockFile(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, &windows.Overlapped{Offset: lockOffset})
 }
+
+// lockWait takes an exclusive lock on f, waiting for it.
+func lockWait(f *os.File) error {
+	return windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &windows.Overlapped{Offset: lockOffset})
+}

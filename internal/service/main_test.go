@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,13 +58,43 @@ func TestMain(m *testing.M) {
 }
 
 // world is a user's environment: a virtual card, and configuration and
-// runtime directories of its own; attr and dir, when set, run its
-// processes as another user, in another directory.
+// runtime directories of its own, where its service's paths are; attr and
+// dir, when set, run its processes as another user, in another directory.
+// The test's end stops the service a host started in it.
 type world struct {
-	card *cryptoki.TestCardResult
-	env  []string
-	attr *syscall.SysProcAttr
-	dir  string
+	card  *cryptoki.TestCardResult
+	env   []string
+	attr  *syscall.SysProcAttr
+	dir   string
+	paths ipc.Paths
+}
+
+// worldPaths are the paths of the service of a world whose configuration
+// and runtime directories are config and run; the test's end stops that
+// service if a host started one.
+func worldPaths(t testing.TB, config, run string) ipc.Paths {
+	p := ipc.Paths{Secret: filepath.Join(config, "eidlink", "service.key"), Endpoint: ipc.Endpoint{Network: "unix", Address: filepath.Join(run, "eidlink", "service.sock")}, Run: filepath.Join(run, "eidlink")}
+	t.Cleanup(func() {
+		if _, err := Stop(p, 20*time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
+}
+
+// onDemand is the service a host of w started: its pid and its log.
+func (w *world) onDemand(t testing.TB) (pid int, log string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.paths.Run, "service.pid"))
+	if err != nil {
+		t.Fatalf("no service runs: %v", err)
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := os.ReadFile(filepath.Join(w.paths.Run, "service.log"))
+	return pid, string(l)
 }
 
 func newWorld(t testing.TB) *world { return newWorldPIN(t, testPIN) }
@@ -78,7 +109,8 @@ func newWorldPIN(t testing.TB, pin string) *world {
 	}
 	os.Mkdir(filepath.Join(dir, "run"), 0o700)
 	w := &world{card: card, env: append(os.Environ(), "EIDLINK_LOG=debug",
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"))}
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run")),
+		paths: worldPaths(t, filepath.Join(dir, "config"), filepath.Join(dir, "run"))}
 	for _, e := range card.Env {
 		w.env = append(w.env, e.Name+"="+e.Value)
 	}

@@ -17,13 +17,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/pkcs11"
+
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/testenv"
-	"github.com/miekg/pkcs11"
 )
 
-// TestNoPINTrace logs in with the real host on a SoftHSM2 card, in-process
-// and through the service, a wrong PIN first, then looks for both PINs
+// TestNoPINTrace logs in with the real host on a SoftHSM2 card, through
+// a service started before it and through one it starts, a wrong PIN first, then looks for both PINs
 // (ASCII and UTF-16) everywhere the programs leave something: their debug
 // logs, every file under the user's home, runtime, config, cache and temp
 // directories and the card's, and the whole memory of the still-running
@@ -33,10 +34,9 @@ import (
 // signing time (the tls-pin events, answered from another host).
 func TestNoPINTrace(t *testing.T) {
 	for _, tc := range []struct {
-		name                       string
-		viaService, unlock, tlsPIN bool
-	}{{"in-process", false, false, false}, {"through the service", true, false, false}, {"unlock", true, true, false}, {"tls-pin", true, false, true}} {
-		viaService := tc.viaService
+		name                      string
+		installed, unlock, tlsPIN bool
+	}{{"on demand", false, false, false}, {"installed", true, false, false}, {"unlock", true, true, false}, {"tls-pin", true, false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			pin, wrong := randomDigits(t, 8), randomDigits(t, 8)
 			w := newWorldPIN(t, pin)
@@ -54,15 +54,19 @@ func TestNoPINTrace(t *testing.T) {
 				log  func() string
 			}
 			var procs []proc
-			if viaService {
+			if tc.installed {
 				s := w.startService(t)
 				procs = append(procs, proc{"service", s.cmd.Process.Pid, s.stderr.String})
 			}
 			h := w.host(t)
 			h.recv() // the version
 			procs = append(procs, proc{"host", h.cmd.Process.Pid, h.stderr.String})
-			if st := h.status(); (st.Mode == "service") != viaService {
+			if st := h.status(); st.Mode != protocol.ModeService {
 				t.Fatalf("the host works in mode %q", st.Mode)
+			}
+			if !tc.installed {
+				pid, _ := w.onDemand(t)
+				procs = append(procs, proc{"service", pid, func() string { _, log := w.onDemand(t); return log }})
 			}
 			nonce := newNonce()
 			if tc.tlsPIN {

@@ -93,7 +93,7 @@ func (l *cardLock) setPrompt(open bool) {
 // is not queued.
 //
 // With a lockFile, the card is also locked against other processes that
-// use the same file (in-process eidlink-hosts of one user; see
+// use the same file (the service and the CLI's commands; see
 // CardLockFile) for as long as it is open.
 //
 // Provider.Open chooses the card (token.Provider: the first token with an

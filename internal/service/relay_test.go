@@ -2,9 +2,13 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,29 +41,122 @@ func TestHostRelaysToService(t *testing.T) {
 	}
 }
 
-func TestHostFallsBackInProcess(t *testing.T) {
+// With no service running, the host starts one (detached, with an idle
+// exit) and relays to it; the next host uses the same service.
+func TestHostStartsServiceOnDemand(t *testing.T) {
 	w := newWorld(t)
 	h := w.host(t)
 	h.recv()
 	st := h.status()
-	if st.Mode != "in-process" || st.Service == nil || st.Service.Running || len(st.Tokens) != 1 {
-		t.Fatalf("status without a service: %s", mustJSON(st))
+	if st.Mode != protocol.ModeService || st.Service == nil || !st.Service.Running || len(st.Tokens) != 1 {
+		t.Fatalf("status through the service started on demand: %s", mustJSON(st))
 	}
 	h.login(w, verifier(t, w.card))
 	h.quit()
+	pid, log := w.onDemand(t)
+	if !strings.Contains(log, "service listening on") || !strings.Contains(log, "command done") {
+		t.Fatalf("the service started on demand did not serve the login: %s", log)
+	}
+	noPIN(t, "host", h.stderr.String())
+	noPIN(t, "service", log)
+	h = w.host(t)
+	h.recv()
+	if st := h.status(); st.Mode != protocol.ModeService {
+		t.Fatalf("the second host: mode %q", st.Mode)
+	}
+	h.quit()
+	if again, _ := w.onDemand(t); again != pid || strings.Contains(h.stderr.String(), "starting one") {
+		t.Fatalf("the second host started another service (pid %d, then %d): %s", pid, again, h.stderr.String())
+	}
+}
+
+// Hosts started at once, with no service running, end up relaying to one
+// service: every service they start but one finds it running and exits.
+func TestHostsStartOneService(t *testing.T) {
+	w := newWorld(t)
+	const n = 8
+	hosts := make([]*hostProc, n)
+	for i := range hosts {
+		hosts[i] = w.host(t)
+	}
+	endpoints := map[string]bool{}
+	for _, h := range hosts {
+		h.recv()
+		st := h.status()
+		if st.Mode != protocol.ModeService || st.Service == nil {
+			t.Fatalf("status: %s", mustJSON(st))
+		}
+		endpoints[st.Service.Endpoint] = true
+	}
+	started := 0
+	for _, h := range hosts {
+		h.quit()
+		started += strings.Count(h.stderr.String(), "started the eidlink service")
+	}
+	_, log := w.onDemand(t)
+	listening, gaveUp := strings.Count(log, "service listening on"), strings.Count(log, "service already runs")
+	if len(endpoints) != 1 || listening != 1 || started < 1 || gaveUp != started-1 {
+		t.Fatalf("%d hosts started %d services: %d listened, %d gave up, endpoints %v; want one service:\n%s", n, started, listening, gaveUp, endpoints, log)
+	}
+	t.Logf("%d hosts at once started %d services, one of which runs", n, started)
+}
+
+// An on-demand service exits once no host has been connected for its
+// idle time, and an explicit "eidlink service stop" stops one at once.
+func TestOnDemandServiceIdleExit(t *testing.T) {
+	w := newWorld(t)
+	cmd := exec.Command(eidlinkBin, "service", "run", "--idle-exit", "1s")
+	cmd.Env = w.env
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	h := w.host(t) // it finds the service, or waits for it to start
+	h.recv()
+	if st := h.status(); st.Mode != protocol.ModeService {
+		t.Fatalf("mode %q", st.Mode)
+	}
+	h.quit()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(log.String(), "no host for a while: exiting") {
+			t.Fatalf("the idle service exited with %v: %s", err, log.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the idle service did not exit: %s", log.String())
+	}
+	if _, err := os.Stat(filepath.Join(w.paths.Run, "service.pid")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the idle service left its pid file: %v", err)
+	}
+
+	h = w.host(t) // a new one, on demand
+	h.recv()
+	h.quit()
+	pid, _ := w.onDemand(t)
+	stop := exec.Command(eidlinkBin, "service", "stop")
+	stop.Env = w.env
+	if out, err := stop.CombinedOutput(); err != nil || !strings.Contains(string(out), "stopped your eidlink service") {
+		t.Fatalf("eidlink service stop: %v %s", err, out)
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(stat), ") Z ") {
+		t.Fatalf("the service (pid %d) still runs after stop: %s", pid, stat)
+	}
 }
 
 // loseMidRequest starts a login through the service, makes the service
 // go away with lose while the PIN request is pending, and checks that the
 // host answers the login with a retryable ERR_EIDLINK_SERVICE_RESTARTED.
-func loseMidRequest(t *testing.T, w *world, lose func(svc *serviceProc)) *hostProc {
+func loseMidRequest(t *testing.T, w *world, svc *serviceProc, lose func()) *hostProc {
 	t.Helper()
-	svc := w.startService(t)
 	h := w.host(t)
 	h.recv()
 	h.startLogin()
 	start := time.Now()
-	lose(svc)
+	lose()
 	m := h.recv()
 	t.Logf("the host answered %v after the service went", time.Since(start).Round(100*time.Millisecond))
 	if e, ok := errCode(m); !ok || e.Code != protocol.CodeServiceRestarted || !e.Retryable {
@@ -70,20 +167,16 @@ func loseMidRequest(t *testing.T, w *world, lose func(svc *serviceProc)) *hostPr
 
 func TestServiceKilledMidRequest(t *testing.T) {
 	w := newWorld(t)
-	h := loseMidRequest(t, w, func(svc *serviceProc) { svc.cmd.Process.Signal(syscall.SIGKILL) })
-	// The service is gone (its socket left behind): the retry runs
-	// in-process.
+	svc := w.startService(t)
+	h := loseMidRequest(t, w, svc, func() { svc.cmd.Process.Signal(syscall.SIGKILL) })
+	// The service is gone (its socket left behind): the retry starts a
+	// new one, which replaces the stale socket.
 	h.login(w, verifier(t, w.card))
-	if st := h.status(); st.Mode != "in-process" {
+	if st := h.status(); st.Mode != protocol.ModeService {
 		t.Fatalf("mode %q after the service died", st.Mode)
 	}
-	h.quit()
-	// A new service replaces the stale socket; new hosts use it.
-	w.startService(t)
-	h = w.host(t)
-	h.recv()
-	if st := h.status(); st.Mode != "service" {
-		t.Fatalf("mode %q with the service back", st.Mode)
+	if pid, _ := w.onDemand(t); pid == svc.cmd.Process.Pid {
+		t.Fatal("the host relays to the dead service")
 	}
 	h.quit()
 }
@@ -99,13 +192,23 @@ func freeze(t *testing.T, p *os.Process) {
 
 // A frozen service (stopped, not gone: its socket still accepts) is
 // noticed by the heartbeat: the request in flight gets a retryable
-// ERR_EIDLINK_SERVICE_RESTARTED, and the next one runs in-process.
+// ERR_EIDLINK_SERVICE_RESTARTED. While it stays frozen no other service
+// may take the cards from it: the host says the service does not answer;
+// once it thaws, the host relays to it again.
 func TestServiceFrozenMidRequest(t *testing.T) {
 	w := newWorld(t)
-	h := loseMidRequest(t, w, func(svc *serviceProc) { freeze(t, svc.cmd.Process) })
+	svc := w.startService(t)
+	h := loseMidRequest(t, w, svc, func() { freeze(t, svc.cmd.Process) })
+	if st := h.status(); st.Mode != protocol.ModeNoService || st.Service == nil || st.Service.Reason == "" {
+		t.Fatalf("status with the service frozen: %s", mustJSON(st))
+	}
+	if _, log := w.onDemand(t); !strings.Contains(log, "service already runs") {
+		t.Fatalf("the host did not try to start another service, or it did not give up: %s", log)
+	}
+	svc.cmd.Process.Signal(syscall.SIGCONT)
 	h.login(w, verifier(t, w.card))
-	if st := h.status(); st.Mode != "in-process" {
-		t.Fatalf("mode %q with the service frozen", st.Mode)
+	if st := h.status(); st.Mode != protocol.ModeService {
+		t.Fatalf("mode %q with the service thawed", st.Mode)
 	}
 	h.quit()
 }
@@ -130,15 +233,14 @@ func TestServiceDropsFrozenHost(t *testing.T) {
 // A login that would queue behind another login's open PIN request, which
 // may stay open for minutes, is answered at once with a retryable
 // ERR_EIDLINK_BUSY; status is answered meanwhile; once the other login
-// ends, the card is free. In-process hosts take turns through the card
-// lock file as the service's connections do through its queue.
+// ends, the card is free.
 func TestLoginBehindPINRequestIsBusy(t *testing.T) {
-	eachMode(t, func(t *testing.T, w *world, mode string) {
+	eachStart(t, func(t *testing.T, w *world, how string) {
 		a, b := w.host(t), w.host(t)
 		a.recv()
 		b.recv()
 		a.startLogin()
-		if st := b.status(); st.Mode != mode || len(st.Tokens) != 1 {
+		if st := b.status(); st.Mode != protocol.ModeService || len(st.Tokens) != 1 {
 			t.Fatalf("b's status while a waits for the PIN: %s", mustJSON(st))
 		}
 		b.send(authenticateMsg(newNonce()))
@@ -156,18 +258,16 @@ func TestLoginBehindPINRequestIsBusy(t *testing.T) {
 	})
 }
 
-// eachMode runs f in a new world whose hosts drive the card themselves
-// (in-process), then in one whose hosts go through a service.
-func eachMode(t *testing.T, f func(t *testing.T, w *world, mode string)) {
-	for _, mode := range []string{"in-process", "service"} {
-		t.Run(mode, func(t *testing.T) {
+// eachStart runs f in a new world whose service runs before the hosts
+// start (installed), then in one whose hosts start it (on demand).
+func eachStart(t *testing.T, f func(t *testing.T, w *world, how string)) {
+	for _, how := range []string{"installed", "on demand"} {
+		t.Run(how, func(t *testing.T) {
 			w := newWorld(t)
-			if mode == "service" {
+			if how == "installed" {
 				w.startService(t)
-			} else {
-				w.env = append(w.env, "EIDLINK_SERVICE=off")
 			}
-			f(t, w, mode)
+			f(t, w, how)
 		})
 	}
 }
@@ -181,13 +281,13 @@ func (h *hostProc) startLogin() {
 	}
 }
 
-// Hosts logging in at the same time on one card all succeed, each driving
-// the card itself (no service) or through the service. A login that finds
+// Hosts logging in at the same time on one card all succeed, through the
+// service, started before them or by them. A login that finds
 // the card held by another login's PIN request is told so at once with a
 // retryable ERR_EIDLINK_BUSY, and tried again, as the extension's user
 // would; nothing else may fail.
 func TestConcurrentHostsOneCard(t *testing.T) {
-	eachMode(t, func(t *testing.T, w *world, mode string) {
+	eachStart(t, func(t *testing.T, w *world, how string) {
 		v := verifier(t, w.card)
 		const n = 50
 		hosts := make([]*hostProc, n)
@@ -218,7 +318,7 @@ func TestConcurrentHostsOneCard(t *testing.T) {
 			failed++
 			t.Error(err)
 		}
-		t.Logf("%s: %d/%d logins succeeded (%d busy answers retried)", mode, n-failed, n, busy.Load())
+		t.Logf("%s: %d/%d logins succeeded (%d busy answers retried)", how, n-failed, n, busy.Load())
 	})
 }
 

@@ -7,13 +7,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/tlsauth"
-	"github.com/gorilla/websocket"
 )
 
 // Config configures a Server.
@@ -92,7 +93,8 @@ func Listen(cfg Config) (*Server, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg}
-	q := newQueued(cfg.Command.Provider, "")
+	// The lock file makes the service take turns with the CLI's commands.
+	q := newQueued(cfg.Command.Provider, CardLockFile(cfg.Paths))
 	s.cfg.Command.Provider = q
 	lc := ipc.ListenConfig{Paths: cfg.Paths, Version: cfg.Command.Version, Log: cfg.Log, Refused: cfg.Refused}
 	if cfg.Slots != nil {
@@ -134,9 +136,15 @@ func Listen(cfg Config) (*Server, error) {
 }
 
 // CardLockFile is the file by which the processes of the user that drive
-// the card themselves (no service) take turns on it (Queued): in the
-// service's runtime directory.
-func CardLockFile(p ipc.Paths) string { return filepath.Join(p.Run, "card.lock") }
+// the card take turns on it (Queued): the service and the CLI's commands,
+// which drive it in their own process. It is in the service's runtime
+// directory.
+func CardLockFile(p ipc.Paths) string {
+	if p.Run == "" {
+		return ""
+	}
+	return filepath.Join(p.Run, "card.lock")
+}
 
 // Endpoint is where s listens.
 func (s *Server) Endpoint() ipc.Endpoint { return s.ln.Endpoint() }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -85,7 +86,8 @@ func (u *localUser) world(t *testing.T, surname string) *world {
 	}
 	u.own(t)
 	w := &world{card: card, attr: u.attr(), dir: u.home, env: []string{"PATH=/usr/bin:/bin", "HOME=" + u.home,
-		"USER=" + u.name, "LOGNAME=" + u.name, "EIDLINK_LOG=debug"}}
+		"USER=" + u.name, "LOGNAME=" + u.name, "EIDLINK_LOG=debug"},
+		paths: worldPaths(t, filepath.Join(u.home, ".config"), filepath.Join(u.home, ".cache"))}
 	for _, e := range card.Env {
 		w.env = append(w.env, e.Name+"="+e.Value)
 	}
@@ -137,7 +139,7 @@ func runAs(t *testing.T, u *localUser, ep ipc.Endpoint, secret []byte) (int, str
 // request nor answer it; a process of one user cannot connect to the
 // other's service, by the file system or, with that opened, by the
 // kernel's peer credentials; and a host aimed at the other's service
-// works in-process and says why.
+// can neither reach it nor start one there, and says why.
 func TestTwoLocalUsers(t *testing.T) {
 	testenv.NeedRoot(t, "it creates two local users with useradd")
 	testenv.Destructive(t, "it creates two local users with useradd")
@@ -214,12 +216,17 @@ func TestTwoLocalUsers(t *testing.T) {
 	}
 
 	// Bob's host aimed at Alice's directories (her secret's directory is
-	// still hers alone) works in-process and says why.
+	// still hers alone) can neither use her service nor start one there,
+	// and says why.
 	hx := versioned((&world{card: wb.card, attr: bob.attr(), dir: bob.home, env: append(slices.Clone(wb.env),
 		"XDG_CONFIG_HOME="+filepath.Join(alice.home, ".config"), "XDG_RUNTIME_DIR="+filepath.Join(alice.home, ".cache"))}).host(t))
-	if mode, svc := hx.rawStatus(); mode != "in-process" || svc["running"] != false || svc["user"] != bob.name ||
+	if mode, svc := hx.rawStatus(); mode != protocol.ModeNoService || svc["running"] != false || svc["user"] != bob.name ||
 		!strings.Contains(fmt.Sprint(svc["reason"]), "permission denied") {
-		t.Fatalf("bob's host aimed at alice's service: mode %q, service %v; want in-process, saying permission denied", mode, svc)
+		t.Fatalf("bob's host aimed at alice's service: mode %q, service %v; want %s, saying permission denied", mode, svc, protocol.ModeNoService)
+	}
+	hx.send(authenticateMsg(newNonce()))
+	if e, ok := errCode(hx.recv()); !ok || e.Code != protocol.CodeServiceUnavailable {
+		t.Fatalf("bob's login aimed at alice's service: %+v, want %s", e, protocol.CodeServiceUnavailable)
 	}
 	hx.quit()
 

@@ -74,7 +74,7 @@ export function eidlinkWith(env, ...args) {
 /**
  * @typedef {{dir: string, kind: string, holder: string, codiceFiscale: string, pin?: string, caFile: string}} Card
  * @typedef {{browser: string, dir: string, host: string, scenario?: string, manifest: string, wrapper?: string,
- *   envFile?: string, log?: string, card?: Card, extension: string,
+ *   envFile?: string, log?: string, serviceEnv?: Record<string, string>, card?: Card, extension: string,
  *   launch: {executable: string, args: string[], env?: Record<string, string>}}} Profile
  */
 
@@ -539,8 +539,27 @@ export class Session {
 
   async close() {
     await (this.kind === "chromium" ? this.ctx.close() : this.browser.close()).catch(() => {});
+    stopService(this.profile);
   }
 }
+
+/**
+ * stopService stops the service the profile's host started, if one runs:
+ * each test leaves no process behind.
+ * @param {Profile} profile
+ */
+export function stopService(profile) {
+  if (profile?.serviceEnv) eidlinkWith({ ...process.env, ...profile.serviceEnv }, "service", "stop");
+}
+
+/**
+ * serviceLog is what the service the profile's host started logged.
+ * @param {Profile} profile
+ */
+export const serviceLog = (profile) => {
+  const f = profile.serviceEnv ? path.join(profile.serviceEnv.EIDLINK_RUNTIME_DIR, "service.log") : "";
+  return f && fs.existsSync(f) ? fs.readFileSync(f, "utf8") : "";
+};
 
 /**
  * hostLog is what the profile's host wrote on stderr.

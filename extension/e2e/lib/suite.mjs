@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Session, bin, devProfile, eidlinkWith, errorText, extRoot, hostEnv, hostLog, outDir, serveStatic, setHostEnv, startDemo, startService, testcard, text, tree, until, workdir } from "./harness.mjs";
+import { Session, bin, devProfile, eidlinkWith, errorText, extRoot, hostEnv, hostLog, outDir, serveStatic, serviceLog, setHostEnv, startDemo, startService, testcard, text, tree, until, workdir } from "./harness.mjs";
 
 const CIE_PIN = "48151623";
 const CNS_PIN = "27182818";
@@ -152,7 +152,8 @@ export function defineSuite(kind) {
         assert.equal(r.welcome, "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)", `login failed: ${r.error}`);
         await until(() => pin.closed(), "the PIN window to close");
         await page.screenshot(shot("welcome"));
-        assert.match(hostLog(profile), /working in-process.*EIDLINK_SERVICE=off/, "the dev profile's host works in-process");
+        assert.match(hostLog(profile), /started the eidlink service/, "the dev profile's host starts its own service");
+        assert.match(serviceLog(profile), /command done/, "the profile's service ran the login");
       }),
     );
 
@@ -249,7 +250,8 @@ export function defineSuite(kind) {
       "with `eidlink service run` up, the CIE login goes through the service",
       check(async () => {
         const env = hostEnv(profile);
-        delete env.EIDLINK_SERVICE;
+        delete env.EIDLINK_CONFIG_DIR; // the service of XDG_RUNTIME_DIR below, not the profile's own
+        delete env.EIDLINK_RUNTIME_DIR;
         Object.assign(env, { HOME: process.env.HOME ?? work, XDG_RUNTIME_DIR: path.join(work, "run"), XDG_CONFIG_HOME: path.join(work, "config") });
         fs.mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
         const svc = await startService(env);
@@ -268,7 +270,7 @@ export function defineSuite(kind) {
           assert.equal(r.welcome, "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)", `login failed: ${r.error}`);
           await page.close();
           assert.ok((svc.log().match(/host connected/g) ?? []).length >= 2, `the service saw no hosts: ${svc.log()}`);
-          assert.doesNotMatch(hostLog(profile).slice(logFrom), /working in-process/);
+          assert.doesNotMatch(hostLog(profile).slice(logFrom), /started the eidlink service/);
         } finally {
           await svc.stop();
           profile = devProfile(kind, dir, { host: "real", cardDir: cards.cie.dir });
@@ -304,6 +306,7 @@ export function defineSuite(kind) {
             assert.equal(r.welcome, "Benvenuto MARIO ROSSI (RSSMRA80A01H501U)", `login failed: ${r.error}`);
           } finally {
             await b.close();
+            eidlinkWith(env, "service", "stop"); // the one the installed host started
           }
           eidlinkWith(env, "uninstall", "--user"); // what install recorded
           // What install made is gone, but for directories the browser put its own files in (~/.local).
@@ -452,10 +455,10 @@ export function defineSuite(kind) {
     test(
       "the PIN is in no log: host stderr (debug level) and every console",
       check(async () => {
-        const log = hostLog(profile);
-        assert.match(log, /command done/, "the host logged its commands");
+        const log = hostLog(profile) + serviceLog(profile);
+        assert.match(log, /command done/, "the service logged its commands");
         for (const p of [CIE_PIN, CNS_PIN, WRONG_PIN]) {
-          assert.ok(!log.includes(p), `the PIN is in the host log ${profile.log}`);
+          assert.ok(!log.includes(p), `the PIN is in the host's or the service's log ${profile.log}`);
           assert.ok(!s.consoleLog.some((l) => l.includes(p)), "the PIN is in a console message");
         }
       }),

@@ -45,7 +45,7 @@ function render() {
     item(r.name, [r.cardPresent ? t("popupCardIn", r.cardKind === "cie" || r.cardKind === "cns" ? t("kind_" + r.cardKind) : t("kind_unknown")) : t("popupNoCardIn"), r.problem].filter(Boolean).join(" · ")),
   );
   list("readers", readers, t("popupNoReaders"));
-  $("host-version").textContent = st ? `eidlink-host ${st.version} (${st.mode === "service" ? t("popupModeService") : t("popupModeInProcess")})` : t("popupHostMissing");
+  $("host-version").textContent = st ? `eidlink-host ${st.version} (${st.mode === "service" ? t("popupModeService") : t("popupModeNoService")})` : t("popupHostMissing");
   $("pcsc").textContent = !st ? "—" : st.pcsc ? t("popupPcscDown", st.pcsc) : t("popupPcscOk");
   $("modules").textContent = (st?.modules ?? []).filter((m) => m.loaded).map((m) => m.name).join(", ") || "—";
 }

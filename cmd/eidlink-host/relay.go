@@ -1,9 +1,8 @@
-package service
+package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -14,10 +13,10 @@ import (
 	"github.com/eidlink/eidlink/internal/protocol"
 )
 
-// ServeHost serves one browser port, framed as native messaging on r and
-// w, the way eidlink-host does. It writes the version message, then
-// relays every message to the service dial connects to; when dial fails
-// it runs the commands in-process with cfg, as command.ServeStream does.
+// serve serves one browser port, framed as native messaging on r and w,
+// once the version message is written (by main, first of all: the
+// browser waits for it). It relays every message to the user's service,
+// which connect reaches (starting it when none answers).
 //
 // The relay reads from the browser and from the service on separate
 // goroutines, so neither side's backlog ever stops the other: the
@@ -28,11 +27,13 @@ import (
 //
 // When the service is lost (gone, or silent past the heartbeat's bound),
 // each request in flight, and a pending PIN request, is answered with
-// ERR_EIDLINK_SERVICE_RESTARTED (retryable) and the next message dials
-// again, or falls back to in-process. The relay never parses the
-// browser's messages (they may carry a PIN) and clears each one once
-// sent.
-func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Context) (*ipc.Conn, error), r io.Reader, w io.Writer) error {
+// ERR_EIDLINK_SERVICE_RESTARTED (retryable) and the next message connects
+// again. While no service can be reached, each message is answered by the
+// host itself: "status" with the reason, any other with
+// ERR_EIDLINK_SERVICE_UNAVAILABLE. The relay never parses the browser's
+// messages beyond their command (they may carry a PIN) and clears each
+// one once sent.
+func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) (*ipc.Conn, error), r io.Reader, w io.Writer) error {
 	var mu sync.Mutex
 	write := func(b []byte) error {
 		mu.Lock()
@@ -46,20 +47,28 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 		}
 		return write(b)
 	}
-	if err := out(cfg.Hello()); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in := command.ReadFrames(ctx, r)
-	conn, err := dial(ctx)
+	conn, err := connect(ctx)
 	var pending []command.Input // a message that arrived after the service was lost
-	for err == nil {
-		var lost bool
-		lost, err = relay(ctx, conn, pending, in, write)
-		pending = nil
-		if !lost || err != nil {
-			return err
+	for {
+		if err == nil {
+			var lost bool
+			lost, err = relay(ctx, conn, pending, in, write)
+			pending = nil
+			if !lost || err != nil {
+				return err
+			}
+		} else {
+			log.Warn("no eidlink service", "err", err)
+			for _, it := range pending {
+				answer, quit := unavailable(it, err)
+				if err := out(answer); err != nil || quit {
+					return err
+				}
+			}
+			pending = nil
 		}
 		for pending == nil {
 			it, ok := <-in
@@ -74,36 +83,38 @@ func ServeHost(ctx context.Context, cfg command.Config, dial func(context.Contex
 			}
 			pending = []command.Input{it}
 		}
-		conn, err = dial(ctx)
+		conn, err = connect(ctx)
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+}
+
+// hello writes the version message: this host's, not the service's, so
+// that it never waits for the service.
+func hello(w io.Writer) error {
+	b, err := json.Marshal(protocol.Hello(protocol.Version))
+	if err != nil {
+		return err
 	}
-	var ve *ipc.VersionError
-	if errors.As(err, &ve) {
-		cfg.Log.Warn("eidlink service of another version: working in-process", "err", err)
-	} else {
-		cfg.Log.Info("eidlink service not reachable: working in-process", "err", err)
+	return nativemsg.Write(w, b)
+}
+
+// unavailable is the host's own answer to a message while no service
+// answers: why, in a status; an empty answer to "quit", after which the
+// host ends (quit); or ERR_EIDLINK_SERVICE_UNAVAILABLE.
+func unavailable(it command.Input, why error) (answer any, quit bool) {
+	defer clear(it.Msg)
+	var m struct {
+		Command string `json:"command"`
 	}
-	// Other hosts of the user may be driving the card too: take turns.
-	lockFile := ""
-	if p, err := ipc.PathsFor(ipc.DefaultName); err == nil {
-		lockFile = CardLockFile(p)
+	json.Unmarshal(it.Msg, &m)
+	switch m.Command {
+	case protocol.CmdStatus:
+		return protocol.Status{Version: protocol.Version, Mode: protocol.ModeNoService,
+			Service: &protocol.ServiceStatus{User: ipc.CurrentUser(), Reason: why.Error()},
+			Modules: []protocol.ModuleStatus{}, Tokens: []protocol.TokenStatus{}, Readers: []protocol.ReaderStatus{}}, false
+	case protocol.CmdQuit:
+		return struct{}{}, true
 	}
-	cfg.Provider = Queued(cfg.Provider, lockFile)
-	status, reason := cfg.Status, err.Error()
-	cfg.Status = func(ctx context.Context, st *protocol.Status) {
-		if status != nil {
-			status(ctx, st)
-		}
-		if st.Service == nil {
-			st.Service = &protocol.ServiceStatus{User: ipc.CurrentUser(), Reason: reason}
-		}
-	}
-	if pending != nil {
-		in = prepend(ctx, pending[0], in)
-	}
-	return command.Serve(ctx, cfg, in, out)
+	return protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeServiceUnavailable, "the eidlink service does not answer: %v", why)}, false
 }
 
 // relay forwards first and the messages from in to conn, and conn's
@@ -321,21 +332,4 @@ func (f *flight) writeError(e *protocol.Error) error {
 		return err
 	}
 	return f.write(b)
-}
-
-// prepend returns a channel that yields first, then what in yields.
-func prepend(ctx context.Context, first command.Input, in <-chan command.Input) <-chan command.Input {
-	c := make(chan command.Input)
-	go func() {
-		defer close(c)
-		for it, ok := first, true; ok; it, ok = <-in {
-			select {
-			case c <- it:
-			case <-ctx.Done():
-				clear(it.Msg)
-				return
-			}
-		}
-	}()
-	return c
 }
