@@ -1,12 +1,10 @@
 package ipc
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -96,22 +94,19 @@ func PathsFor(name string) (Paths, error) {
 	return p, nil
 }
 
-// dirs returns the user's configuration and runtime directories (both
-// %LocalAppData% on Windows).
+// dirs returns the user's configuration and runtime directories, by the
+// rules of os.UserConfigDir and os.UserCacheDir (both %LocalAppData% on
+// Windows), the runtime directory being $XDG_RUNTIME_DIR when set.
 func dirs() (config, run string, err error) {
-	if runtime.GOOS == "windows" {
-		config, err = os.UserCacheDir()
-		return config, config, err
-	}
-	home, err := homeDir()
+	cache, err := os.UserCacheDir()
 	if err != nil {
 		return "", "", err
 	}
-	if runtime.GOOS == "darwin" {
-		return filepath.Join(home, "Library/Application Support"), filepath.Join(home, "Library/Caches"), nil
+	if runtime.GOOS == "windows" {
+		return cache, cache, nil
 	}
-	return xdg("XDG_CONFIG_HOME", filepath.Join(home, ".config")),
-		xdg("XDG_RUNTIME_DIR", xdg("XDG_CACHE_HOME", filepath.Join(home, ".cache"))), nil
+	config, err = os.UserConfigDir()
+	return config, xdg("XDG_RUNTIME_DIR", cache), err
 }
 
 // xdg is $env when it holds an absolute path, else def.
@@ -120,22 +115,6 @@ func xdg(env, def string) string {
 		return d
 	}
 	return def
-}
-
-// homeDir is $HOME, or the home directory in the user database when
-// services start without one (SysV's "service" clears the environment).
-func homeDir() (string, error) {
-	if h := os.Getenv("HOME"); h != "" {
-		return h, nil
-	}
-	u, err := user.Current()
-	if err != nil {
-		return "", fmt.Errorf("no home directory: %w", err)
-	}
-	if u.HomeDir == "" {
-		return "", errors.New("no home directory")
-	}
-	return u.HomeDir, nil
 }
 
 // listen opens e. A Unix socket goes in a directory only the user can
