@@ -130,7 +130,7 @@ fuzz:
 bench: deps pcscd build extension-dist
 	@mkdir -p $(BIN); : > $(BIN)/bench.txt
 	@b() { $(GO) test -run '^$$' -bench "$$2" -benchtime "$$3" -benchmem ./$$1 | grep '^Benchmark' | tee -a $(BIN)/bench.txt; }; \
-	b cmd/eidlink-host 'ColdStart$$' 30x; \
+	b cmd/eidlink-host 'ColdStart$$' 40x; \
 	b internal/command 'Authenticate$$' 300x; \
 	b internal/cryptoki 'RawSign$$' 300x; \
 	b relyingparty 'Verify$$|RawRSAVerify$$|TwoRSAVerify$$|VerifyVsTwoRSA$$' 2000x; \
@@ -146,7 +146,9 @@ bench: deps pcscd build extension-dist
 	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \
 	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \
 	  END { print "\neidlink benchmarks (ratios: lower is better)"; \
-	    printf "  %-58s %6.2f ms\n", "host cold start to first message (median of 30 spawns)", med["BenchmarkColdStart", "median-ms"]; \
+	    printf "  %-58s %6.2f ms\n", "host cold start to first message (median of 40 spawns)", med["BenchmarkColdStart", "median-ms"]; \
+	    printf "  %-58s %6.2fx\n", "P1: host / minimal static Go, same first message (goal 1.3)", med["BenchmarkColdStart", "host/minimal"]; \
+	    printf "  %-58s %6.2f MB\n", "P1: relaying host RSS after a login (goal 6)", med["BenchmarkServiceRSS", "KiB-host-relay"] / 1024; \
 	    r("BenchmarkAuthenticate", "BenchmarkRawSign", "in-process authenticate / bare PKCS#11 sign (SoftHSM2)"); \
 	    r("BenchmarkVerify", "BenchmarkRawRSAVerify", "token verification / bare rsa.VerifyPKCS1v15"); \
 	    r("BenchmarkVerify", "BenchmarkTwoRSAVerify", "token verification / its two bare RSA verifications"); \
@@ -154,7 +156,7 @@ bench: deps pcscd build extension-dist
 	    printf "  %-58s %6.2fx\n", "logins/s, 2 verifiers sharing Redis / 1 in-memory (higher)", med["BenchmarkNonceStores", "redis2/memory1"]; \
 	    printf "  %-58s %6.2fx\n", "the same by CPU time, redis-server included (higher)", med["BenchmarkNonceStores", "redis2/memory1-cpu"]; \
 	    printf "  %-58s %6d\n", "nonces accepted twice in 3 x 10,000 concurrent replays", med["BenchmarkNonceStores", "replays-accepted"]; \
-	    printf "  %-58s %6.2fx\n", "login through the service / in-process (host spawn to quit)", med["BenchmarkServiceAuthenticate", "service/in-process"]; \
+	    printf "  %-58s %6.2f ms\n", "login through the service (host spawn to quit)", med["BenchmarkServiceAuthenticate", "ms/login"]; \
 	    printf "  %-58s %6.2f ms\n", "card inserted -> event delivered (median, vpcd polls)", med["BenchmarkInsertEvent", "ms-median"]; \
 	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \
 	    r("BenchmarkTransmit/no-quickack", "BenchmarkTransmit/quickack", "APDU round trip without / with TCP_QUICKACK"); \

@@ -22,6 +22,10 @@ import (
 )
 
 func main() {
+	// Browsers pass the caller as arguments (Chrome the extension origin,
+	// Firefox the manifest path and the add-on id): nothing to act on.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// The browser waits for the version message: it goes first.
 	if err := hello(os.Stdout); err != nil {
 		os.Exit(1)
@@ -29,10 +33,6 @@ func main() {
 	// The host holds a few messages at a time: a small heap is enough,
 	// and a browser may keep several hosts alive.
 	debug.SetGCPercent(50)
-	// Browsers pass the caller as arguments (Chrome the extension origin,
-	// Firefox the manifest path and the add-on id): nothing to act on.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log := logging.New(os.Stderr)
 	err := serve(ctx, log, connector{log: log}.connect, os.Stdin, os.Stdout)
 	if err != nil && ctx.Err() == nil {

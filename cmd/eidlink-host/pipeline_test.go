@@ -94,12 +94,10 @@ func inProcessService(t *testing.T, p command.Provider) ipc.Paths {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(t.Context()) }() // until the test ends
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -49,9 +48,9 @@ func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	in := command.ReadFrames(ctx, r)
+	in := nativemsg.ReadFrames(ctx, r)
 	conn, err := connect(ctx)
-	var pending []command.Input // a message that arrived after the service was lost
+	var pending []nativemsg.Input // a message that arrived after the service was lost
 	for {
 		if err == nil {
 			var lost bool
@@ -71,7 +70,13 @@ func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) 
 			pending = nil
 		}
 		for pending == nil {
-			it, ok := <-in
+			var it nativemsg.Input
+			var ok bool
+			select {
+			case it, ok = <-in:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			if !ok {
 				return nil
 			}
@@ -81,7 +86,7 @@ func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) 
 				}
 				continue
 			}
-			pending = []command.Input{it}
+			pending = []nativemsg.Input{it}
 		}
 		conn, err = connect(ctx)
 	}
@@ -100,7 +105,7 @@ func hello(w io.Writer) error {
 // unavailable is the host's own answer to a message while no service
 // answers: why, in a status; an empty answer to "quit", after which the
 // host ends (quit); or ERR_EIDLINK_SERVICE_UNAVAILABLE.
-func unavailable(it command.Input, why error) (answer any, quit bool) {
+func unavailable(it nativemsg.Input, why error) (answer any, quit bool) {
 	defer clear(it.Msg)
 	var m struct {
 		Command string `json:"command"`
@@ -121,8 +126,8 @@ func unavailable(it command.Input, why error) (answer any, quit bool) {
 // messages to write, until the browser closes the port, the service ends
 // the session ("quit") or the service is lost (lost true). Each direction
 // has its own goroutine: this one sends, another receives.
-func relay(ctx context.Context, conn *ipc.Conn, first []command.Input, in <-chan command.Input, write func([]byte) error) (lost bool, err error) {
-	f := &flight{write: write}
+func relay(ctx context.Context, conn *ipc.Conn, first []nativemsg.Input, in <-chan nativemsg.Input, write func([]byte) error) (lost bool, err error) {
+	f := &flight{write: write, settled: make(chan struct{}, 1)}
 	type ending struct {
 		err     error
 		browser bool // writing to the browser failed
@@ -155,7 +160,7 @@ func relay(ctx context.Context, conn *ipc.Conn, first []command.Input, in <-chan
 		}
 		return *end
 	}
-	forward := func(it command.Input) (sendErr, writeErr error) {
+	forward := func(it nativemsg.Input) (sendErr, writeErr error) {
 		if it.Err != nil {
 			return nil, f.local(it.Err)
 		}
@@ -173,16 +178,24 @@ func relay(ctx context.Context, conn *ipc.Conn, first []command.Input, in <-chan
 			return true, f.lost()
 		}
 	}
+	endedByError := false // the last item was a frame that could not be read
 	for {
 		select {
 		case <-ctx.Done():
 			stop()
 			return false, ctx.Err()
 		case it, ok := <-in:
+			if !ok && endedByError && !f.isSettled() {
+				// A frame that cannot be read ended the input, not the
+				// browser: it waits for the answers in flight first.
+				in = nil
+				continue
+			}
 			if !ok { // the browser closed the port: nobody waits for answers
 				stop()
 				return false, f.flushLocal()
 			}
+			endedByError = it.Err != nil
 			serr, werr := forward(it)
 			if werr != nil {
 				stop()
@@ -193,6 +206,11 @@ func relay(ctx context.Context, conn *ipc.Conn, first []command.Input, in <-chan
 					return false, e.err
 				}
 				return true, f.lost()
+			}
+		case <-f.settled:
+			if in == nil && f.isSettled() { // the input ended, and now every answer is written
+				stop()
+				return false, f.flushLocal()
 			}
 		case e := <-recvd:
 			end = &e
@@ -221,6 +239,15 @@ type flight struct {
 	// never a local answer: those are written as soon as they reach it.
 	queue      []*protocol.Error
 	pinPending bool
+	// settled gets a value each time the queue empties on an answer.
+	settled chan struct{}
+}
+
+// isSettled reports whether nothing is waited for.
+func (f *flight) isSettled() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queue) == 0
 }
 
 func (f *flight) sent() {
@@ -264,7 +291,14 @@ func (f *flight) reply(rep []byte) error {
 	default:
 		f.pinPending = false
 	}
-	return f.flushLocked()
+	err := f.flushLocked()
+	if len(f.queue) == 0 {
+		select {
+		case f.settled <- struct{}{}:
+		default:
+		}
+	}
+	return err
 }
 
 // refusal tells the errors that refuse one message without ending the

@@ -23,8 +23,8 @@ const REPLICA = `<h1>Entra in MyINPS</h1>
 const IDP = `<h1>Scegli come proseguire</h1><a id="app" href="/app">Prosegui con smartphone</a><a id="pc" href="/?via=pc#cie">Prosegui con computer</a>`;
 
 const token = { module: "m", slot: 0, label: "CIE", cardKind: "cie", holder: "MARIO ROSSI", codiceFiscale: "RSSMRA80A01H501U", hasAuthKey: true, hasSignKey: false, triesLeft: 1, pinLocked: false, pinpad: false, minPinLength: 8, maxPinLength: 8, pinPart: "full" };
-const ready = { version: "0.1.0", mode: "in-process", tokens: [token], readers: [{ name: "r", cardPresent: true, cardKind: "cie" }] };
-const noCard = { version: "0.1.0", mode: "in-process", tokens: [], readers: [{ name: "r", cardPresent: false }] };
+const ready = { version: "0.1.0", mode: "service", tokens: [token], readers: [{ name: "r", cardPresent: true, cardKind: "cie" }] };
+const noCard = { version: "0.1.0", mode: "service", tokens: [], readers: [{ name: "r", cardPresent: false }] };
 
 /**
  * @param {string} body

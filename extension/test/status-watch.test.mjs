@@ -15,7 +15,7 @@ test("one host port for all badge pages; events push a fresh status; closed when
         connect: () => {
           const port = new FakePort();
           hosts.push(port);
-          port.onPost = () => queueMicrotask(() => port.receive({ version: "0.1.0", mode: "in-process", readers: [], tokens: [], n: ++n }));
+          port.onPost = () => queueMicrotask(() => port.receive({ version: "0.1.0", mode: "service", readers: [], tokens: [], n: ++n }));
           queueMicrotask(() => port.receive({ version: "0.1.0" }));
           return port;
         },

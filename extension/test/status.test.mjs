@@ -6,7 +6,7 @@ import { summarize, summaryText } from "../src/shared/status.js";
 const t = (/** @type {string} */ k, /** @type {(string|number)[]} */ ...s) => translate("it", k, ...s);
 const reader = { name: "Virtual PCD 00 00", cardPresent: true, cardKind: "cie" };
 const token = { module: "/m.so", slot: 0, label: "CIE", cardKind: "cie", holder: "MARIO ROSSI", codiceFiscale: "RSSMRA80A01H501U", hasAuthKey: true, hasSignKey: false, triesLeft: 3, pinLocked: false, pinpad: false, minPinLength: 8, maxPinLength: 8, pinPart: "full" };
-const base = { version: "0.1.0", mode: "in-process", modules: [], tokens: [], readers: [] };
+const base = { version: "0.1.0", mode: "service", modules: [], tokens: [], readers: [] };
 
 test("summarize: each state from a host status", () => {
   const cases = [

@@ -94,25 +94,27 @@ func (e *env) service(args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "eidlink: your %s service is running\n", o.Name)
 	case "stop":
-		// A service started on demand by a host is no service manager's.
+		if state, _ := m.State(); state == "running" {
+			if err := m.Stop(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
+			return nil
+		}
+		// A service a host started: no service manager's.
 		p, err := m.Paths()
 		if err != nil {
 			return err
 		}
-		if state, _ := m.State(); state != "running" {
-			ran, err := service.Stop(p, 10*time.Second)
-			if err != nil {
-				return err
-			}
-			if ran {
-				fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
-				return nil
-			}
-		}
-		if err := m.Stop(); err != nil {
+		ran, err := service.Stop(p, 10*time.Second)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
+		if ran {
+			fmt.Fprintf(e.stderr, "eidlink: stopped your %s service\n", o.Name)
+		} else {
+			fmt.Fprintf(e.stderr, "eidlink: your %s service is not running\n", o.Name)
+		}
 	case "status":
 		state, err := m.State()
 		if err != nil {

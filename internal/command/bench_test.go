@@ -8,6 +8,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/nativemsg"
 )
 
 // BenchmarkAuthenticate is a whole in-process authenticate on a SoftHSM2
@@ -24,7 +25,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 	p := cryptoki.NewProvider(cryptoki.Config{})
 	defer p.Close()
-	in := make(chan command.Input)
+	in := make(chan nativemsg.Input)
 	out := make(chan []byte, 1)
 	go command.Serve(context.Background(), command.Config{Provider: command.Cards[*cryptoki.Card](p), Version: "1"}, in, func(v any) error {
 		msg, err := json.Marshal(v)
@@ -33,9 +34,9 @@ func BenchmarkAuthenticate(b *testing.B) {
 	})
 	auth := `{"command":"authenticate","arguments":{"challengeNonce":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=","origin":"https://www.inps.it"}}`
 	for b.Loop() {
-		in <- command.Input{Msg: []byte(auth)}
+		in <- nativemsg.Input{Msg: []byte(auth)}
 		<-out // PIN request
-		in <- command.Input{Msg: []byte(`{"command":"pin","arguments":{"pin":"12345678"}}`)}
+		in <- nativemsg.Input{Msg: []byte(`{"command":"pin","arguments":{"pin":"12345678"}}`)}
 		var tok struct{ Signature string }
 		if json.Unmarshal(<-out, &tok); tok.Signature == "" {
 			b.Fatal("no token")

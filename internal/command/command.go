@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eidlink/eidlink/internal/authtoken"
+	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
 
@@ -77,13 +78,6 @@ func (c *Config) AppVersion() string {
 	return "https://eidlink.it/eidlink-host/" + c.Version
 }
 
-// Input is one item read from the extension: a message, or the error that
-// answers a frame that could not be read. Serve answers both in turn.
-type Input struct {
-	Msg []byte
-	Err *protocol.Error
-}
-
 // Server runs the commands of one port.
 type Server struct {
 	cfg Config
@@ -130,7 +124,7 @@ type result struct {
 // "pin" and "cancel" go to the pending PIN or card request, "quit" ends the
 // command and the session, and another card command gets CodeBusy.
 // Everything else is answered in the order it arrived.
-func Serve(ctx context.Context, cfg Config, in <-chan Input, out func(v any) error) error {
+func Serve(ctx context.Context, cfg Config, in <-chan nativemsg.Input, out func(v any) error) error {
 	if cfg.PINTimeout == 0 {
 		cfg.PINTimeout = DefaultPINTimeout
 	}
@@ -225,7 +219,7 @@ var errQuit = errors.New("quit")
 // handle takes one input: it answers at once (a refusal, the status, a
 // PIN or cancel handed to the waiting command) or returns the card
 // command to start. Its errors end the session; errQuit asks to.
-func (s *Server) handle(ctx context.Context, it Input, running bool) (command string, job func(context.Context) (any, error), err error) {
+func (s *Server) handle(ctx context.Context, it nativemsg.Input, running bool) (command string, job func(context.Context) (any, error), err error) {
 	if it.Err != nil {
 		return "", nil, s.fail("", it.Err)
 	}
@@ -460,7 +454,7 @@ func (s *Server) unlock(ctx context.Context, a *protocol.UnlockArgs) (any, error
 }
 
 func (s *Server) status(ctx context.Context) *protocol.Status {
-	st := &protocol.Status{Version: s.cfg.Version, Mode: "in-process"}
+	st := &protocol.Status{Version: s.cfg.Version, Mode: protocol.ModeInProcess}
 	st.Modules, st.Tokens = s.cfg.Provider.Status(ctx)
 	if s.cfg.Status != nil {
 		s.cfg.Status(ctx, st)

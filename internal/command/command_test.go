@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/relyingparty"
 )
@@ -93,7 +94,7 @@ func (p *fakeProvider) Status(context.Context) ([]protocol.ModuleStatus, []proto
 // session drives a Server like the extension does.
 type session struct {
 	t    *testing.T
-	in   chan Input
+	in   chan nativemsg.Input
 	out  chan []byte
 	done chan error
 	sent [][]byte
@@ -104,7 +105,7 @@ func start(t *testing.T, p Provider, timeout time.Duration) *session {
 }
 
 func startConfig(t *testing.T, cfg Config) *session {
-	s := &session{t: t, in: make(chan Input), out: make(chan []byte, 16), done: make(chan error, 1)}
+	s := &session{t: t, in: make(chan nativemsg.Input), out: make(chan []byte, 16), done: make(chan error, 1)}
 	go func() {
 		s.done <- Serve(context.Background(), cfg, s.in, func(v any) error {
 			b, err := json.Marshal(v)
@@ -118,7 +119,7 @@ func startConfig(t *testing.T, cfg Config) *session {
 func (s *session) send(msg string) {
 	b := []byte(msg)
 	s.sent = append(s.sent, b)
-	s.in <- Input{Msg: b}
+	s.in <- nativemsg.Input{Msg: b}
 }
 
 func (s *session) recv() map[string]json.RawMessage {

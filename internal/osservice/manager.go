@@ -101,14 +101,14 @@ func (m *Manager) Platform() string { return m.platform }
 
 // supported fails where the service manager has no per-user services
 // (SysV, OpenRC, Upstart, the Windows SCM): the service is never
-// installed there, a user runs it in their session with "eidlink service
-// run", and without it the hosts do the card work themselves.
+// installed there; the hosts start it when they need it, or a user runs
+// it in their session with "eidlink service run".
 func (m *Manager) supported() error {
 	if strings.HasSuffix(m.platform, "systemd") || strings.HasSuffix(m.platform, "launchd") {
 		return nil
 	}
 	return fmt.Errorf("%s has no per-user services, and eidlink has no system-wide one: "+
-		"each user's eidlink-host does the card work itself; to keep one service for your session, start \"eidlink service run\" with it", m.platform)
+		"each user's eidlink-host starts the service when it needs it; to keep one for your session, start \"eidlink service run\" with it", m.platform)
 }
 
 // Paths are the service's secret and endpoint for the user running this

@@ -228,7 +228,7 @@ export function defineSuite(kind) {
         await popup.waitFunction(() => document.body.dataset.state && document.body.dataset.state !== "loading");
         assert.equal(await popup.attr("body", "data-state"), "ready");
         assert.match(String(await popup.text("#host-version")), /^eidlink-host \d+\.\d+\.\d+/);
-        assert.ok(String(await popup.text("#host-version")).endsWith(`(${text("popupModeInProcess")})`), String(await popup.text("#host-version")));
+        assert.ok(String(await popup.text("#host-version")).endsWith(`(${text("popupModeService")})`), String(await popup.text("#host-version")));
         assert.equal(await popup.visible("#pkcs11-install"), kind === "firefox", "the PKCS#11 button is Firefox's only");
         assert.match(String(await popup.text("#cards")), /MARIO ROSSI/);
         await popup.size(400, 560);
@@ -439,7 +439,9 @@ export function defineSuite(kind) {
       check(async () => {
         profile = devProfile(kind, dir, { host: "real", cardDir: cards.cns.dir });
         page = await openDemo();
-        assert.equal(await page.attr("#eidlink-status", "data-eidlink-card"), "cns");
+        // The badge may show the last status first: the switched card's comes once the
+        // profile's service, stopped by dev-profile, is started again with the CNS.
+        await page.waitFor('#eidlink-status[data-eidlink-card="cns"]');
         await page.waitFor('#tab-cns[data-eidlink-preselected="true"][aria-selected="true"]');
         const pin = await s.pinWindow(() => page.click("#cns-login"));
         assert.equal(await pin.text("#card-kind"), text("kind_cns"));
