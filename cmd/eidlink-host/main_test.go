@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	}
 	hostBin = filepath.Join(dir, "eidlink-host")
 	for bin, pkg := range map[string]string{hostBin: ".", filepath.Join(dir, "eidlink"): "../eidlink"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
 		if bin == hostBin {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
 		}

@@ -47,7 +47,11 @@ func TestMain(m *testing.M) {
 	os.Chmod(dir, 0o755)
 	eidlinkBin, hostBin = filepath.Join(dir, "eidlink"), filepath.Join(dir, "eidlink-host")
 	for bin, pkg := range map[string]string{eidlinkBin: "../../cmd/eidlink", hostBin: "../../cmd/eidlink-host"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+		if bin == hostBin {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Stderr.Write(out)
 			os.Exit(1)
 		}
