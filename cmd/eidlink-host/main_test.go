@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -46,16 +47,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	hostBin = filepath.Join(dir, "eidlink-host")
-	for bin, pkg := range map[string]string{hostBin: ".", filepath.Join(dir, "eidlink"): "../eidlink"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
-		if bin == hostBin {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			os.Stderr.Write(out)
-			os.Exit(1)
-		}
+	if _, hostBin, err = testenv.BuildBinaries(dir, "../.."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -45,16 +45,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Chmod(dir, 0o755)
-	eidlinkBin, hostBin = filepath.Join(dir, "eidlink"), filepath.Join(dir, "eidlink-host")
-	for bin, pkg := range map[string]string{eidlinkBin: "../../cmd/eidlink", hostBin: "../../cmd/eidlink-host"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
-		if bin == hostBin {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			os.Stderr.Write(out)
-			os.Exit(1)
-		}
+	if eidlinkBin, hostBin, err = testenv.BuildBinaries(dir, "../.."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

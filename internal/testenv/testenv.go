@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -81,4 +82,23 @@ func Destructive(t testing.TB, what string) {
 	if os.Getenv(DestructiveEnv) != "1" {
 		t.Skipf("changes the machine (%s): runs only with %s=1 (make test sets it)", what, DestructiveEnv)
 	}
+}
+
+// BuildBinaries builds eidlink and eidlink-host into dir as the Makefile
+// builds them (stripped; the host static, without cgo), for tests that run
+// them as a browser and a user would; root is the path to the repository
+// from the test's package. It returns their paths.
+func BuildBinaries(dir, root string) (eidlink, host string, err error) {
+	eidlink, host = filepath.Join(dir, "eidlink"), filepath.Join(dir, "eidlink-host")
+	for bin, pkg := range map[string]string{eidlink: "cmd/eidlink", host: "cmd/eidlink-host"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./"+pkg)
+		cmd.Dir = root
+		if bin == host {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("building %s: %w: %s", pkg, err, out)
+		}
+	}
+	return eidlink, host, nil
 }
