@@ -15,7 +15,6 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/eidlink/eidlink/internal/logging"
@@ -30,9 +29,6 @@ func main() {
 	if err := hello(os.Stdout); err != nil {
 		os.Exit(1)
 	}
-	// The host holds a few messages at a time: a small heap is enough,
-	// and a browser may keep several hosts alive.
-	debug.SetGCPercent(50)
 	log := logging.New(os.Stderr)
 	err := serve(ctx, log, connector{log: log}.connect, os.Stdin, os.Stdout)
 	if err != nil && ctx.Err() == nil {

@@ -48,9 +48,9 @@ func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	in := nativemsg.ReadFrames(ctx, r)
+	in := protocol.ReadFrames(ctx, r)
 	conn, err := connect(ctx)
-	var pending []nativemsg.Input // a message that arrived after the service was lost
+	var pending []protocol.Input // a message that arrived after the service was lost
 	for {
 		if err == nil {
 			var lost bool
@@ -70,7 +70,7 @@ func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) 
 			pending = nil
 		}
 		for pending == nil {
-			var it nativemsg.Input
+			var it protocol.Input
 			var ok bool
 			select {
 			case it, ok = <-in:
@@ -86,7 +86,7 @@ func serve(ctx context.Context, log *slog.Logger, connect func(context.Context) 
 				}
 				continue
 			}
-			pending = []nativemsg.Input{it}
+			pending = []protocol.Input{it}
 		}
 		conn, err = connect(ctx)
 	}
@@ -105,7 +105,7 @@ func hello(w io.Writer) error {
 // unavailable is the host's own answer to a message while no service
 // answers: why, in a status; an empty answer to "quit", after which the
 // host ends (quit); or ERR_EIDLINK_SERVICE_UNAVAILABLE.
-func unavailable(it nativemsg.Input, why error) (answer any, quit bool) {
+func unavailable(it protocol.Input, why error) (answer any, quit bool) {
 	defer clear(it.Msg)
 	var m struct {
 		Command string `json:"command"`
@@ -126,7 +126,7 @@ func unavailable(it nativemsg.Input, why error) (answer any, quit bool) {
 // messages to write, until the browser closes the port, the service ends
 // the session ("quit") or the service is lost (lost true). Each direction
 // has its own goroutine: this one sends, another receives.
-func relay(ctx context.Context, conn *ipc.Conn, first []nativemsg.Input, in <-chan nativemsg.Input, write func([]byte) error) (lost bool, err error) {
+func relay(ctx context.Context, conn *ipc.Conn, first []protocol.Input, in <-chan protocol.Input, write func([]byte) error) (lost bool, err error) {
 	f := &flight{write: write, settled: make(chan struct{}, 1)}
 	type ending struct {
 		err     error
@@ -160,7 +160,7 @@ func relay(ctx context.Context, conn *ipc.Conn, first []nativemsg.Input, in <-ch
 		}
 		return *end
 	}
-	forward := func(it nativemsg.Input) (sendErr, writeErr error) {
+	forward := func(it protocol.Input) (sendErr, writeErr error) {
 		if it.Err != nil {
 			return nil, f.local(it.Err)
 		}

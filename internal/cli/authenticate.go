@@ -13,7 +13,6 @@ import (
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/ipc"
-	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/service"
 )
@@ -71,7 +70,7 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 	cfg.Options.AllowLoopbackHTTP = cfg.Options.AllowLoopbackHTTP || dev
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	in := make(chan nativemsg.Input, 1)
+	in := make(chan protocol.Input, 1)
 	out := make(chan json.RawMessage, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -83,10 +82,10 @@ func (e *env) converse(req []byte, dev bool) (json.RawMessage, error) {
 			return err
 		})
 	}()
-	in <- nativemsg.Input{Msg: req}
+	in <- protocol.Input{Msg: req}
 	defer close(in)
 	return e.talk(func(msg []byte) error {
-		in <- nativemsg.Input{Msg: msg} // the command loop zeroes it after use
+		in <- protocol.Input{Msg: msg} // the command loop zeroes it after use
 		return nil
 	}, func() (json.RawMessage, error) {
 		select {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
-	"github.com/eidlink/eidlink/internal/nativemsg"
+	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 // BenchmarkAuthenticate is a whole in-process authenticate on a SoftHSM2
@@ -25,7 +25,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 	p := cryptoki.NewProvider(cryptoki.Config{})
 	defer p.Close()
-	in := make(chan nativemsg.Input)
+	in := make(chan protocol.Input)
 	out := make(chan []byte, 1)
 	go command.Serve(context.Background(), command.Config{Provider: command.Cards[*cryptoki.Card](p), Version: "1"}, in, func(v any) error {
 		msg, err := json.Marshal(v)
@@ -34,9 +34,9 @@ func BenchmarkAuthenticate(b *testing.B) {
 	})
 	auth := `{"command":"authenticate","arguments":{"challengeNonce":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=","origin":"https://www.inps.it"}}`
 	for b.Loop() {
-		in <- nativemsg.Input{Msg: []byte(auth)}
+		in <- protocol.Input{Msg: []byte(auth)}
 		<-out // PIN request
-		in <- nativemsg.Input{Msg: []byte(`{"command":"pin","arguments":{"pin":"12345678"}}`)}
+		in <- protocol.Input{Msg: []byte(`{"command":"pin","arguments":{"pin":"12345678"}}`)}
 		var tok struct{ Signature string }
 		if json.Unmarshal(<-out, &tok); tok.Signature == "" {
 			b.Fatal("no token")

@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/eidlink/eidlink/internal/authtoken"
-	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
 
@@ -124,7 +123,7 @@ type result struct {
 // "pin" and "cancel" go to the pending PIN or card request, "quit" ends the
 // command and the session, and another card command gets CodeBusy.
 // Everything else is answered in the order it arrived.
-func Serve(ctx context.Context, cfg Config, in <-chan nativemsg.Input, out func(v any) error) error {
+func Serve(ctx context.Context, cfg Config, in <-chan protocol.Input, out func(v any) error) error {
 	if cfg.PINTimeout == 0 {
 		cfg.PINTimeout = DefaultPINTimeout
 	}
@@ -219,7 +218,7 @@ var errQuit = errors.New("quit")
 // handle takes one input: it answers at once (a refusal, the status, a
 // PIN or cancel handed to the waiting command) or returns the card
 // command to start. Its errors end the session; errQuit asks to.
-func (s *Server) handle(ctx context.Context, it nativemsg.Input, running bool) (command string, job func(context.Context) (any, error), err error) {
+func (s *Server) handle(ctx context.Context, it protocol.Input, running bool) (command string, job func(context.Context) (any, error), err error) {
 	if it.Err != nil {
 		return "", nil, s.fail("", it.Err)
 	}

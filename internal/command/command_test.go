@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/relyingparty"
 )
@@ -94,7 +93,7 @@ func (p *fakeProvider) Status(context.Context) ([]protocol.ModuleStatus, []proto
 // session drives a Server like the extension does.
 type session struct {
 	t    *testing.T
-	in   chan nativemsg.Input
+	in   chan protocol.Input
 	out  chan []byte
 	done chan error
 	sent [][]byte
@@ -105,7 +104,7 @@ func start(t *testing.T, p Provider, timeout time.Duration) *session {
 }
 
 func startConfig(t *testing.T, cfg Config) *session {
-	s := &session{t: t, in: make(chan nativemsg.Input), out: make(chan []byte, 16), done: make(chan error, 1)}
+	s := &session{t: t, in: make(chan protocol.Input), out: make(chan []byte, 16), done: make(chan error, 1)}
 	go func() {
 		s.done <- Serve(context.Background(), cfg, s.in, func(v any) error {
 			b, err := json.Marshal(v)
@@ -119,7 +118,7 @@ func startConfig(t *testing.T, cfg Config) *session {
 func (s *session) send(msg string) {
 	b := []byte(msg)
 	s.sent = append(s.sent, b)
-	s.in <- nativemsg.Input{Msg: b}
+	s.in <- protocol.Input{Msg: b}
 }
 
 func (s *session) recv() map[string]json.RawMessage {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/eidlink/eidlink/internal/nativemsg"
+	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 // ServeStream serves one browser port over native-messaging framing (the
@@ -24,5 +25,5 @@ func ServeStream(ctx context.Context, cfg Config, r io.Reader, w io.Writer) erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return Serve(ctx, cfg, nativemsg.ReadFrames(ctx, r), out)
+	return Serve(ctx, cfg, protocol.ReadFrames(ctx, r), out)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
-	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/tlsauth"
@@ -217,7 +216,7 @@ func (s *Server) session(ctx context.Context, c *ipc.Conn) {
 	s.cfg.Log.Info("host connected", "version", c.Peer.Version)
 	// The reader always reads, so that the host's pings are answered and
 	// its silence noticed (heartbeat) even while a command runs.
-	in := make(chan nativemsg.Input, nativemsg.InputBuffer)
+	in := make(chan protocol.Input, protocol.InputBuffer)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -229,7 +228,7 @@ func (s *Server) session(ctx context.Context, c *ipc.Conn) {
 				return
 			}
 			select {
-			case in <- nativemsg.Input{Msg: msg}:
+			case in <- protocol.Input{Msg: msg}:
 			case <-ctx.Done():
 				clear(msg)
 				return

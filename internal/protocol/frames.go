@@ -1,11 +1,11 @@
-package nativemsg
+package protocol
 
 import (
 	"context"
 	"errors"
 	"io"
 
-	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/nativemsg"
 )
 
 // Input is one item read from the extension: a message, or the error that
@@ -13,7 +13,7 @@ import (
 // turn.
 type Input struct {
 	Msg []byte
-	Err *protocol.Error
+	Err *Error
 }
 
 // ReadFrames reads native-messaging frames from r into the returned
@@ -27,7 +27,7 @@ func ReadFrames(ctx context.Context, r io.Reader) <-chan Input {
 	in := make(chan Input, InputBuffer)
 	go func() {
 		defer close(in)
-		fr := NewReader(r, 0)
+		fr := nativemsg.NewReader(r, 0)
 		for {
 			it, more := readInput(fr)
 			if it.Msg == nil && it.Err == nil {
@@ -53,17 +53,17 @@ const InputBuffer = 16
 
 // readInput reads the next frame; more is false when reading must stop
 // after it. A zero Input means the end of the stream.
-func readInput(fr *Reader) (it Input, more bool) {
+func readInput(fr *nativemsg.Reader) (it Input, more bool) {
 	msg, err := fr.Read()
 	switch {
 	case err == nil:
 		return Input{Msg: msg}, true
-	case errors.Is(err, ErrEmpty):
-		return Input{Err: protocol.Errorf(protocol.CodeMalformedMessage, "empty message")}, true
-	case errors.Is(err, ErrTooLarge):
-		return Input{Err: protocol.Errorf(protocol.CodeMessageTooLarge, "message over %d bytes refused; closing", MaxIncoming)}, false
+	case errors.Is(err, nativemsg.ErrEmpty):
+		return Input{Err: Errorf(CodeMalformedMessage, "empty message")}, true
+	case errors.Is(err, nativemsg.ErrTooLarge):
+		return Input{Err: Errorf(CodeMessageTooLarge, "message over %d bytes refused; closing", nativemsg.MaxIncoming)}, false
 	case err == io.EOF:
 		return Input{}, false
 	}
-	return Input{Err: protocol.Errorf(protocol.CodeMalformedMessage, "unreadable message: %v; closing", err)}, false
+	return Input{Err: Errorf(CodeMalformedMessage, "unreadable message: %v; closing", err)}, false
 }
