@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/relyingparty"
@@ -137,13 +139,15 @@ func TestOnDemandServiceIdleExit(t *testing.T) {
 	h.recv()
 	h.quit()
 	pid, _ := w.onDemand(t)
+	exited := processExit(t, pid)
 	stop := exec.Command(eidlinkBin, "service", "stop")
 	stop.Env = w.env
 	if out, err := stop.CombinedOutput(); err != nil || !strings.Contains(string(out), "stopped your eidlink service") {
 		t.Fatalf("eidlink service stop: %v %s", err, out)
 	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(stat), ") Z ") {
-		t.Fatalf("the service (pid %d) still runs after stop: %s", pid, stat)
+	// It released the cards and its files; its exit follows.
+	if !exited(10 * time.Second) {
+		t.Fatalf("the service (pid %d) still runs 10 s after stop", pid)
 	}
 }
 
@@ -353,5 +357,26 @@ func (h *hostProc) tryLogin(v *relyingparty.Verifier, busy *atomic.Int32) error 
 			return fmt.Errorf("token %s does not verify: %w", tok, err)
 		}
 		return nil
+	}
+}
+
+// processExit returns a function that waits up to a bound for the process
+// pid (not a child of the test) to exit, through a pidfd.
+func processExit(t *testing.T, pid int) func(time.Duration) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd_open %d: %v", pid, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return func(bound time.Duration) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for deadline := time.Now().Add(bound); ; {
+			n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
+			if err == unix.EINTR {
+				continue
+			}
+			return err == nil && n == 1
+		}
 	}
 }
