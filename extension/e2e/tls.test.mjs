@@ -76,7 +76,8 @@ function defineTls(kind) {
       await svc?.stop();
       profile = devProfile(kind, dir, { host: "real", cardDir: card.dir });
       const e = hostEnv(profile);
-      delete e.EIDLINK_SERVICE;
+      delete e.EIDLINK_CONFIG_DIR; // the service of XDG_RUNTIME_DIR below, not the profile's own
+      delete e.EIDLINK_RUNTIME_DIR;
       env = { ...e, PATH: process.env.PATH ?? "", HOME: home, XDG_RUNTIME_DIR: path.join(work, "run"), XDG_CONFIG_HOME: path.join(work, "config") };
       svc = await startService({ ...env, EIDLINK_LOG: "debug" }); // its log goes with a failure
       setHostEnv(profile, env);
