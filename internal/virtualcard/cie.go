@@ -53,12 +53,19 @@ var cieKeys = sync.OnceValues(func() (*cieKeySet, error) {
 	if k.services, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 		return nil, err
 	}
+	if k.dsKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		return nil, err
+	}
+	if k.ds, err = newDSCert(k.dsKey); err != nil {
+		return nil, err
+	}
 	return &k, nil
 })
 
 type cieKeySet struct {
-	caN, caE       *big.Int
-	chip, services *rsa.PrivateKey
+	caN, caE              *big.Int
+	chip, services, dsKey *rsa.PrivateKey
+	ds                    *x509.Certificate // signs EF.SOD
 }
 
 // caCHR and caCHA are the virtual CA's holder reference and authorization
@@ -107,8 +114,8 @@ func (c *Card) CorruptNextMAC() {
 // later cards have no separate IAS DF), with EF D003 (PAN: 5A 0A and ten
 // BCD bytes whose bytes 5..10 of the file spell the NIS) and D004 (DH
 // parameters); the CIE application holds 1001 (NIS), 1002 (serial), 1003
-// (certificate), 1004 and 1005 (chip public keys).
-func cieFiles(id *eidcert.TestIdentity, keys *cieKeySet) *file {
+// (certificate), 1004 and 1005 (chip public keys) and 1006 (SOD).
+func cieFiles(id *eidcert.TestIdentity, keys *cieKeySet) (*file, error) {
 	h := sha256.Sum256([]byte(id.Serial))
 	pan := []byte{0x5A, 0x0A}
 	for _, b := range h[:10] {
@@ -116,17 +123,26 @@ func cieFiles(id *eidcert.TestIdentity, keys *cieKeySet) *file {
 	}
 	nis := fmt.Sprintf("%X", pan[5:11])
 	d := iasecc.RFC5114
+	dh := iasecc.TLV(0x70, iasecc.TLV(0xBFA101, iasecc.TLV(0xA3, iasecc.TLV(0x97, d.G), iasecc.TLV(0x98, d.P), iasecc.TLV(0x99, d.Q))))
+	serial := []byte(id.Serial)
+	chip := x509.MarshalPKCS1PublicKey(&keys.chip.PublicKey)
+	services := x509.MarshalPKCS1PublicKey(&keys.services.PublicKey)
+	sodData, err := sod(map[byte][]byte{0xA1: []byte(nis), 0xA2: serial[:min(9, len(serial))], 0xA3: id.Cert.Raw, 0xA4: chip, 0xA5: services, 0x1B: dh}, keys.ds, keys.dsKey)
+	if err != nil {
+		return nil, err
+	}
 	return df(0x3F00, aidIAS,
 		ef(0xD003, pan),
-		ef(0xD004, iasecc.TLV(0x70, iasecc.TLV(0xBFA101, iasecc.TLV(0xA3, iasecc.TLV(0x97, d.G), iasecc.TLV(0x98, d.P), iasecc.TLV(0x99, d.Q))))),
+		ef(0xD004, dh),
 		df(0, aidCIE,
 			ef(0x1001, []byte(nis)),
-			ef(0x1002, []byte(id.Serial)),
+			ef(0x1002, serial),
 			ef(0x1003, id.Cert.Raw),
-			ef(0x1004, x509.MarshalPKCS1PublicKey(&keys.chip.PublicKey)),
-			ef(0x1005, x509.MarshalPKCS1PublicKey(&keys.services.PublicKey)),
+			ef(0x1004, chip),
+			ef(0x1005, services),
+			ef(0x1006, sodData),
 		),
-	)
+	), nil
 }
 
 // processCIE answers a CIE command. sm tells whether it came protected.

@@ -192,7 +192,9 @@ func New(typeName string, o Options) (*Card, error) {
 		}
 		sn := sha256.Sum256([]byte("SN.ICC " + c.id.Serial))
 		c.cie = cieState{behaviour: o.CIE, keys: keys, snICC: sn[:8]}
-		c.mf = cieFiles(c.id, keys)
+		if c.mf, err = cieFiles(c.id, keys); err != nil {
+			return nil, fmt.Errorf("vcard: CIE files: %w", err)
+		}
 	} else {
 		c.mf = cnsFiles(c.id)
 	}

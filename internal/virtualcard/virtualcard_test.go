@@ -5,11 +5,13 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/eidlink/eidlink/internal/iasecc"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
@@ -188,5 +190,75 @@ func TestParseCIEBehaviour(t *testing.T) {
 	}
 	if _, err := virtualcard.ParseCIEBehaviour("bogus"); err == nil {
 		t.Fatal("an unknown behaviour was accepted")
+	}
+}
+
+// EF.SOD of the virtual CIE is what the middleware's pairing checks
+// (cie-protocol.md §9): signed by the certificate it carries, over the
+// signed attributes, whose message digest is that of the
+// LDSSecurityObject, whose hashes are those of the files.
+func TestCIESOD(t *testing.T) {
+	c := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
+	read := func(fid string) []byte {
+		t.Helper()
+		expect(t, c, "00 A4 04 0C 06 A00000000039", "9000")
+		expect(t, c, "00 A4 02 04 02 "+fid, "9000")
+		var out []byte
+		for off := 0; ; off += 256 {
+			r := c.Process([]byte{0x00, 0xB0, byte(off >> 8), byte(off), 0x00})
+			out = append(out, r[:len(r)-2]...)
+			if sw := r[len(r)-2:]; sw[0] != 0x90 {
+				return out
+			}
+		}
+	}
+	sodFile := read("1006")
+	sd, err := iasecc.Find(sodFile, 0x77, 0x30, 0xA0, 0x30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Walk SignedData's children in order.
+	var kids [][]byte
+	for b := sd; len(b) > 0; {
+		_, _, rest, err := iasecc.ReadTLV(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids, b = append(kids, b[:len(b)-len(rest)]), rest
+	}
+	if len(kids) != 5 || !bytes.Equal(kids[0], []byte{0x02, 0x01, 0x03}) {
+		t.Fatalf("SignedData has %d children", len(kids))
+	}
+	lds, _ := iasecc.Find(kids[2], 0x30, 0xA0, 0x04)
+	certDER, _ := iasecc.Find(kids[3], 0xA0)
+	ds, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := iasecc.Find(kids[4], 0x31, 0x30)
+	var parts [][]byte
+	for b := signer; len(b) > 0; {
+		_, _, rest, _ := iasecc.ReadTLV(b)
+		parts, b = append(parts, b[:len(b)-len(rest)]), rest
+	}
+	attrs, _ := iasecc.Find(parts[3], 0xA0)
+	sig, _ := iasecc.Find(parts[5], 0x04)
+	h := sha256.Sum256(append([]byte{0x31, byte(len(attrs))}, attrs...))
+	if len(attrs) >= 0x80 {
+		t.Fatalf("signed attributes of %d bytes", len(attrs))
+	}
+	if err := rsa.VerifyPKCS1v15(ds.PublicKey.(*rsa.PublicKey), crypto.SHA256, h[:], sig); err != nil {
+		t.Fatalf("SOD signature: %v", err)
+	}
+	ldsHash := sha256.Sum256(lds)
+	if !bytes.Contains(attrs, ldsHash[:]) {
+		t.Fatal("the message digest is not the LDSSecurityObject's")
+	}
+	cert := sha256.Sum256(read("1003"))
+	nis := sha256.Sum256(read("1001")[:12])
+	for name, want := range map[string][]byte{"A3 (1003)": append([]byte{0x02, 0x01, 0xA3, 0x04, 0x20}, cert[:]...), "A1 (1001)": append([]byte{0x02, 0x01, 0xA1, 0x04, 0x20}, nis[:]...)} {
+		if !bytes.Contains(lds, want) {
+			t.Errorf("the SOD lacks the hash of data group %s", name)
+		}
 	}
 }
