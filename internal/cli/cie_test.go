@@ -71,4 +71,14 @@ func TestAuthenticateNativeCIE(t *testing.T) {
 	if code, _, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce); code != 1 || !strings.Contains(errOut, "hint:") {
 		t.Fatalf("EIDLINK_CIE_DRIVER=ipzs without the module: %d %s", code, errOut)
 	}
+	t.Setenv(EnvCIEDriver, "")
+	config := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "eidlink", "config.json")
+	os.MkdirAll(filepath.Dir(config), 0o700)
+	os.WriteFile(config, []byte(`{"cieDriver": "ipzs"}`), 0o600)
+	if code, _, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce); code != 1 || !strings.Contains(errOut, "hint:") {
+		t.Fatalf(`config {"cieDriver": "ipzs"} without the module: %d %s`, code, errOut)
+	}
+	if vc.TriesLeft() != 3 {
+		t.Fatalf("tries left %d", vc.TriesLeft())
+	}
 }

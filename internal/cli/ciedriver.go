@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,9 +14,24 @@ import (
 )
 
 // EnvCIEDriver chooses how a CIE is used: "eidlink" (the native driver),
-// "ipzs" (the IPZS middleware's PKCS#11 module), or unset: the native
-// driver unless the IPZS module is installed.
+// "ipzs" (the IPZS middleware's PKCS#11 module), or unset: the config
+// file's "cieDriver" key, else the native driver unless the IPZS module
+// is installed.
 const EnvCIEDriver = "EIDLINK_CIE_DRIVER"
+
+// cieDriverChoice is EnvCIEDriver, else the config file's "cieDriver".
+func cieDriverChoice(configFile string) string {
+	if v := os.Getenv(EnvCIEDriver); v != "" {
+		return v
+	}
+	var c struct {
+		CIEDriver string `json:"cieDriver"`
+	}
+	if b, err := os.ReadFile(configFile); err == nil {
+		json.Unmarshal(b, &c) // a malformed file is reported by doctor (cryptoki)
+	}
+	return c.CIEDriver
+}
 
 // cieRouter sends a CIE to the native driver, and everything else (or a
 // CIE when the IPZS module is preferred) to the PKCS#11 modules.
@@ -29,13 +45,13 @@ func withNativeCIE(pkcs11 command.Provider) command.Provider {
 
 // native reports whether a CIE goes to the native driver now.
 func (r cieRouter) nativeFirst() bool {
-	switch os.Getenv(EnvCIEDriver) {
+	file, _ := cryptoki.DefaultConfigFile()
+	switch cieDriverChoice(file) {
 	case "eidlink":
 		return true
 	case "ipzs":
 		return false
 	}
-	file, _ := cryptoki.DefaultConfigFile()
 	mods, _ := cryptoki.Discover(file)
 	for _, m := range mods {
 		if m.Name == protocol.ModuleIPZS || filepath.Base(m.Path) == "libcie-pkcs11.so" {
