@@ -18,8 +18,9 @@
 //
 // Public values that never change for a card family (DH parameters, the
 // CA key) or a chip (its device-authentication key, by SN.ICC) are cached
-// for the life of the process, so that a login costs 15 APDUs and a
-// further signature 3.
+// for the life of the process, so that opening the session costs 15 APDUs
+// (16 with the GET RESPONSE that the card's 264-byte DH value needs), the
+// PIN one more, and a further signature 3 (make bench).
 //
 // # Errors
 //
