@@ -141,7 +141,7 @@ bench: deps pcscd build extension-dist
 	b internal/pcsc 'Transmit' 200x; \
 	b internal/cie 'CIE$$' 20x; \
 	b pkcs11/moduletest 'TrustLookup$$|SlotList$$|Sign$$' 2000x; \
-	b internal/tlsauth 'CardSign$$|ModuleSign$$|ModuleQuery$$|ModuleNoop$$' 300x
+	b internal/tlsauth 'CardSign$$|ModuleSign$$|ModuleQuery$$|ModuleNoop$$|ReplicaLoadCard$$|ReplicaLoadModule$$' 300x
 	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
 	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \
 	  function r(a, b, what) { if (ns[a] && ns[b]) printf "  %-58s %6.2fx\n", what, ns[a] / ns[b] } \
@@ -171,6 +171,7 @@ bench: deps pcscd build extension-dist
 	    r("BenchmarkModuleSign", "BenchmarkCardSign", "PKCS#11 module: signature via the service / from SoftHSM2"); \
 	    printf "  %-58s %6.3f ms\n", "  the same, time added (goal: at most 1.3x plus 1 ms)", (ns["BenchmarkModuleSign"] - ns["BenchmarkCardSign"]) / 1e6; \
 	    r("BenchmarkModuleQuery", "BenchmarkModuleNoop", "PKCS#11 module: find object + get attribute / C_GetInfo"); \
+	    r("BenchmarkReplicaLoadModule", "BenchmarkReplicaLoadCard", "mTLS replica page load: through eidlink module / card module"); \
 	    print "\nall reported metrics:"; for (k = 1; k <= n; k++) print "  " extra[k] }' $(BIN)/bench.txt
 	@cd extension && node e2e/bench.mjs | tee -a ../$(BIN)/bench.txt
 

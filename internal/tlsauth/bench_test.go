@@ -2,11 +2,20 @@ package tlsauth_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +27,7 @@ import (
 	"github.com/eidlink/eidlink/internal/service"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/tlsauth"
+	"github.com/eidlink/eidlink/internal/tlsreplica"
 )
 
 // What eidlink's PKCS#11 module costs a browser (issue 11, item 9): a
@@ -33,7 +43,7 @@ func digestInfo() []byte {
 }
 
 // newCard makes a SoftHSM2 CIE and points SOFTHSM2_CONF at it.
-func newCard(b *testing.B) {
+func newCard(b *testing.B) *cryptoki.TestCardResult {
 	testenv.NeedSoftHSM(b, cryptoki.SoftHSMModule)
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(b.TempDir(), "card")})
 	if err != nil {
@@ -42,6 +52,7 @@ func newCard(b *testing.B) {
 	for _, e := range card.Env {
 		b.Setenv(e.Name, e.Value)
 	}
+	return card
 }
 
 // session opens a session on the first token of lib and finds its
@@ -99,7 +110,13 @@ func BenchmarkCardSign(b *testing.B) {
 // moduleWorld runs the service on the card, unlocked for the whole
 // benchmark, and opens a session through eidlink's module.
 func moduleWorld(b *testing.B) (*pkcs11.Ctx, pkcs11.SessionHandle, pkcs11.ObjectHandle) {
-	newCard(b)
+	_, p, sh, key := moduleCard(b)
+	return p, sh, key
+}
+
+// moduleCard is moduleWorld, with the card.
+func moduleCard(b *testing.B) (*cryptoki.TestCardResult, *pkcs11.Ctx, pkcs11.SessionHandle, pkcs11.ObjectHandle) {
+	card := newCard(b)
 	lib := testenv.PKCS11Module(b)
 	dir := b.TempDir()
 	b.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
@@ -121,7 +138,8 @@ func moduleWorld(b *testing.B) (*pkcs11.Ctx, pkcs11.SessionHandle, pkcs11.Object
 	go func() { done <- srv.Serve(ctx) }()
 	b.Cleanup(func() { cancel(); <-done; prov.Close() })
 	unlock(b, ctx, paths)
-	return session(b, lib, "")
+	p, sh, key := session(b, lib, "")
+	return card, p, sh, key
 }
 
 // unlock unlocks the card as the extension does.
@@ -196,4 +214,128 @@ func BenchmarkModuleNoop(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The page load of the mTLS replica (internal/tlsreplica: the CIE identity
+// provider's client-certificate endpoint, TLS 1.2, then the MyINPS welcome
+// page) by a client that signs the handshake through eidlink's module,
+// against the same client signing straight with the card's module, logged
+// in beforehand. A Go TLS client stands in for the browser, the same in
+// both; a new connection, so a new signature, every load. make bench
+// prints the ratio.
+
+// BenchmarkReplicaLoadCard loads the page signing with the card's own module.
+func BenchmarkReplicaLoadCard(b *testing.B) {
+	card := newCard(b)
+	p, sh, key := session(b, cryptoki.SoftHSMModule, "12345678")
+	loadReplica(b, card.CAFile, p, sh, key)
+}
+
+// BenchmarkReplicaLoadModule loads the page signing through eidlink's module.
+func BenchmarkReplicaLoadModule(b *testing.B) {
+	card, p, sh, key := moduleCard(b)
+	loadReplica(b, card.CAFile, p, sh, key)
+}
+
+func loadReplica(b *testing.B, caFile string, p *pkcs11.Ctx, sh pkcs11.SessionHandle, key pkcs11.ObjectHandle) {
+	client, idp := replicaClient(b, caFile, p, sh, key)
+	page, err := get(client, idp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`id="pc" href="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		b.Fatalf("no 'Prosegui con computer' link: %s", page)
+	}
+	for b.Loop() {
+		welcome, err := get(client, m[1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !strings.Contains(welcome, "Benvenuto ") {
+			b.Fatalf("no welcome: %s", welcome)
+		}
+	}
+}
+
+// replicaClient starts the replicas trusting caFile and returns a client
+// that signs with key, and the identity provider's page.
+func replicaClient(b *testing.B, caFile string, p *pkcs11.Ctx, sh pkcs11.SessionHandle, key pkcs11.ObjectHandle) (*http.Client, string) {
+	dir := b.TempDir()
+	ready := make(chan tlsreplica.Sites, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- tlsreplica.Run(ctx, tlsreplica.Options{CAs: []string{caFile}, CAOut: filepath.Join(dir, "ca.pem"), Ready: func(s tlsreplica.Sites) { ready <- s }})
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+	var sites tlsreplica.Sites
+	select {
+	case sites = <-ready:
+	case err := <-done:
+		b.Fatal(err)
+	case <-time.After(10 * time.Second):
+		b.Fatal("the replicas did not start")
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	p.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE)})
+	certs, _, err := p.FindObjects(sh, 1)
+	p.FindObjectsFinal(sh)
+	if err != nil || len(certs) != 1 {
+		b.Fatalf("no certificate on the token: %v", err)
+	}
+	v, err := p.GetAttributeValue(sh, certs[0], []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(v[0].Value)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer := &tokenSigner{p: p, sh: sh, key: key, pub: cert.PublicKey}
+	tlsCert := tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: signer, SupportedSignatureAlgorithms: []tls.SignatureScheme{tls.PKCS1WithSHA256}}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{tlsCert}}, DialContext: dial, DisableKeepAlives: true}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, sites.IdP
+}
+
+func get(c *http.Client, url string) (string, error) {
+	res, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return string(body), err
+}
+
+// tokenSigner signs a TLS 1.2 handshake as a browser does through
+// PKCS#11: CKM_RSA_PKCS over the SHA-256 DigestInfo.
+type tokenSigner struct {
+	p   *pkcs11.Ctx
+	sh  pkcs11.SessionHandle
+	key pkcs11.ObjectHandle
+	pub crypto.PublicKey
+}
+
+func (s *tokenSigner) Public() crypto.PublicKey { return s.pub }
+
+func (s *tokenSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if opts.HashFunc() != crypto.SHA256 {
+		return nil, fmt.Errorf("tokenSigner: %v, want SHA-256 PKCS#1 v1.5", opts.HashFunc())
+	}
+	prefix := []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
+	if err := s.p.SignInit(s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}, s.key); err != nil {
+		return nil, err
+	}
+	return s.p.Sign(s.sh, append(prefix, digest...))
 }
