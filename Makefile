@@ -34,7 +34,7 @@ FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/
         internal/card:FuzzIdentify internal/iasecc:FuzzUnprotect internal/iasecc:FuzzReadTLV internal/virtualcard:FuzzProcess internal/install:FuzzParseNSSModules internal/install:FuzzParseRemember \
         internal/p11wire:FuzzParseRequest internal/p11wire:FuzzParseResponse
 
-.PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui e2e clean extension extension-dist msi deb rpm dist package-test pkcs11
+.PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui demo-tls e2e clean extension extension-dist msi deb rpm dist package-test pkcs11
 
 all: build
 
@@ -183,6 +183,12 @@ demo: deps pcscd build extension-dist
 
 demo-ui: deps pcscd build extension-dist
 	@./cmd/eidlink-demo/demo.sh --ui
+
+# A TLS client-certificate login (the CIE identity provider's replica) in
+# headless Chromium through eidlink's PKCS#11 module, with no browser
+# dialog; prints the welcome line, saves bin/demo-tls.png. Root.
+demo-tls: deps pcscd build extension-dist
+	@cd extension && EIDLINK_BIN=$(abspath $(BIN)) node e2e/demo-tls.mjs
 
 # Packages: Windows MSI (wixl), deb and rpm (nfpm), the macOS tarball for
 # pkgbuild, and dist/ with everything plus SHA256SUMS. Reproducible with
