@@ -104,6 +104,12 @@ func serviceEnv(t testing.TB) (ipc.Paths, []string) {
 		if _, err := service.Stop(p, 20*time.Second); err != nil {
 			t.Error(err)
 		}
+		// Nothing runs any more, not even a service that was starting.
+		if inst, err := service.Claim(p); err != nil {
+			t.Errorf("a service still runs after stop: %v", err)
+		} else {
+			inst.Release()
+		}
 	})
 	return p, env
 }

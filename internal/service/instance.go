@@ -90,6 +90,11 @@ func pidFile(p ipc.Paths) string { return filepath.Join(p.Run, "service.pid") }
 // Stop stops the service that runs for p's runtime directory, if any,
 // and waits up to wait for it to end: it reports whether one ran.
 func Stop(p ipc.Paths, wait time.Duration) (bool, error) {
+	// A service that is starting holds start.lock until it listens and
+	// has written its pid: wait for it, so that it is stopped too.
+	if err := waitStarted(p, wait); err != nil {
+		return false, err
+	}
 	b, err := os.ReadFile(pidFile(p))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -129,5 +134,32 @@ func Stop(p ipc.Paths, wait time.Duration) (bool, error) {
 		return true, err
 	case <-time.After(wait):
 		return true, fmt.Errorf("the eidlink service (pid %d) did not stop within %s", pid, wait)
+	}
+}
+
+// waitStarted waits up to wait for a service of p that is starting to be
+// started (or to give up).
+func waitStarted(p ipc.Paths, wait time.Duration) error {
+	start, err := os.Open(filepath.Join(p.Run, "start.lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no service ever started here
+	}
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := lockWait(start)
+		if err == nil {
+			unlockFile(start)
+		}
+		start.Close()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(wait):
+		return fmt.Errorf("an eidlink service has been starting for %s", wait)
 	}
 }

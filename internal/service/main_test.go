@@ -75,6 +75,12 @@ func worldPaths(t testing.TB, config, run string) ipc.Paths {
 		if _, err := Stop(p, 20*time.Second); err != nil {
 			t.Error(err)
 		}
+		// Nothing runs any more, not even a service that was starting.
+		if inst, err := Claim(p); err != nil {
+			t.Errorf("a service still runs after stop: %v", err)
+		} else {
+			inst.Release()
+		}
 	})
 	return p
 }
