@@ -46,7 +46,7 @@ build: pkcs11
 # eidlink's PKCS#11 module for the browsers (pkcs11/README.md): C11, libc
 # and pthreads only. The Linux .so and the Windows .dll (mingw); a macOS
 # .dylib builds from the same files with platform_unix.c (see the README).
-# Its tests (pkcs11/moduletest, part of gotest) build their own sanitized
+# Its tests (pkcs11/internal/moduletest, part of gotest) build their own sanitized
 # copies.
 PKCS11_SRC    := pkcs11/module.c pkcs11/wire.c pkcs11/ws.c
 PKCS11_DEPS   := $(PKCS11_SRC) $(wildcard pkcs11/*.h)
@@ -140,7 +140,7 @@ bench: deps pcscd build extension-dist
 	b internal/pcsc 'InsertEvent$$' 10x; \
 	b internal/pcsc 'Transmit' 200x; \
 	b internal/cie 'CIE$$' 20x; \
-	b pkcs11/moduletest 'TrustLookup$$|SlotList$$|Sign$$' 2000x; \
+	b pkcs11/internal/moduletest 'TrustLookup$$|SlotList$$|Sign$$' 2000x; \
 	b internal/tlsauth 'CardSign$$|ModuleSign$$|ModuleQuery$$|ModuleNoop$$|ReplicaLoadCard$$|ReplicaLoadModule$$' 300x
 	@awk '{ sub(/-[0-9]+$$/, "", $$1); ns[$$1] = $$3; \
 	    for (i = 4; i < NF; i++) if ($$(i+1) !~ /^(B|allocs)\/op$$/ && $$i ~ /^[0-9.]+$$/) { extra[++n] = sprintf("%-58s %10s %s", $$1, $$i, $$(i+1)); med[$$1, $$(i+1)] = $$i } } \

@@ -13,7 +13,7 @@ import (
 
 // PKCS11Module builds eidlink's PKCS#11 module (pkcs11/, for this Unix)
 // into a temporary directory of t, as the Makefile does, and returns the
-// library's path. pkcs11/moduletest builds its sanitizer variants itself.
+// library's path. pkcs11/internal/moduletest builds its sanitizer variants itself.
 func PKCS11Module(t testing.TB) string {
 	t.Helper()
 	NeedCommand(t, "gcc", "gcc")

@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 // sources are the module's C files for this platform, as the Makefile
 // builds them.
 func sources(t testing.TB) []string {
-	all, err := filepath.Glob("../*.c")
+	all, err := filepath.Glob("../../*.c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func modules(t testing.TB) {
 		}
 		driver := func(out, san string) func() error {
 			return func() error {
-				return gcc(append(strings.Fields(cflags), "-fsanitize="+san, "-I..", "-o", out, "testdata/driver.c", "-ldl", "-lpthread")...)
+				return gcc(append(strings.Fields(cflags), "-fsanitize="+san, "-I../..", "-o", out, "testdata/driver.c", "-ldl", "-lpthread")...)
 			}
 		}
 		var g errgroup.Group
