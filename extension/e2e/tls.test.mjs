@@ -146,6 +146,33 @@ function defineTls(kind) {
       }),
     );
 
+    if (kind === "chromium") {
+      test(
+        "the PIN asked at signing time: the login address opened directly, the PIN in eidlink's window for 'a site', then the login",
+        check(async () => {
+          // A service started afresh: nothing unlocked. (Firefox would stop its networking
+          // while the module waits, and cannot load the module before the window: Chromium only.)
+          await rig.useCard(rig.cards.cie);
+          await launch();
+          const p = await open(rig.sites.idp);
+          await p.waitFor('#eidlink-status[data-eidlink-state="ready"]'); // the box's port to the service carries the request
+          const link = String(await p.attr("#pc", "href"));
+          /** @type {Promise<unknown>} */
+          let nav = Promise.resolve();
+          const pin = await s.pinWindow(async () => void (nav = p.raw.goto(link).catch(() => {})));
+          // in the browser's language (headless Chromium's is English whatever --lang says): no page asked
+          const lang = (await pin.text("#heading")) === text("pinHeadingTls", "en") ? "en" : "it";
+          assert.equal(await pin.text("#heading"), text("pinHeadingTls", lang));
+          assert.equal(await pin.text("#origin"), text("pinSomeSite", lang), "the module does not know the site");
+          await pin.type("#pin", CIE_PIN);
+          await pin.press("Enter");
+          await nav;
+          assert.deepEqual(await welcome(p), { text: "Benvenuto MARIO ROSSI", kind: "cie", tls: "TLS 1.2", site: "false" });
+          assert.match(rig.svc?.log() ?? "", /card unlocked for TLS signatures" origin="" signatures=3/, "unlocked at signing time, one signature used");
+        }),
+      );
+    }
+
     if (kind === "firefox") {
       test(
         "an unrelated tab keeps loading while the PIN window is open",
