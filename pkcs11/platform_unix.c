@@ -93,7 +93,7 @@ static int home(char *buf, size_t n) {
 
 /* xdg_path writes $env/eidlink/file when $env (else $env2) is an
  * absolute path, else HOME/fallback/eidlink/file: the service's own rule
- * (internal/service, paths.go). */
+ * (internal/ipc, paths.go). */
 static int xdg_path(char *buf, size_t n, const char *env, const char *env2, const char *fallback, const char *file) {
 	const char *d = env ? getenv(env) : NULL;
 	if ((!d || d[0] != '/') && env2)
@@ -106,7 +106,21 @@ static int xdg_path(char *buf, size_t n, const char *env, const char *env2, cons
 	return (size_t)snprintf(buf, n, "%s/%s/eidlink/%s", h, fallback, file) >= n ? -1 : 0;
 }
 
+/* override writes $env/file when $env is an absolute path: the
+ * EIDLINK_CONFIG_DIR and EIDLINK_RUNTIME_DIR that give a test profile a
+ * service of its own (internal/ipc, paths.go). It returns 1 when it wrote
+ * buf, 0 when env is unset, -1 when buf is too small. */
+static int override(char *buf, size_t n, const char *env, const char *file) {
+	const char *d = getenv(env);
+	if (!d || d[0] != '/')
+		return 0;
+	return (size_t)snprintf(buf, n, "%s/%s", d, file) >= n ? -1 : 1;
+}
+
 static int secret_path(char *buf, size_t n) {
+	int r = override(buf, n, "EIDLINK_CONFIG_DIR", "service.key");
+	if (r)
+		return r < 0 ? -1 : 0;
 #ifdef __APPLE__
 	return xdg_path(buf, n, NULL, NULL, "Library/Application Support", "service.key");
 #else
@@ -115,6 +129,9 @@ static int secret_path(char *buf, size_t n) {
 }
 
 static int socket_path(char *buf, size_t n) {
+	int r = override(buf, n, "EIDLINK_RUNTIME_DIR", "service.sock");
+	if (r)
+		return r < 0 ? -1 : 0;
 #ifdef __APPLE__
 	return xdg_path(buf, n, NULL, NULL, "Library/Caches", "service.sock");
 #else

@@ -30,12 +30,17 @@ void plat_wipe(void *b, size_t n) { SecureZeroMemory(b, n); }
 
 const char *plat_getenv(const char *name) { return getenv(name); }
 
-/* read_file reads %LocalAppData%\eidlink\name, at most n-1 bytes,
- * NUL-terminated; the length or -1. */
+/* read_file reads %LocalAppData%\eidlink\name (%EIDLINK_CONFIG_DIR%\name
+ * when set: a test profile's own service, internal/ipc, paths.go), at
+ * most n-1 bytes, NUL-terminated; the length or -1. */
 static int read_file(const char *name, char *buf, size_t n) {
+	const char *own = getenv("EIDLINK_CONFIG_DIR");
 	const char *dir = getenv("LOCALAPPDATA");
 	char path[MAX_PATH];
-	if (!dir || (size_t)snprintf(path, sizeof path, "%s\\eidlink\\%s", dir, name) >= sizeof path)
+	if (own && own[0]) {
+		if ((size_t)snprintf(path, sizeof path, "%s\\%s", own, name) >= sizeof path)
+			return -1;
+	} else if (!dir || (size_t)snprintf(path, sizeof path, "%s\\eidlink\\%s", dir, name) >= sizeof path)
 		return -1;
 	HANDLE f = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
 	if (f == INVALID_HANDLE_VALUE)

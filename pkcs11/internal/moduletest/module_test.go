@@ -733,3 +733,20 @@ func TestSessionClosedWhileSigning(t *testing.T) {
 		t.Errorf("the closed session: %v", err)
 	}
 }
+
+// A test profile's service, named by EIDLINK_CONFIG_DIR and
+// EIDLINK_RUNTIME_DIR, is the one the module asks, as the hosts do: never
+// the user's own.
+func TestProfileServiceDirs(t *testing.T) {
+	svc := newService(t, newCard(t, 1, false, false))
+	elsewhere := t.TempDir() // the user's own directories: no service there
+	t.Setenv("HOME", elsewhere)
+	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(elsewhere, "run"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(elsewhere, "config"))
+	t.Setenv("EIDLINK_CONFIG_DIR", filepath.Join(svc.dir, "config/eidlink"))
+	t.Setenv("EIDLINK_RUNTIME_DIR", filepath.Join(svc.dir, "run/eidlink"))
+	p := open(t)
+	if slots, err := p.GetSlotList(true); err != nil || len(slots) != 1 {
+		t.Errorf("slots %v, error %v; want the profile's service's one card", slots, err)
+	}
+}
