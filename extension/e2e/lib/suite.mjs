@@ -77,8 +77,8 @@ export function defineSuite(kind) {
       cards.mock = /** @type {any} */ (devProfile(kind, dir, { host: "mock", cardDir: mockDir }).card);
       profile = devProfile(kind, dir, { host: "real", cardDir: cards.cie.dir });
       demo = await startDemo([cards.cie.caFile, cards.cns.caFile, cards.mock.caFile]);
-      // Firefox loads the card's module itself (browser.pkcs11): it needs the card's SoftHSM2 configuration.
-      s = await Session.launch(profile, kind === "firefox" ? { env: { .../** @type {Record<string, string>} */ (process.env), SOFTHSM2_CONF: hostEnv(profile).SOFTHSM2_CONF } } : {});
+      // Firefox loads eidlink's PKCS#11 module itself (browser.pkcs11): it asks the profile's own service.
+      s = await Session.launch(profile, kind === "firefox" ? { env: { .../** @type {Record<string, string>} */ (process.env), ...profile.serviceEnv } } : {});
     });
 
     after(async () => {
@@ -320,11 +320,10 @@ export function defineSuite(kind) {
 
     if (kind === "firefox") {
       test(
-        "after eidlink install --user, the popup's button loads the card software into Firefox and the token is listed",
+        "after eidlink install --user, the popup's button loads eidlink's module into Firefox and the card is listed",
         check(async () => {
-          const card = hostEnv(profile);
-          eidlinkWith({ PATH: process.env.PATH ?? "", HOME: profile.dir, EIDLINK_PKCS11_MODULE: card.EIDLINK_PKCS11_MODULE }, "install", "--user", "--parts", "pkcs11");
-          assert.ok(fs.existsSync(path.join(profile.dir, ".mozilla/pkcs11-modules/eidlink_libsofthsm2.json")), "install wrote the module's manifest");
+          eidlinkWith({ PATH: process.env.PATH ?? "", HOME: profile.dir }, "install", "--user", "--parts", "pkcs11");
+          assert.ok(fs.existsSync(path.join(profile.dir, ".mozilla/pkcs11-modules/eidlink.json")), "install wrote the module's manifest");
           page = await openDemo();
           const pin = await s.pinWindow(() => page.click("#cie-login"));
           const popup = await s.extensionPage("popup/popup.html", pin);
@@ -332,10 +331,10 @@ export function defineSuite(kind) {
           await popup.click("#pkcs11-install");
           await popup.waitFunction(() => document.querySelector("#pkcs11-result")?.textContent);
           const result = String(await popup.text("#pkcs11-result"));
-          assert.match(String(await popup.attr("#pkcs11-result", "data-installed")), /\beidlink_libsofthsm2\b/, result);
+          assert.match(String(await popup.attr("#pkcs11-result", "data-installed")), /\beidlink\b/, result);
           assert.ok(result.startsWith(text("popupPkcs11Done").split("$1")[0]), result);
-          const slots = await popup.evaluate(() => /** @type {any} */ (globalThis).browser.pkcs11.getModuleSlots("eidlink_libsofthsm2"));
-          assert.ok(slots.some((/** @type {any} */ x) => x.token?.name === "CIE"), `slots: ${JSON.stringify(slots)}`);
+          const slots = await popup.evaluate(() => /** @type {any} */ (globalThis).browser.pkcs11.getModuleSlots("eidlink"));
+          assert.ok(slots.some((/** @type {any} */ x) => x.token?.name === "CIE di MARIO ROSSI"), `slots: ${JSON.stringify(slots)}`);
           await popup.close();
           await pin.click("#cancel");
           const r = await loginResult(page);
