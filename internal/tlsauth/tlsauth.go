@@ -173,15 +173,18 @@ func KeyID(cert *x509.Certificate) []byte {
 func Serial(cert *x509.Certificate) string { return hex.EncodeToString(KeyID(cert)) }
 
 // Changed tells the bridge that a card or reader event came: the next
-// snapshot reads the cards again. A card or reader that left, or PC/SC
-// lost, ends the unlock.
+// snapshot reads the cards again. PC/SC lost ends the unlock; a card or
+// reader that left ends it when the cards, read again at once, no longer
+// hold the unlocked one (the event may be another reader's).
 func (b *Bridge) Changed(event string) {
 	b.mu.Lock()
 	b.scanned = time.Time{}
 	b.mu.Unlock()
 	switch event {
-	case "card-removed", "reader-removed", "pcsc-lost":
+	case "pcsc-lost":
 		b.Drop()
+	case "card-removed", "reader-removed":
+		go b.refresh(context.Background())
 	}
 }
 

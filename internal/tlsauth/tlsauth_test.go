@@ -290,6 +290,26 @@ func TestUnlockExpires(t *testing.T) {
 	}
 }
 
+// Another reader's card taken out (another program's, another test's)
+// leaves the unlock of a card still present alone.
+func TestUnlockOtherCardRemoved(t *testing.T) {
+	card := newFakeCard(t, rsaKey(t))
+	cards := &fakeCards{}
+	cards.set(slotWith("a", card, false))
+	b := newBridge(cards, Config{})
+	b.Keep(card, "")
+	b.Changed("card-removed")
+	b.Changed("reader-removed")
+	b.Snapshot(ctx, 0) // after the event's own reading, or instead of it
+	if s, left := b.Unlocked(); s == "" || left != DefaultSignatures {
+		t.Fatalf("unlock after another card's removal: %q, %d signatures", s, left)
+	}
+	b.Changed("pcsc-lost")
+	if s, _ := b.Unlocked(); s != "" {
+		t.Fatal("still unlocked with PC/SC lost")
+	}
+}
+
 // A card taken out ends the unlock: at once on the event, or when a
 // signature finds it gone, or when a snapshot no longer shows it.
 func TestUnlockCardRemoved(t *testing.T) {
@@ -304,6 +324,7 @@ func TestUnlockCardRemoved(t *testing.T) {
 			b.Keep(card, "")
 			switch how {
 			case "event":
+				cards.set(slotWith("a", nil, false))
 				b.Changed("card-removed")
 			case "sign":
 				card.mu.Lock()
