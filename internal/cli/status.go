@@ -118,6 +118,9 @@ func describeTLS(t *protocol.TLSStatus) string {
 	if t.LastRefusal != "" {
 		d += "; last refused at " + t.LastRefusal
 	}
+	for _, label := range t.TLS12Only {
+		d += "; " + label + " logs in only on sites that use TLS 1.2: TLS 1.3 needs an RSA-PSS signature, which this card cannot make (a site that requires TLS 1.3 fails with ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS in Chrome, SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT in Firefox)"
+	}
 	return d
 }
 

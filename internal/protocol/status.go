@@ -32,6 +32,11 @@ type TLSStatus struct {
 	// LastRefusal says when and why the last signature was refused, ""
 	// when none was since the service started.
 	LastRefusal string `json:"lastRefusal,omitempty"`
+	// TLS12Only are the token labels of the cards, as the module last
+	// saw them, that log in only where the server negotiates TLS 1.2: an
+	// RSA key that the card pads PKCS#1 v1.5 itself (a CIE), while TLS
+	// 1.3 takes only RSA-PSS, with no fallback in either browser.
+	TLS12Only []string `json:"tls12Only,omitempty"`
 }
 
 // Modes of a Status.

@@ -125,6 +125,7 @@ type Bridge struct {
 	last    []byte // the encoded slots of generation gen
 	slots   []p11wire.Slot
 	raw     map[string]bool // card serial -> its key does raw RSA
+	tls12   []string        // labels of the cards TLS 1.3 cannot use (TLSStatus.TLS12Only)
 	scanned time.Time       // zero: to scan again
 	unlock  *unlocked
 	refusal string // the last signature refused: when and why
@@ -217,6 +218,7 @@ func (b *Bridge) refresh(ctx context.Context) {
 	defer b.mu.Unlock()
 	slots := make([]p11wire.Slot, 0, len(found))
 	raw := map[string]bool{}
+	var tls12 []string
 	for _, s := range found {
 		if len(slots) == maxSlots {
 			b.cfg.Log.Warn("more slots than the PKCS#11 module takes: the rest are left out", "max", maxSlots)
@@ -236,6 +238,9 @@ func (b *Bridge) refresh(ctx context.Context) {
 			} else {
 				slot.Token = tok
 				raw[tok.Serial] = s.Card.RawRSA
+				if _, isRSA := s.Card.Cert.PublicKey.(*rsa.PublicKey); isRSA && !s.Card.RawRSA {
+					tls12 = append(tls12, tok.Label)
+				}
 			}
 		}
 		slots = append(slots, slot)
@@ -249,7 +254,7 @@ func (b *Bridge) refresh(ctx context.Context) {
 		b.gen++
 		b.last, b.slots, b.raw = enc, slots, raw
 	}
-	b.scanned = time.Now()
+	b.scanned, b.tls12 = time.Now(), tls12
 	if u := b.unlock; u != nil && !hasSerial(slots, u.serial) {
 		b.dropLocked(u, "the card left")
 	}
@@ -334,7 +339,7 @@ func (b *Bridge) Unlocked() (serial string, left int) {
 func (b *Bridge) Status() *protocol.TLSStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := &protocol.TLSStatus{LastRefusal: b.refusal}
+	st := &protocol.TLSStatus{LastRefusal: b.refusal, TLS12Only: b.tls12}
 	if u := b.unlock; u != nil {
 		st.Unlocked, st.SignaturesLeft = true, u.left
 		st.ExpiresIn = int(time.Until(u.until).Round(time.Second) / time.Second)

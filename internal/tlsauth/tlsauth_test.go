@@ -499,3 +499,22 @@ func FuzzRawECDSA(f *testing.F) {
 		}
 	})
 }
+
+// A card whose RSA key only the card pads (no raw RSA) is named in the
+// status as one that TLS 1.3 sites cannot use; an EC card and a raw-RSA
+// card are not.
+func TestStatusTLS12Only(t *testing.T) {
+	pkcs1 := newFakeCard(t, rsaKey(t))
+	raw := newFakeCard(t, rsaKey(t))
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := &fakeCards{}
+	cards.set(slotWith("a", pkcs1, false), slotWith("b", raw, true), slotWith("c", newFakeCard(t, ec), false))
+	b := newBridge(cards, Config{})
+	b.Snapshot(ctx, 0)
+	if got := b.Status().TLS12Only; len(got) != 1 || got[0] != b.slots[0].Token.Label {
+		t.Fatalf("TLS12Only = %q, want only the first card's label", got)
+	}
+}
