@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,10 +41,97 @@ var ErrNonceStoreDown = errors.New("the nonce store is unreachable: no login can
 // holds for a failover to a replica, which replicates asynchronously.
 // While Redis is unreachable Issue and Consume fail with
 // ErrNonceStoreDown, so no login is accepted.
+//
+// # Round trips
+//
+// Calls that come while another is waiting for Redis are sent together,
+// as one pipeline, when that one returns: a busy verifier pays one round
+// trip for many logins, an idle one waits for no batch to fill. Each
+// command keeps its own answer, so batching changes no outcome.
 type RedisNonceStore struct {
 	client redis.UniversalClient
 	ttl    time.Duration
 	prefix string
+
+	mu      sync.Mutex
+	busy    bool   // a pipeline is out
+	pending *batch // the commands that came meanwhile
+}
+
+// batch is commands sent as one pipeline.
+type batch struct {
+	cmds []func(redis.Pipeliner) redis.Cmder
+	done chan struct{}
+	out  []redis.Cmder // set before done is closed
+}
+
+// do sends the command add queues and returns it answered: at once when
+// no pipeline is out, else with the next one; or ctx's error.
+func (s *RedisNonceStore) do(ctx context.Context, add func(redis.Pipeliner) redis.Cmder) (redis.Cmder, error) {
+	s.mu.Lock()
+	if !s.busy {
+		s.busy = true
+		s.mu.Unlock()
+		b := &batch{cmds: []func(redis.Pipeliner) redis.Cmder{add}}
+		s.send(ctx, b)
+		s.next()
+		return b.out[0], nil
+	}
+	b := s.pending
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
+		s.pending = b
+	}
+	i := len(b.cmds)
+	b.cmds = append(b.cmds, add)
+	s.mu.Unlock()
+	select {
+	case <-b.done:
+		return b.out[i], nil
+	case <-ctx.Done():
+		// The command may still run; a nonce it spends is refused, never
+		// accepted twice.
+		return nil, ctx.Err()
+	}
+}
+
+// pipelined is do for a command of type C.
+func pipelined[C redis.Cmder](ctx context.Context, s *RedisNonceStore, add func(redis.Pipeliner) C) (C, error) {
+	cmd, err := s.do(ctx, func(p redis.Pipeliner) redis.Cmder { return add(p) })
+	if err != nil {
+		var none C
+		return none, err
+	}
+	return cmd.(C), nil // the command add made
+}
+
+// next sends the commands that came while a pipeline was out, in a
+// goroutine of their own, or marks the store idle.
+func (s *RedisNonceStore) next() {
+	s.mu.Lock()
+	b := s.pending
+	s.pending = nil
+	s.busy = b != nil
+	s.mu.Unlock()
+	if b != nil {
+		go func() {
+			// Their callers wait with their own contexts; the client's
+			// timeouts bound the pipeline.
+			s.send(context.Background(), b)
+			close(b.done)
+			s.next()
+		}()
+	}
+}
+
+// send runs b's commands as one pipeline and keeps their answers.
+func (s *RedisNonceStore) send(ctx context.Context, b *batch) {
+	p := s.client.Pipeline()
+	b.out = make([]redis.Cmder, len(b.cmds))
+	for i, add := range b.cmds {
+		b.out[i] = add(p)
+	}
+	p.Exec(ctx) // each command holds its own error
 }
 
 // NewRedisNonceStore returns a store whose nonces live for ttl
@@ -60,7 +148,13 @@ func NewRedisNonceStore(client redis.UniversalClient, ttl time.Duration, keyPref
 // Issue returns a new nonce: 32 random bytes, 44 base64 characters.
 func (s *RedisNonceStore) Issue(ctx context.Context) (string, error) {
 	nonce := newNonce()
-	ok, err := s.client.SetNX(ctx, s.prefix+nonce, issued, s.ttl).Result()
+	cmd, err := pipelined(ctx, s, func(p redis.Pipeliner) *redis.BoolCmd {
+		return p.SetNX(ctx, s.prefix+nonce, issued, s.ttl)
+	})
+	var ok bool
+	if err == nil {
+		ok, err = cmd.Result()
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: issuing a nonce: %v", ErrNonceStoreDown, err)
 	}
@@ -81,7 +175,13 @@ const (
 // spent now), used (a replay), or absent (never issued, or expired and
 // gone from Redis: ErrNonceUnknown).
 func (s *RedisNonceStore) Consume(ctx context.Context, nonce string) error {
-	was, err := s.client.SetArgs(ctx, s.prefix+nonce, used, redis.SetArgs{Mode: "XX", KeepTTL: true, Get: true}).Result()
+	cmd, err := pipelined(ctx, s, func(p redis.Pipeliner) *redis.StatusCmd {
+		return p.SetArgs(ctx, s.prefix+nonce, used, redis.SetArgs{Mode: "XX", KeepTTL: true, Get: true})
+	})
+	var was string
+	if err == nil {
+		was, err = cmd.Result()
+	}
 	switch {
 	case errors.Is(err, redis.Nil):
 		return ErrNonceUnknown

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/redistest"
 	"github.com/eidlink/eidlink/internal/webinput"
+	"github.com/redis/go-redis/v9"
 )
 
 const testPrefix = "eidlink-test:nonce:"
@@ -117,4 +118,87 @@ func TestRedisNonceStoreRestart(t *testing.T) {
 	if _, err := v.VerifyChallenge(ctx, s, createToken(t, p.cie, p.rsaKey, testOrigin, fresh), testOrigin, fresh); err != nil {
 		t.Fatalf("login after the restart: %v", err)
 	}
+}
+
+// roundTrips counts the commands and pipelines a client sends.
+type roundTrips struct{ n atomic.Int32 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// Calls made while another waits for Redis go out together, and each
+// still gets its own answer: one issued nonce accepted, its replays
+// refused, unknown nonces unknown.
+func TestRedisNonceStoreBatches(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	s := redisStore(t, srv)
+	var h roundTrips
+	s.client.AddHook(&h)
+	const n = 200
+	nonces := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			if nonces[i], err = s.Issue(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := h.n.Load(); got >= n {
+		t.Errorf("%d issues took %d round trips: none shared", n, got)
+	}
+	errs := make([]error, 3*n)
+	for i := range 3 * n {
+		wg.Go(func() {
+			nonce := nonces[i%n]
+			if i >= 2*n {
+				nonce = randomNonce()
+			}
+			errs[i] = s.Consume(ctx, nonce)
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		accepted := 0
+		for _, err := range []error{errs[i], errs[i+n]} {
+			switch {
+			case err == nil:
+				accepted++
+			case !errors.Is(err, ErrNonceUsed):
+				t.Errorf("nonce %d: %v, want accepted once and ErrNonceUsed once", i, err)
+			}
+		}
+		if accepted != 1 {
+			t.Errorf("nonce %d accepted %d times", i, accepted)
+		}
+		if !errors.Is(errs[2*n+i], ErrNonceUnknown) {
+			t.Errorf("a nonce never issued: %v, want ErrNonceUnknown", errs[2*n+i])
+		}
+	}
+	// A caller that gives up while its command waits gets its context's
+	// error, not another caller's answer.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for range 50 {
+		wg.Go(func() {
+			if err := s.Consume(cancelled, randomNonce()); err == nil {
+				t.Error("a cancelled Consume succeeded")
+			}
+		})
+	}
+	wg.Wait()
 }
