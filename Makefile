@@ -122,7 +122,7 @@ gotest:
 fuzz:
 	@set -e; for t in $(FUZZ); do \
 	  echo "fuzz $${t#*:} ($(FUZZTIME))"; \
-	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} >/dev/null; \
+	  out=$$($(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} 2>&1) || { echo "$$out" | tail -30; exit 1; }; \
 	done
 
 # Benchmarks, printed side by side with the ratios that matter. Timings
