@@ -182,8 +182,10 @@ func (p *DevProfile) write(cardDir, cardKind, hostBin string) error {
 	for _, kv := range env {
 		fmt.Fprintf(&envText, "%s=%s\n", kv[0], shellQuote(kv[1]))
 	}
-	wrapper := fmt.Sprintf("#!/bin/sh\n# eidlink dev-profile: the native host of this profile, with the\n# environment in host.env (read at every start) and its log in host.log.\nset -a\n. %s\nset +a\nexec %s \"$@\" 2>>%s\n",
-		shellQuote(p.EnvFile), shellQuote(hostBin), shellQuote(p.Log))
+	// The service is the one host.env names (or the user's own), never one
+	// the browser's environment points at.
+	wrapper := fmt.Sprintf("#!/bin/sh\n# eidlink dev-profile: the native host of this profile, with the\n# environment in host.env (read at every start) and its log in host.log.\nunset %s %s\nset -a\n. %s\nset +a\nexec %s \"$@\" 2>>%s\n",
+		ipc.ConfigDirEnv, ipc.RuntimeDirEnv, shellQuote(p.EnvFile), shellQuote(hostBin), shellQuote(p.Log))
 	if err := writeAtomic(p.EnvFile, []byte(envText.String()), 0o600); err != nil {
 		return err
 	}
