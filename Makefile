@@ -161,7 +161,7 @@ bench: deps pcscd build extension-dist
 	    printf "  %-58s %6.3f ms\n", "APDU round trip through pcscd (virtual card, QUICKACK)", ns["BenchmarkTransmit/quickack"] / 1e6; \
 	    r("BenchmarkTransmit/no-quickack", "BenchmarkTransmit/quickack", "APDU round trip without / with TCP_QUICKACK"); \
 	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, first login / middleware (match+session+login)", med["BenchmarkCIE", "first-login-apdus"], 35; \
-	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, login (domain cached) / middleware", med["BenchmarkCIE", "login-apdus"], 20; \
+	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, login (cached, after the cert read) / middleware", med["BenchmarkCIE", "login-apdus"], 20; \
 	    printf "  %-58s %3d / %d\n", "native CIE: APDUs, each further signature / middleware", med["BenchmarkCIE", "sign-apdus"], 19; \
 	    printf "  %-58s %6.2f ms\n", "native CIE: login (domain cached), virtual CIE", med["BenchmarkCIE", "login-ms"]; \
 	    printf "  %-58s %6.2f ms\n", "native CIE: each further signature, virtual CIE", ns["BenchmarkCIE"] / 1e6; \

@@ -47,7 +47,7 @@ func run() error {
 		addr    = flag.String("vpcd", virtualcard.DefaultAddr, "vpcd `host:port` (35963: Virtual PCD 00 00, 35964: 00 01)")
 		pin     = flag.String("pin", "12345678", "the card's PIN")
 		puk     = flag.String("puk", "87654321", "the card's PUK")
-		cieB    = flag.String("cie-behaviour", "", "CIE answers where real cards may differ: comma-separated protected-files, status-outside-sm, pin-per-signature, no-tries-query")
+		cieB    = flag.String("cie-behaviour", "", "CIE answers where real cards may differ: comma-separated protected-files, status-outside-sm, pin-per-signature, no-tries-query, dh-in-cie")
 		atr     = flag.String("atr", "", "answer with this ATR (hex) instead of the type's")
 		dir     = flag.String("cert-dir", "", "load key.pem, cert.pem, ca.pem from `DIR`, or generate and save them there")
 		caOut   = flag.String("ca-out", "", "write the issuing test CA certificate (PEM) to `FILE`")

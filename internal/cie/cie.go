@@ -18,9 +18,13 @@
 //
 // Public values that never change for a card family (DH parameters, the
 // CA key) or a chip (its device-authentication key, by SN.ICC) are cached
-// for the life of the process, so that opening the session costs 15 APDUs
-// (16 with the GET RESPONSE that the card's 264-byte DH value needs), the
-// PIN one more, and a further signature 3 (make bench).
+// for the life of the process. The driver also remembers that it selected
+// the CIE application on its connection, until a reset, so that the
+// session opened after reading the certificate needs no SELECT: 14 APDUs
+// (with the GET RESPONSE that the card's 264-byte DH value needs), the PIN
+// one more, and a further signature 3 (make bench). Another application
+// may select elsewhere between two transactions: a status word refusing a
+// command sent on that memory has the driver select and start over, once.
 //
 // # Errors
 //
@@ -67,6 +71,7 @@ type Card struct {
 	w        *wire
 	sess     *iasecc.Session
 	verified bool
+	inCIE    bool // this connection selected the CIE application, no reset since
 	cert     []byte
 }
 
@@ -113,11 +118,13 @@ func (c *Card) tx(op string, fn func() error) error {
 	err := pcsc.WithTransaction(c.w, func() error {
 		if c.w.reset {
 			c.end()
+			c.inCIE = false
 		}
 		return fn()
 	})
 	if c.w.reset {
 		c.end()
+		c.inCIE = false
 	}
 	if err != nil {
 		return &Error{Op: op, Err: err}
@@ -144,6 +151,27 @@ var (
 	selectIAS = []byte{0x00, 0xA4, 0x04, 0x0C, 0x0D, 0xA0, 0x00, 0x00, 0x00, 0x30, 0x80, 0x00, 0x00, 0x00, 0x09, 0x81, 0x60, 0x01}
 	selectMF  = []byte{0x00, 0xA4, 0x00, 0x00}
 )
+
+// inCIEApp runs fn with the CIE application selected. If the driver
+// selected it before on this connection, it sends no SELECT, unless fn
+// then fails with a status word other than 6982 (which is about the PIN,
+// not the place): another application may have selected elsewhere in
+// between, so it selects and runs fn again. Nothing that spends a PIN try
+// may be in fn.
+func (c *Card) inCIEApp(fn func() error) error {
+	if c.inCIE {
+		err := fn()
+		if se := (*pcsc.StatusError)(nil); !errors.As(err, &se) || errors.Is(err, pcsc.ErrSecurityStatus) {
+			return err
+		}
+	}
+	c.inCIE = false
+	if _, err := c.w.exchange(selectCIE); err != nil {
+		return fmt.Errorf("select the CIE application: %w", err)
+	}
+	c.inCIE = true
+	return fn()
+}
 
 // getData is GET DATA 3FFF with a 4D request.
 func getData(req ...byte) []byte {
@@ -225,14 +253,18 @@ func (c *Card) readDomain() (*domain, error) {
 }
 
 // establish opens secure messaging and runs device authentication
-// (§5.3, §6): SELECT CIE, key agreement, the card's DH value, then the
-// terminal's certificate, challenge and answer, and the chip's answer,
-// checked with its key from EF 1004.
+// (§5.3, §6) in the CIE application: key agreement, the card's DH value,
+// then the terminal's certificate, challenge and answer, and the chip's
+// answer, checked with its key from EF 1004.
 func (c *Card) establish() error {
-	c.end()
-	if _, err := c.w.exchange(selectCIE); err != nil {
-		return fmt.Errorf("select the CIE application: %w", err)
-	}
+	return c.inCIEApp(func() error {
+		c.end()
+		return c.authenticate()
+	})
+}
+
+// authenticate is establish with the CIE application selected.
+func (c *Card) authenticate() error {
 	d, err := c.readDomain()
 	if err != nil {
 		return err
@@ -521,12 +553,14 @@ func (c *Card) Certificate() ([]byte, error) {
 		return bytes.Clone(c.cert), nil
 	}
 	err := c.tx("read the certificate", func() error {
+		var b []byte
+		read := func() (err error) { b, err = c.readFile(0x1003); return err }
+		var err error
 		if c.sess == nil {
-			if _, err := c.w.exchange(selectCIE); err != nil {
-				return err
-			}
+			err = c.inCIEApp(read)
+		} else {
+			err = read()
 		}
-		b, err := c.readFile(0x1003)
 		if errors.Is(err, pcsc.ErrSecurityStatus) {
 			return fmt.Errorf("%w: %w", ErrLoginRequired, err)
 		}
@@ -586,6 +620,7 @@ func (c *Card) ReadPublic() (Public, error) {
 		if c.mfRoot() {
 			root = selectMF
 		}
+		c.inCIE = false
 		if _, err := c.w.exchange(root); err != nil {
 			return fmt.Errorf("select the IAS root: %w", err)
 		}
@@ -593,15 +628,15 @@ func (c *Card) ReadPublic() (Public, error) {
 		if p.PAN, err = c.readFile(0xD003); err != nil {
 			return fmt.Errorf("EF D003: %w", err)
 		}
-		if _, err := c.w.exchange(selectCIE); err != nil {
-			return fmt.Errorf("select the CIE application: %w", err)
-		}
-		nis, err := c.readFile(0x1001)
-		if err != nil {
-			return fmt.Errorf("EF 1001: %w", err)
-		}
-		p.NIS = string(nis)
-		return nil
+		c.inCIE = false // selects it
+		return c.inCIEApp(func() error {
+			nis, err := c.readFile(0x1001)
+			if err != nil {
+				return fmt.Errorf("EF 1001: %w", err)
+			}
+			p.NIS = string(nis)
+			return nil
+		})
 	})
 	return p, err
 }

@@ -81,6 +81,7 @@ func TestLoginSign(t *testing.T) {
 		"lenient":           {},
 		"protected-files":   {ProtectedFiles: true},
 		"status-outside-sm": {StatusOutsideSM: true},
+		"dh-in-cie":         {KeyAgreementInCIE: true},
 	}
 	for _, typ := range cieTypes() {
 		for bname, b := range behaviours {
@@ -111,6 +112,76 @@ func TestLoginSign(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// With the domain and chip key cached, a login after the certificate was
+// read (as the provider does) costs at most 15 APDUs: the CIE application
+// is still selected. Another application that selects elsewhere in
+// between costs a retry, not the login, also on a card that agrees keys
+// only in the CIE application.
+func TestLoginAPDUs(t *testing.T) {
+	for bname, b := range map[string]virtualcard.CIEBehaviour{"lenient": {}, "dh-in-cie": {KeyAgreementInCIE: true}} {
+		t.Run(bname, func(t *testing.T) {
+			first, vc, _, h := open(t, "cie-nxp", virtualcard.Options{CIE: b})
+			if err := first.Login([]byte(pin)); err != nil { // fills the caches
+				t.Fatal(err)
+			}
+			first.Close()
+			card := func() *cie.Card {
+				c, err := cie.New(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				if _, err := c.Certificate(); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			c := card()
+			before := c.APDUs()
+			if err := c.Login([]byte(pin)); err != nil {
+				t.Fatal(err)
+			}
+			if n := c.APDUs() - before; n > 15 {
+				t.Errorf("login took %d APDUs, want at most 15", n)
+			}
+			cert, _ := x509.ParseCertificate(vc.Identity().Cert.Raw)
+			signAndVerify(t, c, cert, "lean")
+
+			other, err := virtualcardtest.Context(t).Connect(context.Background(), virtualcardtest.Reader0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Disconnect()
+			elsewhere := func() {
+				t.Helper()
+				if r, err := other.Transmit([]byte{0x00, 0xA4, 0x00, 0x00}); err != nil || !bytes.HasSuffix(r, []byte{0x90, 0x00}) {
+					t.Fatalf("another application's SELECT MF: %X, %v", r, err)
+				}
+			}
+			c = card()
+			elsewhere()
+			if err := c.Login([]byte(pin)); err != nil {
+				t.Fatalf("login after another application selected the MF: %v", err)
+			}
+			signAndVerify(t, c, cert, "elsewhere")
+			if c, err = cie.New(h); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.ReadPublic(); err != nil { // leaves the CIE application selected
+				t.Fatal(err)
+			}
+			elsewhere()
+			if der, err := c.Certificate(); err != nil || !bytes.Equal(der, cert.Raw) {
+				t.Fatalf("certificate after another application selected the MF: %v", err)
+			}
+			if vc.TriesLeft() != 3 {
+				t.Fatalf("%d tries left", vc.TriesLeft())
+			}
+		})
 	}
 }
 

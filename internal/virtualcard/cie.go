@@ -35,6 +35,11 @@ type CIEBehaviour struct {
 	// NoTriesQuery refuses VERIFY without data (6700) instead of
 	// answering the tries left (§16.7).
 	NoTriesQuery bool
+	// KeyAgreementInCIE answers GET DATA and MSE SET key agreement only
+	// with the CIE application (or one of its EFs) selected, 6A88
+	// elsewhere: the middleware always selects it first (§5.1, §9), the
+	// sources do not tell whether the card needs that.
+	KeyAgreementInCIE bool
 }
 
 // cieKeys are the keys every virtual CIE shares, generated once per
@@ -158,6 +163,9 @@ func (c *Card) processCIE(a apdu, sm bool) ([]byte, int) {
 		}
 		return c.readBinary(a)
 	case 0xCB:
+		if !c.inCIE() {
+			return nil, swRefNotFound
+		}
 		return c.getData(a)
 	case 0x84:
 		if a.le != 8 {
@@ -167,6 +175,9 @@ func (c *Card) processCIE(a apdu, sm bool) ([]byte, int) {
 		rand.Read(s.rndICC)
 		return s.rndICC, swOK
 	case 0x22:
+		if a.p1 == 0x41 && a.p2 == 0xA6 && !c.inCIE() {
+			return nil, swRefNotFound
+		}
 		return nil, c.cieMSE(a, sm)
 	case 0x2A:
 		if !sm || a.p1 != 0x00 || a.p2 != 0xAE {
@@ -214,6 +225,16 @@ func (c *Card) processCIE(a apdu, sm bool) ([]byte, int) {
 		return nil, swOK
 	}
 	return nil, swINSUnsupported
+}
+
+// inCIE tells whether the card answers key agreement in the current DF
+// (see CIEBehaviour.KeyAgreementInCIE).
+func (c *Card) inCIE() bool {
+	dir := c.cur
+	if !dir.isDF() {
+		dir = dir.parent
+	}
+	return !c.cie.behaviour.KeyAgreementInCIE || bytes.Equal(dir.aid, aidCIE)
 }
 
 // getData answers GET DATA 3FFF for the DH parameters (all three, or one
@@ -487,10 +508,12 @@ var cieBehaviours = map[string]func(*CIEBehaviour){
 	"status-outside-sm": func(b *CIEBehaviour) { b.StatusOutsideSM = true },
 	"pin-per-signature": func(b *CIEBehaviour) { b.PINPerSignature = true },
 	"no-tries-query":    func(b *CIEBehaviour) { b.NoTriesQuery = true },
+	"dh-in-cie":         func(b *CIEBehaviour) { b.KeyAgreementInCIE = true },
 }
 
 // ParseCIEBehaviour reads a comma-separated list of switches:
-// protected-files, status-outside-sm, pin-per-signature, no-tries-query.
+// protected-files, status-outside-sm, pin-per-signature, no-tries-query,
+// dh-in-cie.
 func ParseCIEBehaviour(list string) (CIEBehaviour, error) {
 	var b CIEBehaviour
 	for _, name := range strings.Split(list, ",") {
@@ -499,7 +522,7 @@ func ParseCIEBehaviour(list string) (CIEBehaviour, error) {
 		}
 		set, ok := cieBehaviours[name]
 		if !ok {
-			return b, fmt.Errorf("vcard: unknown CIE behaviour %q (protected-files, status-outside-sm, pin-per-signature, no-tries-query)", name)
+			return b, fmt.Errorf("vcard: unknown CIE behaviour %q (protected-files, status-outside-sm, pin-per-signature, no-tries-query, dh-in-cie)", name)
 		}
 		set(&b)
 	}

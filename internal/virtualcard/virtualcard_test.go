@@ -183,9 +183,27 @@ func FuzzProcess(f *testing.F) {
 	})
 }
 
+// With dh-in-cie, GET DATA and key agreement answer only in the CIE
+// application (an EF of it selected counts, as in the middleware's
+// pairing); by default anywhere.
+func TestCIEKeyAgreementInCIE(t *testing.T) {
+	getQ := "00 CB 3F FF 0C 4D 0A 7008BFA10104A3029900"
+	lenient := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
+	expect(t, lenient, getQ, "9000")
+	strict := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{CIE: virtualcard.CIEBehaviour{KeyAgreementInCIE: true}})
+	expect(t, strict, getQ, "6A88")
+	expect(t, strict, "00 22 41 A6 06 80019B 830181", "6A88")
+	expect(t, strict, "00 A4 04 0C 06 A00000000039", "9000")
+	expect(t, strict, getQ, "9000")
+	expect(t, strict, "00 A4 02 04 02 1004", "9000")
+	expect(t, strict, getQ, "9000")
+	strict.Reset() // the MF again
+	expect(t, strict, getQ, "6A88")
+}
+
 func TestParseCIEBehaviour(t *testing.T) {
-	b, err := virtualcard.ParseCIEBehaviour("protected-files, no-tries-query")
-	if err != nil || !b.ProtectedFiles || !b.NoTriesQuery || b.StatusOutsideSM || b.PINPerSignature {
+	b, err := virtualcard.ParseCIEBehaviour("protected-files, no-tries-query,dh-in-cie")
+	if err != nil || !b.ProtectedFiles || !b.NoTriesQuery || !b.KeyAgreementInCIE || b.StatusOutsideSM || b.PINPerSignature {
 		t.Fatalf("ParseCIEBehaviour = %+v, %v", b, err)
 	}
 	if _, err := virtualcard.ParseCIEBehaviour("bogus"); err == nil {
