@@ -31,7 +31,7 @@ const SoftHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 // shown.
 type TestCardOptions struct {
 	Dir           string       // required
-	Type          eidcert.Kind // eidcert.CIE or eidcert.CNS; "cie"
+	Type          eidcert.Kind // eidcert.CIE or eidcert.CNS; eidcert.CIE
 	PIN           string       // "12345678"
 	SOPIN         string       // security officer PIN (the PUK); "87654321"
 	GivenName     string       // "MARIO"
@@ -107,7 +107,7 @@ func (o *TestCardOptions) defaults() error {
 	switch {
 	case o.Dir == "":
 		return errors.New("testcard: no directory given")
-	case o.Type != "cie" && o.Type != "cns":
+	case o.Type != eidcert.CIE && o.Type != eidcert.CNS:
 		return fmt.Errorf("testcard: card type %q is not cie or cns", o.Type)
 	case o.KeyType != "rsa2048" && curveOIDs[o.KeyType] == nil:
 		return fmt.Errorf("testcard: key type %q is not rsa2048, p256 or p384", o.KeyType)

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -29,7 +30,7 @@ func TestInit(t *testing.T) {
 		policy string
 	}{
 		{cryptoki.TestCardOptions{}, "1.3.76.47.4"},
-		{cryptoki.TestCardOptions{Type: "cns", KeyType: "p256", PIN: "54321", GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"}, "1.3.76.16.2.1"},
+		{cryptoki.TestCardOptions{Type: eidcert.CNS, KeyType: "p256", PIN: "54321", GivenName: "ANNA", Surname: "BIANCHI", CodiceFiscale: "BNCNNA85M41F205Q"}, "1.3.76.16.2.1"},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			tc.opts.Dir = t.TempDir()
@@ -39,7 +40,7 @@ func TestInit(t *testing.T) {
 			}
 			o := tc.opts
 			if o.Type == "" {
-				o = cryptoki.TestCardOptions{Type: "cie", PIN: "12345678", GivenName: "MARIO", Surname: "ROSSI", CodiceFiscale: "RSSMRA80A01H501U"}
+				o = cryptoki.TestCardOptions{Type: eidcert.CIE, PIN: "12345678", GivenName: "MARIO", Surname: "ROSSI", CodiceFiscale: "RSSMRA80A01H501U"}
 			}
 			checkFiles(t, r)
 			checkCertificates(t, r, o, tc.policy)
@@ -83,11 +84,11 @@ func checkCertificates(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.Test
 		t.Errorf("auth certificate does not chain to ca.pem: %v", err)
 	}
 	s := r.AuthCert.Subject
-	if o.Type == "cie" && s.SerialNumber != "TINIT-"+o.CodiceFiscale || !slices.Equal(s.Country, []string{"IT"}) ||
+	if o.Type == eidcert.CIE && s.SerialNumber != "TINIT-"+o.CodiceFiscale || !slices.Equal(s.Country, []string{"IT"}) ||
 		!strings.HasPrefix(s.CommonName, o.CodiceFiscale) || attr(s, 42) != o.GivenName || attr(s, 4) != o.Surname {
 		t.Errorf("auth subject = %s", s)
 	}
-	if o.Type == "cns" && !strings.HasPrefix(s.CommonName, o.CodiceFiscale+"/") {
+	if o.Type == eidcert.CNS && !strings.HasPrefix(s.CommonName, o.CodiceFiscale+"/") {
 		t.Errorf("CNS CN = %q, want CF/serial.hash", s.CommonName)
 	}
 	if len(r.AuthCert.Policies) != 1 || r.AuthCert.Policies[0].String() != policy {
@@ -96,7 +97,7 @@ func checkCertificates(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.Test
 	if r.AuthCert.KeyUsage != x509.KeyUsageDigitalSignature {
 		t.Errorf("auth key usage = %v", r.AuthCert.KeyUsage)
 	}
-	if (r.SignCert != nil) != (o.Type == "cns") {
+	if (r.SignCert != nil) != (o.Type == eidcert.CNS) {
 		t.Fatalf("signature certificate present = %v for %s", r.SignCert != nil, o.Type)
 	}
 	if r.SignCert != nil {
@@ -132,7 +133,7 @@ func checkToken(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.TestCardOpt
 	defer c.Close()
 	info := c.Info()
 	if info.Label != r.TokenLabel || info.CardKind != string(o.Type) || info.Holder != o.GivenName+" "+o.Surname ||
-		info.CodiceFiscale != o.CodiceFiscale || !info.HasAuthKey || info.HasSignKey != (o.Type == "cns") {
+		info.CodiceFiscale != o.CodiceFiscale || !info.HasAuthKey || info.HasSignKey != (o.Type == eidcert.CNS) {
 		t.Errorf("Info() = %+v", info)
 	}
 	if !c.AuthCertificate().Equal(r.AuthCert) {
