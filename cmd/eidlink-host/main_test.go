@@ -204,7 +204,7 @@ func errCode(m map[string]json.RawMessage) protocol.Code {
 }
 
 func newCard(t *testing.T, typ eidcert.Kind) *cryptoki.TestCardResult {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: typ, PIN: "24681357"})
 	if err != nil {
 		t.Fatal(err)

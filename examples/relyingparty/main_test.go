@@ -25,7 +25,7 @@ const origin = "https://servizi.example.it"
 // TestLogin builds the example, runs it, and logs in with a token the
 // SoftHSM test card signs, as the extension would.
 func TestLogin(t *testing.T) {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	testenv.NeedCommand(t, "go", "golang")
 	dir := t.TempDir()
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(dir, "card"), Type: "cie"})

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard"
@@ -27,7 +26,7 @@ func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 // initCard creates a virtual card through the CLI and exports its
 // environment for the rest of the test.
 func initCard(t *testing.T, args ...string) string {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	dir := filepath.Join(t.TempDir(), "card")
 	code, out, errOut := run(t, "", append([]string{"testcard", "init", "--dir", dir}, args...)...)
 	if code != 0 {

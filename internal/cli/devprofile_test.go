@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/install"
 	"github.com/eidlink/eidlink/internal/nativemsg"
@@ -112,7 +111,7 @@ func TestDevProfileRegistersTheMockHost(t *testing.T) {
 }
 
 func TestDevProfileRealHostMakesAVirtualCard(t *testing.T) {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	tmp := t.TempDir()
 	ext := filepath.Join(tmp, "ext")
 	os.MkdirAll(ext, 0o755)

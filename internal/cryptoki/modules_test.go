@@ -10,7 +10,7 @@ import (
 )
 
 func TestDiscover(t *testing.T) {
-	testenv.NeedSoftHSM(t, SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "libvendor.so")
 	if err := os.WriteFile(lib, nil, 0o600); err != nil {

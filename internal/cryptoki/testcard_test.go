@@ -24,7 +24,7 @@ import (
 )
 
 func TestInit(t *testing.T) {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	for _, tc := range []struct {
 		opts   cryptoki.TestCardOptions
 		policy string
@@ -171,7 +171,7 @@ func checkToken(t *testing.T, r *cryptoki.TestCardResult, o cryptoki.TestCardOpt
 }
 
 func TestInitRecreatesOwnDirOnly(t *testing.T) {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	first, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: dir, KeyType: "p256"})
 	if err != nil {

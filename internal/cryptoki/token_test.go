@@ -32,7 +32,7 @@ var ctx = context.Background()
 // before loading SoftHSM2 in a Provider: Init needs it unloaded.
 func newCard(t testing.TB, o TestCardOptions) *TestCardResult {
 	t.Helper()
-	testenv.NeedSoftHSM(t, SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	o.Dir = t.TempDir()
 	r, err := InitTestCard(o)
 	if err != nil {
@@ -192,7 +192,7 @@ func TestCNS(t *testing.T) {
 
 // emptySoftHSM writes a SoftHSM2 configuration with an empty token store.
 func emptySoftHSM(t *testing.T) string {
-	testenv.NeedSoftHSM(t, SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "softhsm2.conf")
 	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {

@@ -27,7 +27,7 @@ type fixture struct {
 }
 
 func setup(t *testing.T, typ eidcert.Kind, nonces relyingparty.NonceStore) *fixture {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	tc, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: typ})
 	if err != nil {
 		t.Fatal(err)

@@ -36,8 +36,6 @@ import (
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
-const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
-
 // setupHome points HOME at a fresh directory with the XDG variables
 // unset, and gives SoftHSM2 (loaded by modutil) a private config.
 func setupHome(t *testing.T) string {
@@ -51,7 +49,7 @@ func setupHome(t *testing.T) string {
 	conf := filepath.Join(hsm, "softhsm2.conf")
 	os.WriteFile(conf, []byte("directories.tokendir = "+hsm+"\n"), 0o644)
 	t.Setenv("SOFTHSM2_CONF", conf)
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule) // modutil loads it
+	testenv.NeedSoftHSM(t) // modutil loads it
 	testenv.NeedCommand(t, "certutil", "libnss3-tools")
 	return home
 }
@@ -142,7 +140,7 @@ func TestUserInstall(t *testing.T) {
 	host := writeTemp(t, "eidlink-host")
 	own := buildModule(t)
 	o := Options{Scope: User, HostPath: host, Parts: DefaultParts(User),
-		Module: own, Vendor: []Module{{Name: "IPZS CIE", Path: "/nonexistent/libcie-pkcs11.so"}, {Name: "SoftHSM", Path: softhsmLib}}}
+		Module: own, Vendor: []Module{{Name: "IPZS CIE", Path: "/nonexistent/libcie-pkcs11.so"}, {Name: "SoftHSM", Path: cryptoki.SoftHSMModule}}}
 	before := snapshot(t, home, db)
 
 	var out bytes.Buffer
@@ -233,13 +231,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 	newNSSDB(t, filepath.Join(home, ".local/share/pki/nssdb"))
 	before := snapshot(t, home)
 	var out bytes.Buffer
-	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: softhsmLib, DryRun: true}
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: cryptoki.SoftHSMModule, DryRun: true}
 	if _, err := Install(o, &out); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, "dry run", snapshot(t, home), before)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 7 || !strings.HasPrefix(lines[6], "register eidlink ("+softhsmLib+") in NSS database "+home+"/.local/share/pki/nssdb") {
+	if len(lines) != 7 || !strings.HasPrefix(lines[6], "register eidlink ("+cryptoki.SoftHSMModule+") in NSS database "+home+"/.local/share/pki/nssdb") {
 		t.Errorf("dry run printed:\n%s", &out)
 	}
 }
@@ -310,7 +308,7 @@ func TestNSSInUse(t *testing.T) {
 	}
 	f.Close()
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
-	o := Options{Scope: User, Browsers: []string{"chromium"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Module: softhsmLib}
+	o := Options{Scope: User, Browsers: []string{"chromium"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Module: cryptoki.SoftHSMModule}
 	_, err = Install(o, &bytes.Buffer{})
 	var ie *Error
 	if !errors.As(err, &ie) || !strings.Contains(ie.Message, fmt.Sprintf("sleep (pid %d)", holder.Process.Pid)) || !strings.Contains(ie.Fix, "close the browser") {
@@ -324,7 +322,7 @@ func TestNSSInUse(t *testing.T) {
 	if _, err := Install(o, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if mods, _ := nssModules(db); mods["eidlink"] != softhsmLib {
+	if mods, _ := nssModules(db); mods["eidlink"] != cryptoki.SoftHSMModule {
 		t.Errorf("module not added: %v", mods)
 	}
 }
@@ -335,10 +333,10 @@ func TestNSSModuleAlreadyThere(t *testing.T) {
 	home := setupHome(t)
 	db := filepath.Join(home, ".pki/nssdb")
 	newNSSDB(t, db)
-	if err := nssAdd(db, "My HSM", softhsmLib); err != nil {
+	if err := nssAdd(db, "My HSM", cryptoki.SoftHSMModule); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Scope: User, Browsers: []string{"chrome"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Module: softhsmLib}
+	o := Options{Scope: User, Browsers: []string{"chrome"}, HostPath: writeTemp(t, "eidlink-host"), Parts: Parts{NSS: true}, Module: cryptoki.SoftHSMModule}
 	notes, err := Install(o, &bytes.Buffer{})
 	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], `as "My HSM"`) {
 		t.Fatalf("notes %q, %v", notes, err)
@@ -346,14 +344,14 @@ func TestNSSModuleAlreadyThere(t *testing.T) {
 	if err := Uninstall(Options{Scope: User}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if mods, _ := nssModules(db); len(mods) != 1 || mods["My HSM"] != softhsmLib {
+	if mods, _ := nssModules(db); len(mods) != 1 || mods["My HSM"] != cryptoki.SoftHSMModule {
 		t.Errorf("modules after uninstall: %v", mods)
 	}
 }
 
 func TestNoNSSDatabase(t *testing.T) {
 	home := setupHome(t)
-	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: softhsmLib}
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: cryptoki.SoftHSMModule}
 	notes, err := Install(o, &bytes.Buffer{})
 	if err != nil || len(notes) != 1 || !strings.Contains(notes[0], "start Chrome or Chromium once") {
 		t.Fatalf("notes %q, %v", notes, err)
@@ -383,7 +381,7 @@ func reroot(l layout, root string) layout {
 }
 
 func TestSystemPolicies(t *testing.T) {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule) // the module registered
+	testenv.NeedSoftHSM(t) // the module registered
 	root := t.TempDir()
 	l := reroot(locate("linux", System, testDirs), root)
 	admin := `{"policies": {"DisableTelemetry": true, "Preferences": {"browser.tabs.warnOnClose": {"Value": false}, "security.default_personal_cert": {"Value": "Ask Every Time", "Status": "locked"}}}}`
@@ -392,7 +390,7 @@ func TestSystemPolicies(t *testing.T) {
 	before := snapshot(t, root, l.firefoxPolicies)
 	host := writeTemp(t, "eidlink-host")
 	o := Options{Scope: System, Browsers: Browsers, HostPath: host, Parts: Parts{Hosts: true, PKCS11: true, Policies: true},
-		Module: softhsmLib, AutoSelect: AutoSelect{IssuerCNs: []string{"CA A"}}}
+		Module: cryptoki.SoftHSMModule, AutoSelect: AutoSelect{IssuerCNs: []string{"CA A"}}}
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +420,7 @@ func TestSystemPolicies(t *testing.T) {
 	prefs := p["Preferences"].(map[string]any)
 	if p["DisableTelemetry"] != true || prefs["browser.tabs.warnOnClose"] == nil ||
 		prefs["security.default_personal_cert"].(map[string]any)["Value"] != "Ask Every Time" ||
-		p["SecurityDevices"].(map[string]any)["Add"].(map[string]any)[OwnModuleName] != softhsmLib {
+		p["SecurityDevices"].(map[string]any)["Add"].(map[string]any)[OwnModuleName] != cryptoki.SoftHSMModule {
 		t.Errorf("firefox policies %v", doc)
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/chromium/native-messaging-hosts", HostName+".json")); err != nil {
@@ -510,7 +508,7 @@ func TestOwnership(t *testing.T) {
 	newNSSDB(t, db)
 	const uid, gid = 4242, 4343
 	filepath.WalkDir(home, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, uid, gid) })
-	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: softhsmLib}
+	o := Options{Scope: User, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User), Module: cryptoki.SoftHSMModule}
 	if _, err := Install(o, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
@@ -544,8 +542,8 @@ func TestReplacesVendorModules(t *testing.T) {
 	newNSSDB(t, db)
 	profile := filepath.Join(home, ".mozilla/firefox/x.default-esr")
 	newNSSDB(t, profile)
-	mine := filepath.Join(t.TempDir(), filepath.Base(softhsmLib)) // the person's copy of the card software
-	data, err := os.ReadFile(softhsmLib)
+	mine := filepath.Join(t.TempDir(), filepath.Base(cryptoki.SoftHSMModule)) // the person's copy of the card software
+	data, err := os.ReadFile(cryptoki.SoftHSMModule)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +575,7 @@ func TestReplacesVendorModules(t *testing.T) {
 
 	own := buildModule(t)
 	o := Options{Scope: User, Browsers: []string{"chromium", "firefox"}, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User),
-		Module: own, Vendor: []Module{{Name: "SoftHSM", Path: softhsmLib}, {Name: "OpenSC", Path: opensc}}}
+		Module: own, Vendor: []Module{{Name: "SoftHSM", Path: cryptoki.SoftHSMModule}, {Name: "OpenSC", Path: opensc}}}
 	var out bytes.Buffer
 	notes, err := Install(o, &out)
 	if err != nil {

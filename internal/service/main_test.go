@@ -104,7 +104,7 @@ func newWorld(t testing.TB) *world { return newWorldPIN(t, testPIN) }
 
 // newWorldPIN is newWorld with a card whose PIN is pin.
 func newWorldPIN(t testing.TB, pin string) *world {
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(dir, "card"), Type: "cie", PIN: pin})
 	if err != nil {

@@ -30,7 +30,7 @@ const (
 // environment at it.
 func newCard(t testing.TB) *cryptoki.TestCardResult {
 	t.Helper()
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(t.TempDir(), "card"), Type: "cns", PIN: testPIN})
 	if err != nil {
 		t.Fatal(err)

@@ -143,7 +143,7 @@ func runAs(t *testing.T, u *localUser, ep ipc.Endpoint, secret []byte) (int, str
 func TestTwoLocalUsers(t *testing.T) {
 	testenv.NeedRoot(t, "it creates two local users with useradd")
 	testenv.Destructive(t, "it creates two local users with useradd")
-	testenv.NeedSoftHSM(t, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(t)
 	parent, err := os.MkdirTemp("", "eidlink-users")
 	if err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ func digestInfo() []byte {
 
 // newCard makes a SoftHSM2 CIE and points SOFTHSM2_CONF at it.
 func newCard(b *testing.B) *cryptoki.TestCardResult {
-	testenv.NeedSoftHSM(b, cryptoki.SoftHSMModule)
+	testenv.NeedSoftHSM(b)
 	card, err := cryptoki.InitTestCard(cryptoki.TestCardOptions{Dir: filepath.Join(b.TempDir(), "card")})
 	if err != nil {
 		b.Fatal(err)
