@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/eidlink/eidlink/internal/xdg"
 )
 
 // Scope says whose browsers an install serves: the user's own (files under
@@ -33,17 +35,11 @@ func envDirs() (dirs, error) {
 	if !filepath.IsAbs(home) {
 		return dirs{}, errors.New("the home directory is not an absolute path")
 	}
-	xdg := func(name, def string) string {
-		if v := os.Getenv(name); filepath.IsAbs(v) {
-			return v
-		}
-		return filepath.Join(home, def)
-	}
 	return dirs{
 		home:         home,
-		configHome:   xdg("XDG_CONFIG_HOME", ".config"),
-		dataHome:     xdg("XDG_DATA_HOME", filepath.Join(".local", "share")),
-		stateHome:    xdg("XDG_STATE_HOME", filepath.Join(".local", "state")),
+		configHome:   xdg.Dir("XDG_CONFIG_HOME", filepath.Join(home, ".config")),
+		dataHome:     xdg.Dir("XDG_DATA_HOME", filepath.Join(home, ".local", "share")),
+		stateHome:    xdg.Dir("XDG_STATE_HOME", filepath.Join(home, ".local", "state")),
 		localAppData: os.Getenv("LOCALAPPDATA"),
 		programData:  os.Getenv("ProgramData"),
 		appData:      os.Getenv("APPDATA"),

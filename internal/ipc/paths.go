@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/eidlink/eidlink/internal/xdg"
 )
 
 // DefaultName is the service's name for the service manager, and the name
@@ -86,7 +88,7 @@ func PathsFor(name string) (Paths, error) {
 	if err != nil {
 		return Paths{}, err
 	}
-	config, run = xdg(ConfigDirEnv, filepath.Join(config, name)), xdg(RuntimeDirEnv, filepath.Join(run, name))
+	config, run = xdg.Dir(ConfigDirEnv, filepath.Join(config, name)), xdg.Dir(RuntimeDirEnv, filepath.Join(run, name))
 	p := Paths{Secret: filepath.Join(config, "service.key"), Endpoint: Endpoint{"unix", filepath.Join(run, "service.sock")}, Run: run}
 	if runtime.GOOS == "windows" {
 		p.Endpoint = Endpoint{"tcp", "127.0.0.1:0"}
@@ -106,15 +108,7 @@ func dirs() (config, run string, err error) {
 		return cache, cache, nil
 	}
 	config, err = os.UserConfigDir()
-	return config, xdg("XDG_RUNTIME_DIR", cache), err
-}
-
-// xdg is $env when it holds an absolute path, else def.
-func xdg(env, def string) string {
-	if d := os.Getenv(env); filepath.IsAbs(d) {
-		return d
-	}
-	return def
+	return config, xdg.Dir("XDG_RUNTIME_DIR", cache), err
 }
 
 // listen opens e. A Unix socket goes in a directory only the user can

@@ -14,6 +14,7 @@ import (
 var layers = map[string]int{
 	"internal/bounded": 0, "internal/eidcert": 0, "internal/logging": 0, "internal/nativemsg": 0,
 	"internal/p11wire": 0, "internal/testenv": 0, "internal/iasecc": 0, "internal/webinput": 0, "internal/pcsc/pcsctest": 0,
+	"internal/xdg": 0,
 
 	"internal/pcsc": 1, "internal/protocol": 1, "relyingparty": 1, "internal/virtualcard": 1,
 	"internal/redistest": 1,
