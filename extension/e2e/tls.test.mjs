@@ -14,108 +14,34 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Session, serveStatic, text, workdir } from "./lib/harness.mjs";
-import { TlsRig } from "./lib/tls.mjs";
+import { serveStatic, text, workdir } from "./lib/harness.mjs";
+import { TlsRig, welcome } from "./lib/tls.mjs";
 
 const CIE_PIN = "48151623";
 const CNS_PIN = "27182818";
 const WRONG_PIN = "11223344";
-const LOGIN_WAIT = 30_000;
-
-/**
- * welcome waits for the MyINPS replica's greeting and returns what it says.
- * @param {import("./lib/harness.mjs").Page} page
- */
-async function welcome(page) {
-  try {
-    await page.waitFor("#welcome", LOGIN_WAIT);
-  } catch (e) {
-    throw new Error(`no welcome page: at ${await page.url()}: ${/** @type {Error} */ (e).message}`);
-  }
-  const d = (/** @type {string} */ a) => page.attr("#details", a);
-  return { text: await page.text("#welcome"), kind: await d("data-kind"), tls: await d("data-tls"), site: await d("data-site") };
-}
 
 /** @param {"chromium"|"firefox"} kind */
 function defineTls(kind) {
   describe(`${kind}: TLS logins through eidlink's PKCS#11 module`, { timeout: 900_000 }, () => {
     const rig = new TlsRig(kind, workdir(`tls-${kind}`));
-    /** @type {Session} */
-    let s;
-    /** @type {string[]} JavaScript dialogs of any page */
-    const dialogs = [];
-    /** Firefox: eidlink's module loaded in this browser */
-    let moduleLoaded = false;
-
-    /** open opens url in a new tab whose JavaScript dialogs fail the test. @param {string} url */
-    async function open(url) {
-      const page = await s.newPage();
-      page.raw.on("dialog", (/** @type {any} */ d) => (dialogs.push(`${d.type()}: ${d.message()}`), d.dismiss().catch(() => {})));
-      await page.goto(url);
-      return page;
-    }
-
-    /** launch starts the browser afresh; in Firefox eidlink's module is then loaded again. */
-    async function launch() {
-      s = await rig.launch();
-      moduleLoaded = false;
-    }
+    const check = rig.check.bind(rig);
 
     before(async () => {
       await rig.start({
         cie: { type: "cie", pin: CIE_PIN },
         cns: { type: "cns", pin: CNS_PIN, givenName: "ANNA", surname: "BIANCHI", cf: "BNCNNA85M41F205Q" },
       });
-      await launch();
+      await rig.launch();
     });
 
     after(() => rig.close());
 
-    /**
-     * check runs a test body and, on failure, adds what the service and
-     * the replicas logged.
-     * @param {() => Promise<void>} body
-     */
-    const check = (body) => async () => {
-      try {
-        await body();
-        assert.deepEqual(dialogs, [], "no browser dialog");
-      } catch (e) {
-        const err = /** @type {Error} */ (e);
-        err.message += "\n" + rig.log();
-        throw err;
-      } finally {
-        await s.closePages();
-      }
-    };
-
-    /**
-     * pinFor clicks sel on the page (the user's click) and returns the PIN
-     * window it opens; in Firefox, the first time, eidlink's module is
-     * loaded meanwhile with the popup's button, as a user does once.
-     * @param {import("./lib/harness.mjs").Page} p
-     * @param {string} sel
-     */
-    async function pinFor(p, sel) {
-      await p.waitFor('#eidlink-status[data-eidlink-state="ready"]');
-      const pin = await s.pinWindow(() => p.click(sel));
-      if (kind === "firefox" && !moduleLoaded) {
-        const popup = await s.extensionPage("popup/popup.html", pin);
-        await popup.waitFunction(() => document.body.dataset.state && document.body.dataset.state !== "loading");
-        await popup.click("#pkcs11-install");
-        await popup.waitFunction(() => document.querySelector("#pkcs11-result")?.textContent);
-        assert.equal(await popup.attr("#pkcs11-result", "data-installed"), "eidlink", String(await popup.text("#pkcs11-result")));
-        await popup.close();
-        moduleLoaded = true;
-      }
-      return pin;
-    }
-
     test(
       "CIE identity provider: the click on 'Prosegui con computer' waits for the PIN (a wrong one first), then a TLS 1.2 login with no dialog",
       check(async () => {
-        const p = await open(rig.sites.idp);
-        const pin = await pinFor(p, "#pc");
+        const p = await rig.open(rig.sites.idp);
+        const pin = await rig.pinFor(p, "#pc");
         assert.equal(await pin.text("#heading"), text("pinHeadingTls"));
         assert.equal(await pin.text("#origin"), new URL(rig.sites.idp).host, "the window names the site");
         assert.equal(new URL(await p.url()).pathname, "/", "the click is held: still on the identity provider");
@@ -134,12 +60,12 @@ function defineTls(kind) {
     test(
       "cancel: the click stays held and eidlink's box says how to retry; the retry logs in",
       check(async () => {
-        const p = await open(rig.sites.idp);
-        const pin = await pinFor(p, "#pc");
+        const p = await rig.open(rig.sites.idp);
+        const pin = await rig.pinFor(p, "#pc");
         await pin.click("#cancel");
         await p.waitFor('#eidlink-status[data-eidlink-unlock="ERR_WEBEID_USER_CANCELLED"]'); // the box says so, and how to retry (unit tests: the words)
         assert.equal(new URL(await p.url()).pathname, "/", "nothing was sent");
-        const again = await pinFor(p, "#pc");
+        const again = await rig.pinFor(p, "#pc");
         await again.type("#pin", CIE_PIN);
         await again.press("Enter");
         assert.equal((await welcome(p)).text, "Benvenuto MARIO ROSSI");
@@ -153,13 +79,13 @@ function defineTls(kind) {
           // A service started afresh: nothing unlocked. (Firefox would stop its networking
           // while the module waits, and cannot load the module before the window: Chromium only.)
           await rig.useCard(rig.cards.cie);
-          await launch();
-          const p = await open(rig.sites.idp);
+          await rig.launch();
+          const p = await rig.open(rig.sites.idp);
           await p.waitFor('#eidlink-status[data-eidlink-state="ready"]'); // the box's port to the service carries the request
           const link = String(await p.attr("#pc", "href"));
           /** @type {Promise<unknown>} */
           let nav = Promise.resolve();
-          const pin = await s.pinWindow(async () => void (nav = p.raw.goto(link).catch(() => {})));
+          const pin = await rig.s.pinWindow(async () => void (nav = p.raw.goto(link).catch(() => {})));
           // in the browser's language (headless Chromium's is English whatever --lang says): no page asked
           const lang = (await pin.text("#heading")) === text("pinHeadingTls", "en") ? "en" : "it";
           assert.equal(await pin.text("#heading"), text("pinHeadingTls", lang));
@@ -177,11 +103,11 @@ function defineTls(kind) {
       test(
         "an unrelated tab keeps loading while the PIN window is open",
         check(async () => {
-          const p = await open(rig.sites.idp);
-          const pin = await pinFor(p, "#pc");
+          const p = await rig.open(rig.sites.idp);
+          const pin = await rig.pinFor(p, "#pc");
           const other = await serveStatic(path.join(import.meta.dirname, "replicas"));
           try {
-            const tab = await s.newPage();
+            const tab = await rig.s.newPage();
             await tab.goto(other.origin + "/layout.html"); // bounded: the harness's navigation timeout
             assert.ok(await tab.text("h1"), "the other tab loaded");
           } finally {
@@ -197,8 +123,8 @@ function defineTls(kind) {
     test(
       "TLS 1.3 with a card whose module offers raw RSA (SoftHSM2): the service signs RSA-PSS",
       check(async () => {
-        const p = await open(rig.sites.idpTls13);
-        const pin = await pinFor(p, "#pc");
+        const p = await rig.open(rig.sites.idpTls13);
+        const pin = await rig.pinFor(p, "#pc");
         await pin.type("#pin", CIE_PIN);
         await pin.press("Enter");
         assert.deepEqual(await welcome(p), { text: "Benvenuto MARIO ROSSI", kind: "cie", tls: "TLS 1.3", site: "true" });
@@ -211,9 +137,9 @@ function defineTls(kind) {
         // The other card, in a browser started afresh: NSS keeps the tokens it saw, and the
         // CIE's certificate, which the replicas also trust, would be chosen first.
         await rig.useCard(rig.cards.cns);
-        await launch();
-        const p = await open(rig.sites.inps);
-        const pin = await pinFor(p, "#procedi");
+        await rig.launch();
+        const p = await rig.open(rig.sites.inps);
+        const pin = await rig.pinFor(p, "#procedi");
         assert.equal(await pin.text("#card-kind"), text("kind_cns"));
         await pin.type("#pin", CNS_PIN);
         await pin.press("Enter");

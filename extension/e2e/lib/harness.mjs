@@ -72,7 +72,8 @@ export function eidlinkWith(env, ...args) {
 }
 
 /**
- * @typedef {{dir: string, kind: string, holder: string, codiceFiscale: string, pin?: string, caFile: string}} Card
+ * @typedef {{dir: string, kind: string, holder: string, codiceFiscale: string, pin?: string, caFile: string, module?: string}} Card
+ *   module: the PKCS#11 module the service reaches it through, when not a SoftHSM2 card's own
  * @typedef {{browser: string, dir: string, host: string, scenario?: string, manifest: string, wrapper?: string,
  *   envFile?: string, log?: string, serviceEnv?: Record<string, string>, card?: Card, extension: string,
  *   launch: {executable: string, args: string[], env?: Record<string, string>}}} Profile
@@ -81,11 +82,13 @@ export function eidlinkWith(env, ...args) {
 /**
  * testcard makes a SoftHSM2 virtual card with `eidlink testcard init`.
  * @param {string} dir
- * @param {{type?: string, pin: string, givenName?: string, surname?: string, cf?: string}} o
+ * @param {{type?: string, pin: string, givenName?: string, surname?: string, cf?: string, key?: string}} o
+ *   key: rsa2048 (the default), p256 or p384
  * @returns {Card}
  */
 export function testcard(dir, o) {
   const args = ["testcard", "init", "--dir", dir, "--type", o.type ?? "cie", "--pin", o.pin];
+  if (o.key) args.push("--key", o.key);
   if (o.givenName) args.push("--given-name", o.givenName, "--surname", o.surname ?? "", "--cf", o.cf ?? "");
   eidlink(...args);
   const c = JSON.parse(fs.readFileSync(path.join(dir, "card.json"), "utf8"));
@@ -174,6 +177,43 @@ export async function lockReaders(timeout = 120_000) {
   proc.stdout.on("data", (/** @type {Buffer} */ d) => (out += d));
   await until(() => out.includes("locked"), "the vpcd readers' lock", timeout).catch((e) => (proc.kill(), Promise.reject(e)));
   return () => proc.stdin.end();
+}
+
+/** OpenSC's PKCS#11 module, the card software of a CNS in a vpcd reader. */
+export const OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+
+/**
+ * vpcdCard plays a virtual card of type (eidlink-vcard, "cns-cardos") in
+ * vpcd's first reader, its certificates in dir, and waits until pcscd shows
+ * it. The caller holds lockReaders(). stop() takes it out.
+ * @param {string} dir
+ * @param {{type: string, pin: string, givenName?: string, surname?: string, cf?: string}} o
+ * @returns {Promise<{card: Card, stop: () => Promise<void>}>}
+ */
+export async function vpcdCard(dir, o) {
+  const caFile = path.join(dir, "ca.pem");
+  const args = ["--type", o.type, "--vpcd", "127.0.0.1:35963", "--pin", o.pin, "--cert-dir", dir, "--ca-out", caFile];
+  if (o.givenName) args.push("--given-name", o.givenName, "--surname", o.surname ?? "", "--cf", o.cf ?? "");
+  const proc = spawn(path.join(bin, "eidlink-vcard"), args, { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  let exited = false;
+  proc.stderr.on("data", (/** @type {Buffer} */ d) => (log += d));
+  const gone = new Promise((resolve) => proc.on("exit", () => ((exited = true), resolve(undefined))));
+  const stop = async () => {
+    if (!exited) proc.kill("SIGTERM");
+    await gone;
+  };
+  const readerShows = () => /^0\s+Yes\s/m.test(execFileSync("opensc-tool", ["--list-readers"], { encoding: "utf8" }));
+  try {
+    await until(() => exited || (/virtual card ready/.test(log) && readerShows()), "the virtual card in vpcd's reader 0");
+    if (exited) throw new Error(`eidlink-vcard exited: ${log}`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const m = /holder=(\S+)/.exec(log);
+  const card = { dir, kind: o.type.split("-")[0], holder: `${o.givenName ?? "MARIO"} ${o.surname ?? "ROSSI"}`, codiceFiscale: m?.[1] ?? "", pin: o.pin, caFile, module: OPENSC_MODULE };
+  return { card, stop };
 }
 
 /**

@@ -9,12 +9,31 @@
 // Firefox's test profile sets security.default_personal_cert, a test-only
 // global choice (real profiles get per-site choices: install --firefox-cert).
 
+import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { REPLICA_HOSTS, Session, devProfile, eidlinkWith, hostEnv, lockReaders, setHostEnv, startReplicas, startService, testcard } from "./harness.mjs";
+import { REPLICA_HOSTS, Session, devProfile, eidlinkWith, hostEnv, lockReaders, setHostEnv, startReplicas, startService, testcard, vpcdCard } from "./harness.mjs";
 
 /** @typedef {import("./harness.mjs").Card} Card */
+/** @typedef {import("./harness.mjs").Page} Page */
+
+/** LOGIN_WAIT bounds a login: the click to the welcome page. */
+export const LOGIN_WAIT = 30_000;
+
+/**
+ * welcome waits for the MyINPS replica's greeting and returns what it says.
+ * @param {Page} page
+ */
+export async function welcome(page) {
+  try {
+    await page.waitFor("#welcome", LOGIN_WAIT);
+  } catch (e) {
+    throw new Error(`no welcome page: at ${await page.url()}: ${/** @type {Error} */ (e).message}`);
+  }
+  const d = (/** @type {string} */ a) => page.attr("#details", a);
+  return { text: await page.text("#welcome"), kind: await d("data-kind"), tls: await d("data-tls"), site: await d("data-site") };
+}
 
 export class TlsRig {
   /**
@@ -40,6 +59,18 @@ export class TlsRig {
     this.session = null;
     this.policyFile = "";
     this.release = () => {};
+    /** @type {(() => Promise<void>)[]} the vpcd cards' stops */
+    this.vcards = [];
+    /** @type {string[]} JavaScript dialogs of any page open()ed */
+    this.dialogs = [];
+    /** Firefox: eidlink's module loaded in this browser */
+    this.moduleLoaded = false;
+  }
+
+  /** the browser launch() started */
+  get s() {
+    if (!this.session) throw new Error("no browser: call launch() first");
+    return this.session;
   }
 
   /** the replicas' addresses */
@@ -52,7 +83,10 @@ export class TlsRig {
    * the replicas trusting them and installs eidlink. It holds the vpcd
    * readers' lock until close(): a card or reader event on the shared
    * pcscd, whatever the reader, ends an unlock (tlsauth).
-   * @param {Record<string, {type: string, pin: string, givenName?: string, surname?: string, cf?: string}>} specs
+   * A spec with vpcd is a virtual card of that type (eidlink-vcard,
+   * "cns-cardos") in vpcd's first reader, which the service reaches
+   * through OpenSC; the others are SoftHSM2 cards, key their key type.
+   * @param {Record<string, {type: string, pin: string, givenName?: string, surname?: string, cf?: string, key?: string, vpcd?: string}>} specs
    * @param {number} [lockWait] ms
    */
   async start(specs, lockWait = 600_000) {
@@ -60,7 +94,17 @@ export class TlsRig {
     this.release = await lockReaders(lockWait);
     fs.mkdirSync(this.dir, { recursive: true });
     fs.mkdirSync(path.join(this.work, "run"), { mode: 0o700 });
-    for (const [name, o] of Object.entries(specs)) this.cards[name] = testcard(path.join(this.work, name), o);
+    for (const [name, o] of Object.entries(specs)) {
+      const dir = path.join(this.work, name);
+      if (!o.vpcd) {
+        this.cards[name] = testcard(dir, o);
+        continue;
+      }
+      if (this.vcards.length) throw new Error("one vpcd card at a time: it takes vpcd's first reader");
+      const v = await vpcdCard(dir, { ...o, type: o.vpcd });
+      this.vcards.push(v.stop);
+      this.cards[name] = v.card;
+    }
     const serverCA = path.join(this.work, "server-ca.pem");
     this.replicas = await startReplicas(Object.values(this.cards).map((c) => c.caFile), serverCA);
     await this.useCard(Object.values(this.cards)[0]);
@@ -82,16 +126,23 @@ export class TlsRig {
   }
 
   /**
-   * useCard (re)starts the service with card behind it, as the browser's
-   * module and host see it.
-   * @param {Card} card
+   * useCard (re)starts the service with cards behind it, as the browser's
+   * module and host see them: at most one SoftHSM2 card (each has its own
+   * SOFTHSM2_CONF), and vpcd cards through their module.
+   * @param {...Card} cards
    */
-  async useCard(card) {
+  async useCard(...cards) {
     await this.svc?.stop();
-    this.profile = devProfile(this.kind, this.dir, { host: "real", cardDir: card.dir });
+    const softhsm = cards.filter((c) => !c.module);
+    if (softhsm.length > 1) throw new Error("one SoftHSM2 card at a time behind the service");
+    // The profile's own card, for the profile's environment; without one, any SoftHSM2 card of the rig.
+    const own = softhsm[0] ?? Object.values(this.cards).find((c) => !c.module);
+    this.profile = devProfile(this.kind, this.dir, { host: "real", cardDir: own?.dir ?? path.join(this.work, "profile-card") });
     const e = hostEnv(this.profile);
     delete e.EIDLINK_CONFIG_DIR; // the service of XDG_RUNTIME_DIR below, not the profile's own
     delete e.EIDLINK_RUNTIME_DIR;
+    e.EIDLINK_PKCS11_MODULE = cards.map((c) => c.module ?? e.EIDLINK_PKCS11_MODULE).join(":");
+    if (!softhsm.length) e.SOFTHSM2_CONF = path.join(this.work, "no-softhsm2.conf");
     this.env = { ...e, PATH: process.env.PATH ?? "", HOME: this.home, XDG_RUNTIME_DIR: path.join(this.work, "run"), XDG_CONFIG_HOME: path.join(this.work, "config") };
     this.svc = await startService({ ...this.env, EIDLINK_LOG: "debug" }); // its log goes with a failure
     setHostEnv(this.profile, this.env);
@@ -103,6 +154,7 @@ export class TlsRig {
    */
   async launch(o = {}) {
     await this.session?.close();
+    this.moduleLoaded = false;
     if (this.kind === "chromium") {
       const rules = `--host-resolver-rules=${REPLICA_HOSTS.map((h) => `MAP ${h} 127.0.0.1`).join(", ")}`;
       this.session = await Session.launch({ ...this.profile, launch: { ...this.profile.launch, args: [...this.profile.launch.args, rules] } }, { ...o, env: this.env });
@@ -110,6 +162,70 @@ export class TlsRig {
       this.session = await Session.launch(this.profile, { ...o, env: this.env, prefs: { "network.dns.forceResolve": "127.0.0.1", "security.default_personal_cert": "Select Automatically" } });
     }
     return this.session;
+  }
+
+  /** open opens url in a new tab whose JavaScript dialogs fail check(). @param {string} url */
+  async open(url) {
+    const page = await this.s.newPage();
+    page.raw.on("dialog", (/** @type {any} */ d) => (this.dialogs.push(`${d.type()}: ${d.message()}`), d.dismiss().catch(() => {})));
+    await page.goto(url);
+    return page;
+  }
+
+  /**
+   * check makes a test body that asserts no browser dialog came and, on
+   * failure, adds what the service and the replicas logged; it closes
+   * the pages afterwards.
+   * @param {() => Promise<void>} body
+   */
+  check(body) {
+    return async () => {
+      try {
+        await body();
+        assert.deepEqual(this.dialogs, [], "no browser dialog");
+      } catch (e) {
+        const err = /** @type {Error} */ (e);
+        err.message += "\n" + this.log();
+        throw err;
+      } finally {
+        await this.session?.closePages();
+      }
+    };
+  }
+
+  /**
+   * pinFor clicks sel on the page (the user's click) and returns the PIN
+   * window it opens; in Firefox, the first time after launch(), eidlink's
+   * module is loaded meanwhile with the popup's button, as a user does once.
+   * @param {Page} p
+   * @param {string} sel
+   */
+  async pinFor(p, sel) {
+    await p.waitFor('#eidlink-status[data-eidlink-state="ready"]');
+    const pin = await this.s.pinWindow(() => p.click(sel));
+    if (this.kind === "firefox" && !this.moduleLoaded) {
+      const popup = await this.s.extensionPage("popup/popup.html", pin);
+      await popup.waitFunction(() => document.body.dataset.state && document.body.dataset.state !== "loading");
+      await popup.click("#pkcs11-install");
+      await popup.waitFunction(() => document.querySelector("#pkcs11-result")?.textContent);
+      assert.equal(await popup.attr("#pkcs11-result", "data-installed"), "eidlink", String(await popup.text("#pkcs11-result")));
+      await popup.close();
+      this.moduleLoaded = true;
+    }
+    return pin;
+  }
+
+  /**
+   * login types pin into the PIN window and returns the welcome page's
+   * greeting on p.
+   * @param {Page} win the PIN window
+   * @param {string} pin
+   * @param {Page} p
+   */
+  async login(win, pin, p) {
+    await win.type("#pin", pin);
+    await win.press("Enter");
+    return welcome(p);
   }
 
   /** log is what the service and the replicas logged, for a failure's report. */
@@ -123,6 +239,7 @@ export class TlsRig {
     if (this.policyFile) fs.rmSync(this.policyFile, { force: true });
     this.replicas?.close();
     await this.svc?.stop();
+    for (const stop of this.vcards) await stop();
     this.release();
     fs.rmSync(this.work, { recursive: true, force: true });
   }

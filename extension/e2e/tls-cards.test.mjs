@@ -1,0 +1,59 @@
+// TLS client-certificate logins with the other cards, in headless Chromium
+// and Firefox ESR (the rig and the dialog rules: tls.test.mjs, lib/tls.mjs):
+// a CNS played by eidlink-vcard in vpcd's reader, which the service reaches
+// through pcscd and OpenSC's PKCS#11 module, as a real CNS; and a card with
+// an EC key on a TLS 1.3 site (CKM_ECDSA, the service turns the card's
+// DER signature into r||s).
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { text, workdir } from "./lib/harness.mjs";
+import { TlsRig } from "./lib/tls.mjs";
+
+const CNS_PIN = "27182818";
+const EC_PIN = "31415926";
+
+/** @param {"chromium"|"firefox"} kind */
+function defineCards(kind) {
+  describe(`${kind}: TLS logins with the vpcd CNS and an EC card`, { timeout: 900_000 }, () => {
+    const rig = new TlsRig(kind, workdir(`tls-cards-${kind}`));
+    const check = rig.check.bind(rig);
+
+    before(async () => {
+      await rig.start({
+        cns: { type: "cns", vpcd: "cns-cardos", pin: CNS_PIN, givenName: "ANNA", surname: "BIANCHI", cf: "BNCNNA85M41F205Q" },
+        ec: { type: "cie", key: "p256", pin: EC_PIN, givenName: "LUCA", surname: "VERDI", cf: "VRDLCU75C12F205W" },
+      });
+    });
+
+    after(() => rig.close());
+
+    test(
+      "the CNS in a PC/SC reader through OpenSC: INPS's 'Procedi' waits for the PIN, then a TLS 1.2 login with no dialog",
+      check(async () => {
+        await rig.launch();
+        const p = await rig.open(rig.sites.inps);
+        const pin = await rig.pinFor(p, "#procedi");
+        assert.equal(await pin.text("#card-kind"), text("kind_cns"));
+        const w = await rig.login(pin, CNS_PIN, p);
+        assert.deepEqual(w, { text: "Benvenuto ANNA BIANCHI", kind: "cns", tls: "TLS 1.2", site: "true" });
+        assert.match(rig.svc?.log() ?? "", /card unlocked for TLS signatures/);
+      }),
+    );
+
+    test(
+      "TLS 1.3 with an EC card: the browser signs with CKM_ECDSA through eidlink",
+      check(async () => {
+        await rig.useCard(rig.cards.ec);
+        await rig.launch();
+        const p = await rig.open(rig.sites.idpTls13);
+        const pin = await rig.pinFor(p, "#pc");
+        const w = await rig.login(pin, EC_PIN, p);
+        assert.deepEqual(w, { text: "Benvenuto LUCA VERDI", kind: "cie", tls: "TLS 1.3", site: "true" });
+      }),
+    );
+  });
+}
+
+defineCards("chromium");
+defineCards("firefox");
