@@ -39,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -56,6 +57,11 @@ const (
 // Options configures Run.
 type Options struct {
 	CAs []string // PEM files of the trusted card CAs (the test cards' ca.pem)
+	// CIECAs and CNSCAs are trusted by one site only, as on the real
+	// sites: the identity provider takes CIEs, INPS's "Procedi" CNSs. A
+	// site names the CAs it trusts in its certificate request, so a
+	// browser with both cards offers each site its own.
+	CIECAs, CNSCAs []string
 	// CAOut, if set, receives the replica's server CA (PEM), which the
 	// browser profile must trust.
 	CAOut string
@@ -95,7 +101,14 @@ const ticketTTL = time.Minute
 
 // Run serves the replicas until ctx is done.
 func Run(ctx context.Context, o Options) error {
-	roots, err := relyingparty.LoadCertPool(o.CAs...)
+	if len(o.CAs)+len(o.CIECAs)+len(o.CNSCAs) == 0 {
+		return errors.New("tlsreplica: no card CA given")
+	}
+	cieRoots, err := certPool(slices.Concat(o.CIECAs, o.CAs))
+	if err != nil {
+		return err
+	}
+	cnsRoots, err := certPool(slices.Concat(o.CNSCAs, o.CAs))
 	if err != nil {
 		return err
 	}
@@ -113,8 +126,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	base := tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	pages, tls12, tls13 := base.Clone(), base.Clone(), base.Clone()
-	tls12.ClientAuth, tls12.ClientCAs, tls12.MaxVersion = tls.RequireAndVerifyClientCert, roots, tls.VersionTLS12
-	tls13.ClientAuth, tls13.ClientCAs, tls13.MinVersion = tls.RequireAndVerifyClientCert, roots, tls.VersionTLS13
+	tls12.ClientAuth, tls12.ClientCAs, tls12.MaxVersion = tls.RequireAndVerifyClientCert, cieRoots, tls.VersionTLS12
+	tls13.ClientAuth, tls13.ClientCAs, tls13.MinVersion = tls.RequireAndVerifyClientCert, cieRoots, tls.VersionTLS13
+	// One TLS 1.2 listener serves both sites: INPS, by its name, trusts the CNS CAs.
+	inps := tls12.Clone()
+	inps.ClientCAs = cnsRoots
+	tls12.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		if h.ServerName == INPSHost {
+			return inps, nil
+		}
+		return nil, nil
+	}
 	s := &Server{log: o.Log, tickets: map[string]login{}}
 	var lns [3]net.Listener
 	for i := range lns {
@@ -158,6 +180,15 @@ func Run(ctx context.Context, o Options) error {
 		return first
 	}
 	return nil
+}
+
+// certPool loads the CA files, none giving an empty pool: a site that
+// trusts no card.
+func certPool(files []string) (*x509.CertPool, error) {
+	if len(files) == 0 {
+		return x509.NewCertPool(), nil
+	}
+	return relyingparty.LoadCertPool(files...)
 }
 
 // pages serves the entry pages and the welcome page, by host name.

@@ -1,6 +1,7 @@
 package tlsreplica
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -27,6 +28,11 @@ type replica struct {
 // start runs the replicas trusting the CAs of ids, until the test ends.
 func start(t *testing.T, ids ...*eidcert.TestIdentity) replica {
 	t.Helper()
+	return startWith(t, Options{CAs: caFiles(t, ids...)})
+}
+
+// caFiles writes the CA certificates of ids to files.
+func caFiles(t *testing.T, ids ...*eidcert.TestIdentity) []string {
 	dir := t.TempDir()
 	var cas []string
 	for i, id := range ids {
@@ -34,11 +40,18 @@ func start(t *testing.T, ids ...*eidcert.TestIdentity) replica {
 		os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.CA.Raw}), 0o644)
 		cas = append(cas, f)
 	}
-	caOut := filepath.Join(dir, "server-ca.pem")
+	return cas
+}
+
+// startWith runs the replicas with o until the test ends.
+func startWith(t *testing.T, o Options) replica {
+	t.Helper()
+	caOut := filepath.Join(t.TempDir(), "server-ca.pem")
 	ready := make(chan Sites, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Options{CAs: cas, CAOut: caOut, Ready: func(s Sites) { ready <- s }}) }()
+	o.CAOut, o.Ready = caOut, func(s Sites) { ready <- s }
+	go func() { done <- Run(ctx, o) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -203,6 +216,43 @@ func TestClientAuthRefusesWithoutTheCardCA(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("welcome without a login: %s, want 403", res.Status)
+	}
+}
+
+// With CIE CAs for the identity provider and CNS CAs for INPS, each site
+// asks for its own cards' certificates (the CAs named in its certificate
+// request, by which a browser with both cards chooses) and refuses the
+// other kind's.
+func TestEachSiteTrustsItsKind(t *testing.T) {
+	cie, cns := identity(t, eidcert.CIE), identity(t, eidcert.CNS)
+	r := startWith(t, Options{CIECAs: caFiles(t, cie), CNSCAs: caFiles(t, cns)})
+	inpsForm := regexp.MustCompile(`<form id="cns" method="post" action="([^"]+)">`).FindStringSubmatch(body(t)(r.client(nil).Get(r.sites.INPS)))[1]
+	idpLink := authLink.FindStringSubmatch(body(t)(r.client(nil).Get(r.sites.IdP)))[1]
+	for _, tc := range []struct {
+		site        string
+		login       func(c *http.Client) (*http.Response, error)
+		own, other  *eidcert.TestIdentity
+		welcomeKind string
+	}{
+		{"identity provider", func(c *http.Client) (*http.Response, error) { return c.Get(idpLink) }, cie, cns, "cie"},
+		{"INPS", func(c *http.Client) (*http.Response, error) { return c.PostForm(inpsForm, nil) }, cns, cie, "cns"},
+	} {
+		var asked [][]byte
+		c := r.client(nil)
+		c.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked = cri.AcceptableCAs
+			return cardCert(tc.own), nil
+		}
+		if w := body(t)(tc.login(c)); !strings.Contains(w, `data-kind="`+tc.welcomeKind+`"`) {
+			t.Errorf("%s: no login with its own card:\n%s", tc.site, w)
+		}
+		if len(asked) != 1 || !bytes.Equal(asked[0], tc.own.CA.RawSubject) {
+			t.Errorf("%s asked for certificates of %d CAs, want its own kind's only", tc.site, len(asked))
+		}
+		if res, err := tc.login(r.client(cardCert(tc.other))); err == nil {
+			res.Body.Close()
+			t.Errorf("%s took the other kind's card: %s", tc.site, res.Status)
+		}
 	}
 }
 

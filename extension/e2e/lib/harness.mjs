@@ -144,13 +144,16 @@ export const REPLICA_HOSTS = ["idserver.servizicie.interno.gov.it", "www.inps.it
 
 /**
  * startReplicas starts `eidlink-demo --tls-replicas` trusting the given
- * card CAs; serverCA is the PEM file of its server CA.
+ * card CAs; serverCA is the PEM file of its server CA. byKind: the CAs
+ * trusted by one site only, the identity provider (cie) or INPS (cns).
  * @param {string[]} caFiles
  * @param {string} serverCA
+ * @param {{cie?: string[], cns?: string[]}} [byKind]
  * @returns {Promise<{sites: Replicas, close: () => void, log: () => string}>}
  */
-export async function startReplicas(caFiles, serverCA) {
-  const proc = spawn(path.join(bin, "eidlink-demo"), ["--tls-replicas", ...caFiles.flatMap((f) => ["--ca", f]), "--cert-out", serverCA], { stdio: ["ignore", "pipe", "pipe"] });
+export async function startReplicas(caFiles, serverCA, byKind = {}) {
+  const cas = [...caFiles.flatMap((f) => ["--ca", f]), ...(byKind.cie ?? []).flatMap((f) => ["--cie-ca", f]), ...(byKind.cns ?? []).flatMap((f) => ["--cns-ca", f])];
+  const proc = spawn(path.join(bin, "eidlink-demo"), ["--tls-replicas", ...cas, "--cert-out", serverCA], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   proc.stdout.on("data", (/** @type {Buffer} */ d) => (log += d));
   proc.stderr.on("data", (/** @type {Buffer} */ d) => (log += d));
