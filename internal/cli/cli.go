@@ -26,8 +26,10 @@ const usage = `eidlink: sign in to Italian public services with your CIE or CNS
 
 Usage:
   eidlink authenticate --origin ORIGIN --nonce NONCE   sign a login challenge, print the token
-  eidlink unlock [--origin ORIGIN] [--wait DURATION]   unlock the card for a TLS login (eidlink's PKCS#11
-                                                       module): a minute, a few signatures
+  eidlink unlock [--card CARD] [--origin ORIGIN] [--wait DURATION]
+                                                       unlock the card for a TLS login (eidlink's PKCS#11
+                                                       module): a minute, a few signatures; CARD (kind,
+                                                       slot or label) chooses among several cards
   eidlink verify --origin ORIGIN --nonce NONCE --ca FILE [TOKEN_FILE|-]
                                                        check a token, print the holder
   eidlink status [--json]                              readers, cards and card software

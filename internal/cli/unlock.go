@@ -20,14 +20,15 @@ func (e *env) unlock(args []string) error {
 	fs := e.newFlags("unlock")
 	origin := fs.String("origin", "", "the site the PIN is for, https://host[:port] (shown only)")
 	wait := fs.Duration("wait", 0, "how long to wait for the card or reader (0: fail at once)")
+	card := fs.String("card", "", "with several cards inserted, the one to unlock: its kind (cie, cns), its slot number or (part of) its label; without it, the only card inserted")
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *wait < 0 || *wait > protocol.MaxCardWait*time.Millisecond {
-		return usagef("usage: eidlink unlock [--origin ORIGIN] [--wait DURATION]")
+		return usagef("usage: eidlink unlock [--card KIND|SLOT|LABEL] [--origin ORIGIN] [--wait DURATION]")
 	}
 	req, _ := json.Marshal(protocol.Request{Command: protocol.CmdUnlock,
-		Arguments: mustMarshal(protocol.UnlockArgs{Origin: *origin, WaitForCard: int(*wait / time.Millisecond)})})
+		Arguments: mustMarshal(protocol.UnlockArgs{Origin: *origin, WaitForCard: int(*wait / time.Millisecond), Card: *card})})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	paths, err := ipc.PathsFor(ipc.DefaultName)

@@ -360,3 +360,43 @@ func TestTLSPINAtSigningTime(t *testing.T) {
 		t.Fatalf("tls-pin-result %+v", res)
 	}
 }
+
+// Two cards behind the service, the SoftHSM2 CIE and the vpcd CNS through
+// OpenSC: "eidlink unlock" alone unlocks neither and lists both; --card
+// unlocks the one it names (by kind here, by label next), whose signature
+// through eidlink's module then verifies.
+func TestUnlockChoosesTheCard(t *testing.T) {
+	pc := virtualcardtest.Context(t)
+	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+	virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	w := newTLSWorld(t, tlsauth.Config{}, func(t *testing.T) {
+		initCard(t)
+		t.Setenv("EIDLINK_PKCS11_MODULE", os.Getenv("EIDLINK_PKCS11_MODULE")+":/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+		t.Setenv("HOME", t.TempDir())
+	})
+	code, stdout, stderr := run(t, "12345678\n", "unlock")
+	if code == 0 || !strings.Contains(stderr, `"CIE di MARIO ROSSI" (cie)`) || !strings.Contains(stderr, `"CNS di MARIO ROSSI" (cns)`) {
+		t.Fatalf("unlock with two cards and no --card: %d\n%s%s", code, stdout, stderr)
+	}
+	if _, out, _ := run(t, "", "status"); !strings.Contains(out, "nothing unlocked") {
+		t.Fatalf("status after an ambiguous unlock:\n%s", out)
+	}
+	for _, name := range []string{"cns", "CNS di MARIO"} {
+		code, stdout, stderr = run(t, "12345678\n", "unlock", "--card", name)
+		if code != 0 || !strings.HasPrefix(stdout, "unlocked the cns card of MARIO ROSSI") {
+			t.Fatalf("unlock --card %q: %d\n%s%s", name, code, stdout, stderr)
+		}
+	}
+	hash := sha256.Sum256([]byte("TLS 1.2 handshake"))
+	di := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, hash[:]...)
+	in, sigFile := filepath.Join(w.dir, "di"), filepath.Join(w.dir, "sig")
+	os.WriteFile(in, di, 0o600)
+	if out, err := w.tool("--sign", "-m", "RSA-PKCS", "--token-label", "CNS di MARIO ROSSI", "-i", in, "-o", sigFile); err != nil {
+		t.Fatalf("pkcs11-tool --sign with the CNS: %v\n%s", err, out)
+	}
+	sig, _ := os.ReadFile(sigFile)
+	auth := virtualcardtest.Identity(t, eidcert.CNS).Cert
+	if err := rsa.VerifyPKCS1v15(auth.PublicKey.(*rsa.PublicKey), crypto.SHA256, hash[:], sig); err != nil {
+		t.Fatalf("the unlocked CNS's signature: %v", err)
+	}
+}

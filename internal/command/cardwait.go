@@ -21,7 +21,12 @@ const DefaultCardPoll = time.Second
 // port closing), or when time runs out (CodeUserTimeout). Serve answers
 // other messages meanwhile: CodeBusy, or for "pin" CodeUnexpectedPIN.
 func (s *Server) openCard(ctx context.Context, origin, purpose string, wait time.Duration) (Card, error) {
-	card, err := s.open(ctx)
+	return s.openCardWith(ctx, origin, purpose, wait, s.cfg.Provider.Open)
+}
+
+// openCardWith is openCard with the card that open opens.
+func (s *Server) openCardWith(ctx context.Context, origin, purpose string, wait time.Duration, open func(context.Context) (Card, error)) (Card, error) {
+	card, err := s.open(ctx, open)
 	reason := cardReason(err)
 	if reason == "" || wait <= 0 || s.cfg.NoCardWait {
 		return card, err
@@ -51,7 +56,7 @@ func (s *Server) openCard(ctx context.Context, origin, purpose string, wait time
 		case <-poll.C:
 		case <-s.changed:
 		}
-		card, err = s.open(ctx)
+		card, err = s.open(ctx, open)
 		if reason = cardReason(err); reason == "" {
 			return card, err
 		}

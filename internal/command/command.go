@@ -349,10 +349,10 @@ func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs)
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
-// open opens the card with the provider; when there is none, the error
-// says why (see Config.Check).
-func (s *Server) open(ctx context.Context) (Card, error) {
-	card, err := s.cfg.Provider.Open(ctx)
+// open opens the card with open (the provider's Open); when there is
+// none, the error says why (see Config.Check).
+func (s *Server) open(ctx context.Context, open func(context.Context) (Card, error)) (Card, error) {
+	card, err := open(ctx)
 	if err == nil || s.cfg.Check == nil || protocol.AsError(err).Code != protocol.CodeNoCard {
 		return card, err
 	}
@@ -427,6 +427,11 @@ func (s *Server) sign(ctx context.Context, r *protocol.SignRequest) (any, error)
 
 // Unlocker keeps a card unlocked for TLS signatures (Config.Unlocker).
 type Unlocker interface {
+	// Open opens, in its turn, the card that "unlock" names
+	// (protocol.UnlockArgs.Card; "" for the only card inserted). Its
+	// errors are those of Provider.Open, and CodeInvalidArgument, listing
+	// the cards, when the name fits several.
+	Open(ctx context.Context, card string) (Card, error)
 	// Keep takes card, logged in with the holder's PIN for origin ("" from
 	// a command-line tool), and keeps it for the signatures of eidlink's
 	// PKCS#11 module; it closes card when the unlock ends.
@@ -436,7 +441,9 @@ type Unlocker interface {
 // unlock runs "unlock": the PIN conversation of a login, purpose "tls",
 // then the card goes to the Unlocker.
 func (s *Server) unlock(ctx context.Context, a *protocol.UnlockArgs) (any, error) {
-	card, err := s.openCard(ctx, a.Origin, protocol.PurposeTLS, ms(a.WaitForCard))
+	card, err := s.openCardWith(ctx, a.Origin, protocol.PurposeTLS, ms(a.WaitForCard), func(ctx context.Context) (Card, error) {
+		return s.cfg.Unlocker.Open(ctx, a.Card)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -8,10 +9,28 @@ import (
 	"github.com/eidlink/eidlink/internal/protocol"
 )
 
-// keeper is an Unlocker that records what it was given.
+// keeper is an Unlocker that records what it was given; it opens card
+// for any name, or finds no card when card is nil.
 type keeper struct {
+	card    Card
+	names   chan string
 	cards   chan Card
 	origins chan string
+}
+
+func newKeeper(card Card) *keeper {
+	return &keeper{card: card, names: make(chan string, 10), cards: make(chan Card, 1), origins: make(chan string, 1)}
+}
+
+func (k *keeper) Open(_ context.Context, name string) (Card, error) {
+	select {
+	case k.names <- name:
+	default: // a card wait asks again and again
+	}
+	if k.card == nil {
+		return nil, protocol.Errorf(protocol.CodeNoCard, "no card matches %q", name)
+	}
+	return k.card, nil
 }
 
 func (k *keeper) Keep(card Card, origin string) (*protocol.Unlocked, error) {
@@ -25,10 +44,14 @@ func (k *keeper) Keep(card Card, origin string) (*protocol.Unlocked, error) {
 // card over.
 func TestUnlock(t *testing.T) {
 	card := newFakeCard(t)
-	k := &keeper{cards: make(chan Card, 1), origins: make(chan string, 1)}
-	s := startConfig(t, Config{Provider: &fakeProvider{card: card}, Version: "1.0.0", PINTimeout: time.Minute, Unlocker: k})
-	s.send(`{"command":"unlock","arguments":{"origin":"` + origin + `"}}`)
+	k := newKeeper(card)
+	// The provider's first card is not the one: the Unlocker opens the named one.
+	s := startConfig(t, Config{Provider: &fakeProvider{err: protocol.Errorf(protocol.CodeCardError, "not this card")}, Version: "1.0.0", PINTimeout: time.Minute, Unlocker: k})
+	s.send(`{"command":"unlock","arguments":{"origin":"` + origin + `","card":"cns"}}`)
 	r := s.pinRequest()
+	if name := <-k.names; name != "cns" {
+		t.Fatalf("the Unlocker opened %q, want the card the holder's click named", name)
+	}
 	if r.Purpose != protocol.PurposeTLS || r.Origin != origin || r.TriesLeft != 3 || r.Holder != "MARIO ROSSI" {
 		t.Fatalf("pinRequest = %+v", r)
 	}
@@ -66,7 +89,7 @@ func TestUnlockRefused(t *testing.T) {
 	if e := s.wantError(protocol.CodeUnknownCommand); e.Message == "" {
 		t.Fatal("no message")
 	}
-	k := &keeper{cards: make(chan Card, 1), origins: make(chan string, 1)}
+	k := newKeeper(card)
 	s = startConfig(t, Config{Provider: &fakeProvider{card: card}, Version: "1.0.0", PINTimeout: time.Minute, Unlocker: k})
 	s.send(`{"command":"unlock","arguments":{"origin":"http://www.inps.it"}}`)
 	s.wantError(protocol.CodeInvalidArgument)
@@ -79,6 +102,26 @@ func TestUnlockRefused(t *testing.T) {
 	if len(card.logins) != 0 || len(k.cards) != 0 {
 		t.Fatal("a cancelled unlock tried a PIN or kept the card")
 	}
+}
+
+// The card "unlock" names, not there yet: the card request goes out, and
+// the wait asks the Unlocker for that card again until it comes.
+func TestUnlockWaitsForTheNamedCard(t *testing.T) {
+	k := newKeeper(nil)
+	s := startConfig(t, Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1.0.0", PINTimeout: time.Minute, Unlocker: k, CardPoll: time.Millisecond})
+	s.send(`{"command":"unlock","arguments":{"card":"cie","waitForCard":60000}}`)
+	m := s.next()
+	var cr protocol.CardRequestMessage
+	if err := json.Unmarshal(mustJSON(t, m), &cr); err != nil || cr.CardRequest == nil || cr.CardRequest.Reason != protocol.CardReasonNoCard {
+		t.Fatalf("want a card request, got %s", mustJSON(t, m))
+	}
+	for range 2 {
+		if name := <-k.names; name != "cie" {
+			t.Fatalf("opened %q, want cie", name)
+		}
+	}
+	s.send(`{"command":"cancel"}`)
+	s.wantError(protocol.CodeUserCancelled)
 }
 
 // "tls-pin" answers the service's own PIN request, not this port's: it

@@ -88,11 +88,19 @@ type SignArgs struct {
 // UnlockArgs are the arguments of "unlock". Origin is the site the
 // holder is about to log in to (the tab whose login control the holder
 // clicked), for the PIN window to name; a command-line tool leaves it out.
+// Card names the card to unlock when several are inserted: a card kind
+// ("cie", "cns": the extension sends the kind of the control clicked),
+// the slot number eidlink's PKCS#11 module shows, or (part of) the token
+// label ("CNS di ANNA BIANCHI"); empty takes the only card there is.
 type UnlockArgs struct {
 	Origin      string `json:"origin,omitempty"`
 	Lang        string `json:"lang,omitempty"`
 	WaitForCard int    `json:"waitForCard,omitempty"`
+	Card        string `json:"card,omitempty"`
 }
+
+// MaxCardName bounds UnlockArgs.Card (a token label is at most 32 bytes).
+const MaxCardName = 64
 
 // UnlockResult is the result of "unlock": the card is unlocked for at
 // most Signatures TLS signatures through eidlink's PKCS#11 module, for

@@ -55,12 +55,17 @@ func TestParseUnlock(t *testing.T) {
 	for raw, ok := range map[string]bool{
 		`{}`: true,
 		`{"origin":"https://idp.example","waitForCard":60000,"lang":"it"}`: true,
-		`{"origin":"https://IDP.example"}`:                                 false,
-		`{"origin":"http://idp.example"}`:                                  false,
-		`{"waitForCard":-1}`:                                               false,
-		`{"waitForCard":600001}`:                                           false,
-		`{"pin":"12345678"}`:                                               false,
-		`{"origin":"https://a.example","Origin":"https://b.example"}`:      false,
+		`{"card":"cns"}`:                             true,
+		`{"card":"CNS di ANNA BIANCHI"}`:             true,
+		`{"card":"cie\n"}`:                           false,
+		`{"card":"` + strings.Repeat("x", 65) + `"}`: false,
+		`{"card":7}`:                                 false,
+		`{"origin":"https://IDP.example"}`:           false,
+		`{"origin":"http://idp.example"}`:            false,
+		`{"waitForCard":-1}`:                         false,
+		`{"waitForCard":600001}`:                     false,
+		`{"pin":"12345678"}`:                         false,
+		`{"origin":"https://a.example","Origin":"https://b.example"}`: false,
 		``: false,
 	} {
 		a, err := ParseUnlock(json.RawMessage(raw), Options{})

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/eidlink/eidlink/internal/webinput"
 )
@@ -94,11 +97,15 @@ func ParseGetSigningCertificate(raw json.RawMessage, o Options) (*GetSigningCert
 	return &a, validateLang(a.Lang)
 }
 
-// ParseUnlock decodes and validates "unlock"; its origin is optional.
+// ParseUnlock decodes and validates "unlock"; its origin and card are
+// optional.
 func ParseUnlock(raw json.RawMessage, o Options) (*UnlockArgs, error) {
 	var a UnlockArgs
 	if err := decodeArgs(raw, &a); err != nil {
 		return nil, err
+	}
+	if len(a.Card) > MaxCardName || !utf8.ValidString(a.Card) || strings.ContainsFunc(a.Card, unicode.IsControl) {
+		return nil, invalid("card must be a card kind, a slot number or a token label of at most %d bytes", MaxCardName)
 	}
 	if a.Origin != "" {
 		if err := validateOrigin(a.Origin, o); err != nil {

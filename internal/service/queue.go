@@ -144,6 +144,11 @@ func (q *queued) openWith(ctx context.Context, open func(context.Context) (comma
 	return &queuedCard{Card: c, q: q, file: fl}, nil
 }
 
+// openSlot opens, in the card's turn, the card in the slot with key.
+func (q *queued) openSlot(ctx context.Context, slots Slots, key string) (command.Card, error) {
+	return q.openWith(ctx, func(ctx context.Context) (command.Card, error) { return slots.OpenSlot(ctx, key) })
+}
+
 // unlock gives the card up: the file lock (if any), then the queue.
 func (q *queued) unlock(fl *fileLock) {
 	fl.unlock()

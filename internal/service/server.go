@@ -101,7 +101,16 @@ func Listen(cfg Config) (*Server, error) {
 		tc := cfg.TLS
 		tc.Cards, tc.Log = cfg.Slots, cfg.Log
 		tc.Open = func(ctx context.Context, key string) (tlsauth.Card, error) {
-			c, err := q.openWith(ctx, func(ctx context.Context) (command.Card, error) { return cfg.Slots.OpenSlot(ctx, key) })
+			c, err := q.openSlot(ctx, cfg.Slots, key)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		// In the turn an unlocked card holds: the bridge keeps that turn
+		// until this card is closed.
+		tc.OpenHeld = func(ctx context.Context, key string) (tlsauth.Card, error) {
+			c, err := cfg.Slots.OpenSlot(ctx, key)
 			if err != nil {
 				return nil, err
 			}
@@ -111,7 +120,7 @@ func Listen(cfg Config) (*Server, error) {
 		tc.Ask = asker.ask
 		s.bridge = tlsauth.New(tc)
 		q.drop = s.bridge.Drop
-		s.cfg.Command.Unlocker = unlocker{s.bridge}
+		s.cfg.Command.Unlocker = unlocker{s.bridge, q, cfg.Slots}
 		s.cfg.Command.TLSPIN = asker.answer
 		lc.Raw = map[string]func(context.Context, *websocket.Conn){p11wire.Path: s.module}
 	}
@@ -184,7 +193,28 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // unlocker is the Bridge as the command loop's Unlocker.
-type unlocker struct{ b *tlsauth.Bridge }
+type unlocker struct {
+	b     *tlsauth.Bridge
+	q     *queued
+	slots Slots
+}
+
+// Open opens, in its turn, the card the bridge chooses for name.
+func (u unlocker) Open(ctx context.Context, name string) (command.Card, error) {
+	key, serial, err := u.b.Choose(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := u.q.openSlot(ctx, u.slots, key)
+	if err != nil {
+		return nil, err
+	}
+	if tlsauth.Serial(c.AuthCertificate()) != serial {
+		c.Close()
+		return nil, protocol.Errorf(protocol.CodeCardRemoved, "the card changed in its reader: try again")
+	}
+	return c, nil
+}
 
 func (u unlocker) Keep(card command.Card, origin string) (*protocol.Unlocked, error) {
 	return u.b.Keep(card, origin)

@@ -31,7 +31,13 @@
 // A signature with nothing unlocked asks the PIN through Config.Ask when
 // set (an extension connected to the service) and else is refused with
 // p11wire.StatusNotAvailable: the browser fails the handshake with
-// CKR_FUNCTION_CANCELED and no dialog.
+// CKR_FUNCTION_CANCELED and no dialog. A signature with another card than
+// the unlocked one asks that card's PIN the same way, in the unlock's turn
+// (Config.OpenHeld), and leaves the unlock alone.
+//
+// Which card "unlock" takes, when several are inserted, is Choose's: the
+// kind of the login control the holder clicked, or the card named to
+// "eidlink unlock --card".
 package tlsauth
 
 import (
@@ -44,12 +50,15 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -99,8 +108,13 @@ var ErrNotAvailable = errors.New("the card is not unlocked and no eidlink extens
 type Config struct {
 	Cards Cards
 	// Open opens the card in the slot with that key (cryptoki.Slot.Key)
-	// in its turn, as the Web eID commands do.
+	// in its turn, as the Web eID commands do: an unlocked card gives its
+	// turn up first.
 	Open func(ctx context.Context, key string) (Card, error)
+	// OpenHeld, when set, opens the card in the slot with that key in the
+	// turn that an unlocked card already holds, for a signature with
+	// another card that must not end the unlock; nil opens it with Open.
+	OpenHeld func(ctx context.Context, key string) (Card, error)
 	// Ask, when set, gets the PIN for card at signing time and logs in
 	// (an extension's PIN window); nil refuses such signatures with
 	// StatusNotAvailable.
@@ -126,6 +140,7 @@ type Bridge struct {
 	slots   []p11wire.Slot
 	raw     map[string]bool // card serial -> its key does raw RSA
 	tls12   []string        // labels of the cards TLS 1.3 cannot use (TLSStatus.TLS12Only)
+	cards   []choice        // the cards of the snapshot, for Choose
 	scanned time.Time       // zero: to scan again
 	unlock  *unlocked
 	refusal string // the last signature refused: when and why
@@ -219,6 +234,7 @@ func (b *Bridge) refresh(ctx context.Context) {
 	slots := make([]p11wire.Slot, 0, len(found))
 	raw := map[string]bool{}
 	var tls12 []string
+	var cards []choice
 	for _, s := range found {
 		if len(slots) == maxSlots {
 			b.cfg.Log.Warn("more slots than the PKCS#11 module takes: the rest are left out", "max", maxSlots)
@@ -238,6 +254,7 @@ func (b *Bridge) refresh(ctx context.Context) {
 			} else {
 				slot.Token = tok
 				raw[tok.Serial] = s.Card.RawRSA
+				cards = append(cards, choice{id: id, key: s.Key, kind: s.Card.Info.CardKind, label: tok.Label, serial: tok.Serial})
 				if _, isRSA := s.Card.Cert.PublicKey.(*rsa.PublicKey); isRSA && !s.Card.RawRSA {
 					tls12 = append(tls12, tok.Label)
 				}
@@ -254,7 +271,7 @@ func (b *Bridge) refresh(ctx context.Context) {
 		b.gen++
 		b.last, b.slots, b.raw = enc, slots, raw
 	}
-	b.scanned, b.tls12 = time.Now(), tls12
+	b.scanned, b.tls12, b.cards = time.Now(), tls12, cards
 	if u := b.unlock; u != nil && !hasSerial(slots, u.serial) {
 		b.dropLocked(u, "the card left")
 	}
@@ -288,6 +305,75 @@ func token(c *cryptoki.SlotCard) (*p11wire.Token, error) {
 		Mechanisms:   p11wire.Mechanisms(c.Cert, c.RawRSA),
 		Objects:      objs,
 	}, nil
+}
+
+// choice is a card of the snapshot as Choose sees it.
+type choice struct {
+	id                       uint64 // the slot's id, the module's slot number
+	key, kind, label, serial string
+}
+
+func (c choice) String() string {
+	return fmt.Sprintf("slot %d %q (%s)", c.id, c.label, c.kind)
+}
+
+// Choose returns the slot key and the token serial of the card that want
+// names, as "unlock" names it (protocol.UnlockArgs.Card): a card kind
+// ("cie", "cns"), the slot number that eidlink's PKCS#11 module shows,
+// the token serial, or (part of) the token label, case aside; "" names
+// the only card there is. The cards are read again first. No card that
+// fits is CodeNoCard (a card wait asks again); several are
+// CodeInvalidArgument, with the list of the cards.
+func (b *Bridge) Choose(ctx context.Context, want string) (key, serial string, err error) {
+	b.mu.Lock()
+	b.scanned = time.Time{}
+	b.mu.Unlock()
+	b.refresh(ctx)
+	if err := ctx.Err(); err != nil {
+		return "", "", err
+	}
+	b.mu.Lock()
+	cards := b.cards
+	b.mu.Unlock()
+	var fit []choice
+	for _, c := range cards {
+		if c.fits(want) {
+			fit = append(fit, c)
+		}
+	}
+	list := func(cs []choice) string {
+		s := make([]string, len(cs))
+		for i, c := range cs {
+			s[i] = c.String()
+		}
+		return strings.Join(s, ", ")
+	}
+	switch {
+	case len(fit) == 1:
+		return fit[0].key, fit[0].serial, nil
+	case len(cards) == 0:
+		return "", "", protocol.Errorf(protocol.CodeNoCard, "no card with an authentication certificate in any reader")
+	case len(fit) == 0:
+		return "", "", protocol.Errorf(protocol.CodeNoCard, "no card is %q; the cards: %s", want, list(cards))
+	case want == "":
+		return "", "", protocol.Errorf(protocol.CodeInvalidArgument, "%d cards are inserted (%s): name the one to unlock by its kind, slot number or label", len(fit), list(fit))
+	}
+	return "", "", protocol.Errorf(protocol.CodeInvalidArgument, "%d cards are %q (%s): name the one to unlock by its slot number or label", len(fit), want, list(fit))
+}
+
+// fits tells whether want names c (Choose). A kind names cards of that
+// kind only, never a label that happens to contain it.
+func (c choice) fits(want string) bool {
+	if want == "" {
+		return true
+	}
+	if n, err := strconv.ParseUint(want, 10, 64); err == nil {
+		return n == c.id
+	}
+	if kind := eidcert.Kind(strings.ToLower(want)); kind == eidcert.CIE || kind == eidcert.CNS {
+		return strings.EqualFold(c.kind, want)
+	}
+	return strings.EqualFold(c.serial, want) || strings.Contains(strings.ToLower(c.label), strings.ToLower(want))
 }
 
 // Keep keeps card, logged in, for the
@@ -412,9 +498,12 @@ func (b *Bridge) sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Re
 	if b.cfg.Ask == nil {
 		return failErr(ErrNotAvailable)
 	}
-	card, err := b.cfg.Open(ctx, key)
+	card, beside, err := b.open(ctx, key, req.Serial)
 	if err != nil {
 		return failErr(err)
+	}
+	if beside != nil {
+		defer beside.users.Done()
 	}
 	if Serial(card.AuthCertificate()) != req.Serial {
 		card.Close()
@@ -425,12 +514,38 @@ func (b *Bridge) sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Re
 		return failErr(err)
 	}
 	res := signWith(ctx, card, req, rawRSA)
-	if res.Status != p11wire.StatusOK || b.cfg.Signatures < 2 {
+	if res.Status != p11wire.StatusOK || b.cfg.Signatures < 2 || beside != nil {
 		card.Close()
 		return res
 	}
 	b.keep(card, "", b.cfg.Signatures-1) // the rest of the page's connections
 	return res
+}
+
+// open opens the card in the slot with key for a signature at signing
+// time. With another card unlocked (and OpenHeld), the card is opened in
+// the turn that unlock holds, which stays held until the caller is done
+// with it (beside.users.Done): the unlock goes on, and this card is
+// closed after its signature. Otherwise Open ends any unlock first.
+func (b *Bridge) open(ctx context.Context, key, serial string) (card Card, beside *unlocked, err error) {
+	if b.cfg.OpenHeld != nil {
+		b.mu.Lock()
+		if beside = b.unlock; beside != nil && beside.serial == serial {
+			beside = nil // unlocked meanwhile, used up since: Open ends it
+		} else if beside != nil {
+			beside.users.Add(1) // under mu, while it is the unlock: before any drop's Wait
+		}
+		b.mu.Unlock()
+	}
+	if beside == nil {
+		card, err = b.cfg.Open(ctx, key)
+		return card, nil, err
+	}
+	if card, err = b.cfg.OpenHeld(ctx, key); err != nil {
+		beside.users.Done()
+		return nil, nil, err
+	}
+	return card, beside, nil
 }
 
 func fail(s p11wire.Status, msg string) *p11wire.Response {

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ var ctx = context.Background()
 
 // fakeCard is a logged-in card with a software key.
 type fakeCard struct {
+	info    protocol.TokenStatus
 	key     crypto.Signer
 	cert    *x509.Certificate
 	mu      sync.Mutex
@@ -37,6 +39,12 @@ type fakeCard struct {
 
 func newFakeCard(t testing.TB, key crypto.Signer) *fakeCard {
 	t.Helper()
+	return newFakeCardOf(t, key, protocol.TokenStatus{CardKind: "cie", Holder: "MARIO ROSSI", Label: "CIE"})
+}
+
+// newFakeCardOf is a card of info's kind and holder.
+func newFakeCardOf(t testing.TB, key crypto.Signer, info protocol.TokenStatus) *fakeCard {
+	t.Helper()
 	ca, caKey, err := eidcert.NewTestCA("tlsauth test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -47,12 +55,10 @@ func newFakeCard(t testing.TB, key crypto.Signer) *fakeCard {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return &fakeCard{key: key, cert: cert, closed: make(chan struct{})}
+	return &fakeCard{info: info, key: key, cert: cert, closed: make(chan struct{})}
 }
 
-func (c *fakeCard) Info() protocol.TokenStatus {
-	return protocol.TokenStatus{CardKind: "cie", Holder: "MARIO ROSSI", Label: "CIE"}
-}
+func (c *fakeCard) Info() protocol.TokenStatus            { return c.info }
 func (c *fakeCard) AuthCertificate() *x509.Certificate    { return c.cert }
 func (c *fakeCard) SigningCertificate() *x509.Certificate { return c.cert }
 func (c *fakeCard) Login(context.Context, []byte) error   { return nil }
@@ -516,5 +522,90 @@ func TestStatusTLS12Only(t *testing.T) {
 	b.Snapshot(ctx, 0)
 	if got := b.Status().TLS12Only; len(got) != 1 || got[0] != b.slots[0].Token.Label {
 		t.Fatalf("TLS12Only = %q, want only the first card's label", got)
+	}
+}
+
+// "unlock" takes the card it is told (the kind of the control the holder
+// clicked, or eidlink unlock --card), never just the first: by kind, slot
+// number, serial or part of the label; an ambiguous name, or none with
+// several cards, lists the cards; a name that fits none is "no card", so
+// that a card wait goes on.
+func TestChoose(t *testing.T) {
+	cie := newFakeCard(t, rsaKey(t))
+	cns := newFakeCardOf(t, rsaKey(t), protocol.TokenStatus{CardKind: "cns", Holder: "LUCIE BIANCHI", Label: "CNS"})
+	cards := &fakeCards{}
+	cards.set(slotWith("a", cie, false), slotWith("b", cns, false), slotWith("c", nil, false))
+	b := newBridge(cards, Config{})
+	s := b.Snapshot(ctx, 0)
+	ida, idb := s.Slots[0].ID, s.Slots[1].ID
+	for want, key := range map[string]string{
+		"cns": "b", "CIE": "a", // "cie" is also in "LUCIE": a kind names cards of that kind only
+		strconv.FormatUint(idb, 10): "b", strconv.FormatUint(ida, 10): "a",
+		"bianchi": "b", "CIE di MARIO ROSSI": "a", Serial(cns.cert): "b",
+	} {
+		k, serial, err := b.Choose(ctx, want)
+		if err != nil || k != key {
+			t.Errorf("Choose(%q) = %q, %v; want slot %q", want, k, err, key)
+		} else if c := map[string]*fakeCard{"a": cie, "b": cns}[key]; serial != Serial(c.cert) {
+			t.Errorf("Choose(%q): serial %s", want, serial)
+		}
+	}
+	for want, code := range map[string]protocol.Code{"": protocol.CodeInvalidArgument, "di": protocol.CodeInvalidArgument, "99": protocol.CodeNoCard, "VERDI": protocol.CodeNoCard} {
+		_, _, err := b.Choose(ctx, want)
+		e := protocol.AsError(err)
+		if e == nil || e.Code != code || !strings.Contains(e.Message, `"CIE di MARIO ROSSI" (cie)`) || !strings.Contains(e.Message, `"CNS di LUCIE BIANCHI" (cns)`) {
+			t.Errorf("Choose(%q) = %v; want %s listing both cards", want, err, code)
+		}
+	}
+	// The cards are read again: the CNS taken out, the CIE is the only card.
+	cards.set(slotWith("a", cie, false), slotWith("b", nil, false))
+	if k, _, err := b.Choose(ctx, ""); err != nil || k != "a" {
+		t.Fatalf("Choose(\"\") with one card = %q, %v", k, err)
+	}
+	if _, _, err := b.Choose(ctx, "cns"); protocol.AsError(err).Code != protocol.CodeNoCard {
+		t.Fatalf("Choose(cns) with the CNS gone = %v, want no card", err)
+	}
+	cards.set()
+	if _, _, err := b.Choose(ctx, ""); protocol.AsError(err).Code != protocol.CodeNoCard {
+		t.Fatalf("Choose with no card = %v", err)
+	}
+}
+
+// A signature with another card than the unlocked one asks that card's
+// PIN in the unlock's turn and leaves the unlock alone: it serves its
+// signatures afterwards, and the other card is not kept.
+func TestSignOtherCardKeepsUnlock(t *testing.T) {
+	cieKey, cnsKey := rsaKey(t), rsaKey(t)
+	cie := newFakeCard(t, cieKey)
+	cns := newFakeCardOf(t, cnsKey, protocol.TokenStatus{CardKind: "cns", Holder: "ANNA BIANCHI", Label: "CNS"})
+	cards := &fakeCards{}
+	cards.set(slotWith("a", cie, false), slotWith("b", cns, false))
+	var b *Bridge
+	var asked []Card
+	b = newBridge(cards, Config{Signatures: 2,
+		// Open takes the card's turn, as the service's queue does: the unlock ends first.
+		Open: func(context.Context, string) (Card, error) { b.Drop(); return cns, nil },
+		OpenHeld: func(_ context.Context, k string) (Card, error) {
+			return map[string]*fakeCard{"a": cie, "b": cns}[k], nil
+		},
+		Ask: func(_ context.Context, c Card) error { asked = append(asked, c); return nil }})
+	b.Keep(cie, "https://www.inps.it")
+	d := sha256.Sum256([]byte("another site's handshake"))
+	r := b.Sign(ctx, signReq(t, b, cns, p11wire.CKM_RSA_PKCS, digestInfo(t, d[:])))
+	if r.Status != p11wire.StatusOK || rsa.VerifyPKCS1v15(&cnsKey.PublicKey, crypto.SHA256, d[:], r.Signature) != nil {
+		t.Fatalf("the other card's signature: %+v", r)
+	}
+	if len(asked) != 1 || asked[0] != Card(cns) {
+		t.Fatalf("asked the PIN of %v, want the other card's once", asked)
+	}
+	if !cns.isClosed() {
+		t.Fatal("the other card was kept open")
+	}
+	if serial, left := b.Unlocked(); serial != Serial(cie.cert) || left != 2 || cie.isClosed() {
+		t.Fatalf("the unlock after another card's signature: %q, %d signatures, closed %v", serial, left, cie.isClosed())
+	}
+	r = b.Sign(ctx, signReq(t, b, cie, p11wire.CKM_RSA_PKCS, digestInfo(t, d[:])))
+	if r.Status != p11wire.StatusOK || rsa.VerifyPKCS1v15(&cieKey.PublicKey, crypto.SHA256, d[:], r.Signature) != nil || len(asked) != 1 {
+		t.Fatalf("the unlocked card's signature: %+v, asked %d times", r, len(asked))
 	}
 }
