@@ -431,7 +431,7 @@ test("eidlink:unlock (the site helper's port): origin from the sender tab, the P
     },
     { handlers: helperHandlers, features: ["cardRequest"] },
   );
-  const out = track(handle({ action: "eidlink:unlock", origin: "https://evil.example" }, inps, signal()));
+  const out = track(handle({ action: "eidlink:unlock", origin: "https://evil.example", card: "cns" }, inps, signal()));
   await until(() => windows[0]?.page.sent.length);
   assert.equal(windows[0].page.sent[0].request.purpose, "tls");
   windows[0].page.receive({ type: "pin", pin: PIN });
@@ -441,7 +441,20 @@ test("eidlink:unlock (the site helper's port): origin from the sender tab, the P
   assert.deepEqual(commands(sent), ["unlock", "pin"]);
   assert.equal(sent[0].arguments.origin, "https://www.inps.it", "the sender's origin, not the message's");
   assert.ok(sent[0].arguments.waitForCard > 0, "waits for the card");
+  assert.equal(sent[0].arguments.card, "cns", "the card of the control the user clicked");
   assert.deepEqual(windows[0].closed, [42], "the PIN window closes");
+});
+
+test("eidlink:unlock passes on only a card kind it knows", async () => {
+  const { hosts, handle } = setup(() => [{ error: { code: "ERR_WEBEID_USER_CANCELLED", message: "cancel" } }], { handlers: helperHandlers });
+  for (const card of ["cie", "CNS di MARIO ROSSI", 7, undefined]) {
+    const out = track(handle({ action: "eidlink:unlock", card }, inps, signal()));
+    await until(() => out.done);
+  }
+  assert.deepEqual(
+    hosts.flatMap((h) => h.sent.map((m) => m.arguments.card)),
+    ["cie", undefined, undefined, undefined],
+  );
 });
 
 test("eidlink:unlock is not a page action, and no page action is one of the helper's", async () => {

@@ -46,7 +46,7 @@ function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8
   const sent = /** @type {any[]} */ ([]);
   /** @type {(() => void)[]} */
   const scans = [];
-  const unlocks = /** @type {number[]} */ ([]);
+  const unlocks = /** @type {string[]} the card kinds asked for */ ([]);
   const helper = new SiteHelper({
     doc: document,
     loc,
@@ -57,7 +57,7 @@ function setup(body, profileId, settings = {}, loc = { href: "http://127.0.0.1:8
     connect: () => port,
     send: async (m) => void sent.push(m),
     schedule: (run) => void scans.push(run),
-    unlock: () => (unlocks.push(unlocks.length), unlock()),
+    unlock: (card) => (unlocks.push(card), unlock()),
   });
   helper.start();
   const badge = () => /** @type {HTMLElement} */ (document.getElementById("eidlink-status"));
@@ -310,7 +310,7 @@ test("TLS login: the user's click on 'Prosegui con computer' is held until unloc
   const first = userClick(pc);
   helper.held(/** @type {any} */ (first));
   assert.ok(first.prevented && first.stopped, "the site sees nothing of the held click");
-  assert.equal(unlocks.length, 1);
+  assert.deepEqual(unlocks, ["cie"], "the card of the control clicked");
   assert.match(text(), /Inserisci il PIN nella finestra di eidlink/);
   const again = userClick(pc);
   helper.held(/** @type {any} */ (again));
@@ -345,7 +345,7 @@ test("TLS login: INPS CNS 'Procedi' (a form button, clicked on its inner text) i
   assert.ok(e.prevented);
   await until(() => seen.length);
   assert.deepEqual(seen, ["click"]);
-  assert.equal(unlocks.length, 1);
+  assert.deepEqual(unlocks, ["cns"], "the card of the control clicked");
 });
 
 test("TLS login: cancel or a wrong-PIN block keeps the click and says why and how to retry; no host lets it go on", async () => {
@@ -378,13 +378,13 @@ test("a TLS login that failed at signing time is explained on the badge until on
 
 test("unlock asks over its own port with the page's language and returns the one answer; a closed port means no extension", async () => {
   const port = new FakePort();
-  const p = unlock(() => port, "en-GB");
-  assert.deepEqual(port.sent, [{ action: "eidlink:unlock", options: { lang: "en-GB" } }]);
+  const p = unlock(() => port, "en-GB", "cns");
+  assert.deepEqual(port.sent, [{ action: "eidlink:unlock", card: "cns", options: { lang: "en-GB" } }]);
   port.receive({ action: "eidlink:unlock-success", unlocked: { expiresIn: 60, signatures: 4, cardKind: "cie" } });
   assert.equal((await p).action, "eidlink:unlock-success");
   assert.equal(port.connected, false);
   const gone = new FakePort();
-  const q = unlock(() => gone, "it");
+  const q = unlock(() => gone, "it", "cie");
   gone.drop();
   assert.equal((await q).error?.code, "ERR_WEBEID_NATIVE_UNAVAILABLE");
 });

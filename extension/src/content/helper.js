@@ -31,7 +31,7 @@ async function main() {
     t,
     connect: () => api.runtime.connect({ name: "helper" }),
     send: (msg) => api.runtime.sendMessage(msg),
-    unlock: () => unlock(() => api.runtime.connect({ name: "unlock" }), navigator.language),
+    unlock: (card) => unlock(() => api.runtime.connect({ name: "unlock" }), navigator.language, card),
   });
   helper.start();
   if (settings.pending) helper.applyPolicy(await policy());

@@ -36,7 +36,7 @@ import { hostMatches } from "../shared/origin.js";
  * @property {() => Port} connect   runtime.connect({name: "helper"})
  * @property {(msg: object) => Promise<unknown>} send runtime.sendMessage
  * @property {(run: () => void) => void} [schedule] runs a scan later (default: after 150 ms, when idle)
- * @property {() => Promise<UnlockReply>} unlock asks the background to unlock the card for this tab's site
+ * @property {(card: string) => Promise<UnlockReply>} unlock asks the background to unlock the card of that kind ("cie", "cns") for this tab's site
  */
 
 /**
@@ -345,11 +345,30 @@ export class SiteHelper {
    * @returns {Element|null}
    */
   unlockControl(node) {
+    if (!node || typeof node !== "object" || !("nodeType" in node)) return null;
+    return this.unlockControls().find(([c]) => c === node || c.contains(/** @type {Node} */ (node)))?.[0] ?? null;
+  }
+
+  /**
+   * unlockControls are the profile's "unlock" controls on the page, each
+   * with the kind of card it logs in with: the card the unlock is for.
+   * @returns {[Element, string][]}
+   */
+  unlockControls() {
     const rec = this.rec;
     const u = rec?.profile.unlock;
-    if (!rec || !u || !node || typeof node !== "object" || !("nodeType" in node) || !this.onRealHost(rec)) return null;
-    const controls = [...(u.continue ?? []).map((k) => rec.continues.get(k)), ...(u.login ?? []).map((k) => rec.logins.get(k))];
-    return controls.find((c) => c && (c === node || c.contains(/** @type {Node} */ (node)))) ?? null;
+    if (!rec || !u || !this.onRealHost(rec)) return [];
+    /** @type {[Element, string][]} */
+    const out = [];
+    for (const k of u.continue ?? []) {
+      const c = rec.continues.get(k);
+      if (c) out.push([c, k]);
+    }
+    for (const k of u.login ?? []) {
+      const c = rec.logins.get(k);
+      if (c) out.push([c, k]);
+    }
+    return out;
   }
 
   /**
@@ -386,8 +405,8 @@ export class SiteHelper {
   }
 
   /**
-   * hold unlocks the card for this site (the PIN in eidlink's window) and
-   * then clicks el again. On an error the badge says what happened and
+   * hold unlocks the card of el's kind for this site (the PIN in
+   * eidlink's window) and then clicks el again. On an error the badge says what happened and
    * how to retry; without a host that knows "unlock" the click goes on.
    * One unlock at a time: clicks meanwhile are dropped.
    * @param {Element} el
@@ -400,7 +419,7 @@ export class SiteHelper {
     this.update();
     let code = "";
     try {
-      const reply = await this.d.unlock();
+      const reply = await this.d.unlock(this.unlockControls().find(([c]) => c === el)?.[1] ?? "");
       code = reply?.error ? reply.error.eidlinkCode || reply.error.code || "ERR_WEBEID_UNKNOWN_ERROR" : "";
     } catch {
       code = "ERR_WEBEID_NATIVE_UNAVAILABLE";
@@ -437,15 +456,16 @@ export class SiteHelper {
 
 /**
  * unlock asks the background, over a port of its own, to unlock the card
- * for the sender tab's site (the background takes the origin from the
- * browser), and returns its one answer. The background bounds the wait
+ * of kind card for the sender tab's site (the background takes the origin
+ * from the browser), and returns its one answer. The background bounds the wait
  * (the PIN window's timeout); a port closed without an answer means the
  * extension went away, and the click goes on without it.
  * @param {() => Port} connect runtime.connect({name: "unlock"})
  * @param {string} lang the page's language (navigator.language)
+ * @param {string} card the kind of the control clicked: "cie", "cns"
  * @returns {Promise<UnlockReply>}
  */
-export function unlock(connect, lang) {
+export function unlock(connect, lang, card) {
   return new Promise((resolve) => {
     const port = connect();
     port.onMessage.addListener((/** @type {any} */ m) => {
@@ -454,6 +474,6 @@ export function unlock(connect, lang) {
     });
     port.onDisconnect.addListener(() => resolve({ action: "unlock-failure", error: { code: "ERR_WEBEID_NATIVE_UNAVAILABLE" } }));
     // the page's language for the PIN window, as a page action's options.lang
-    port.postMessage({ action: "eidlink:unlock", options: { lang } });
+    port.postMessage({ action: "eidlink:unlock", card, options: { lang } });
   });
 }
