@@ -1,9 +1,12 @@
 // TLS client-certificate logins with the other cards, in headless Chromium
 // and Firefox ESR (the rig and the dialog rules: tls.test.mjs, lib/tls.mjs):
 // a CNS played by eidlink-vcard in vpcd's reader, which the service reaches
-// through pcscd and OpenSC's PKCS#11 module, as a real CNS; and a card with
-// an EC key on a TLS 1.3 site (CKM_ECDSA, the service turns the card's
-// DER signature into r||s).
+// through pcscd and OpenSC's PKCS#11 module, as a real CNS; a card with an
+// EC key on a TLS 1.3 site (CKM_ECDSA, the service turns the card's DER
+// signature into r||s); and both inserted at once, where each site's
+// login control unlocks its own kind of card. Each replica trusts its own
+// kind of card only, as the real sites do, so the browser offers each site
+// its own certificate.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -15,7 +18,7 @@ const EC_PIN = "31415926";
 
 /** @param {"chromium"|"firefox"} kind */
 function defineCards(kind) {
-  describe(`${kind}: TLS logins with the vpcd CNS and an EC card`, { timeout: 900_000 }, () => {
+  describe(`${kind}: TLS logins with the vpcd CNS, an EC card, and both inserted`, { timeout: 900_000 }, () => {
     const rig = new TlsRig(kind, workdir(`tls-cards-${kind}`));
     const check = rig.check.bind(rig);
 
@@ -23,7 +26,7 @@ function defineCards(kind) {
       await rig.start({
         cns: { type: "cns", vpcd: "cns-cardos", pin: CNS_PIN, givenName: "ANNA", surname: "BIANCHI", cf: "BNCNNA85M41F205Q" },
         ec: { type: "cie", key: "p256", pin: EC_PIN, givenName: "LUCA", surname: "VERDI", cf: "VRDLCU75C12F205W" },
-      });
+      }, undefined, { byKind: true });
     });
 
     after(() => rig.close());
@@ -50,6 +53,22 @@ function defineCards(kind) {
         const pin = await rig.pinFor(p, "#pc");
         const w = await rig.login(pin, EC_PIN, p);
         assert.deepEqual(w, { text: "Benvenuto LUCA VERDI", kind: "cie", tls: "TLS 1.3", site: "true" });
+      }),
+    );
+
+    test(
+      "two cards inserted: 'Procedi' unlocks the CNS, 'Prosegui con computer' the CIE, each PIN window naming its card",
+      check(async () => {
+        await rig.useCard(rig.cards.ec, rig.cards.cns);
+        await rig.launch();
+        const inps = await rig.open(rig.sites.inps);
+        const cnsPin = await rig.pinFor(inps, "#procedi");
+        assert.equal(await cnsPin.text("#card-kind"), text("kind_cns"));
+        assert.equal((await rig.login(cnsPin, CNS_PIN, inps)).text, "Benvenuto ANNA BIANCHI");
+        const idp = await rig.open(rig.sites.idpTls13);
+        const ciePin = await rig.pinFor(idp, "#pc");
+        assert.equal(await ciePin.text("#card-kind"), text("kind_cie"));
+        assert.deepEqual(await rig.login(ciePin, EC_PIN, idp), { text: "Benvenuto LUCA VERDI", kind: "cie", tls: "TLS 1.3", site: "true" });
       }),
     );
   });

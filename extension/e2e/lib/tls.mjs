@@ -88,8 +88,11 @@ export class TlsRig {
    * through OpenSC; the others are SoftHSM2 cards, key their key type.
    * @param {Record<string, {type: string, pin: string, givenName?: string, surname?: string, cf?: string, key?: string, vpcd?: string}>} specs
    * @param {number} [lockWait] ms
+   * @param {{byKind?: boolean}} [opts] byKind: each replica trusts its own kind of card only,
+   *   as the real sites do (the identity provider CIEs, INPS CNSs), so that a browser
+   *   with both cards offers each site its own
    */
-  async start(specs, lockWait = 600_000) {
+  async start(specs, lockWait = 600_000, opts = {}) {
     if (this.kind === "chromium" && process.getuid?.() !== 0) throw new Error("TLS logins in Chromium need root: the certificate auto-selection policy lives in /etc/chromium/policies/managed");
     this.release = await lockReaders(lockWait);
     fs.mkdirSync(this.dir, { recursive: true });
@@ -106,7 +109,9 @@ export class TlsRig {
       this.cards[name] = v.card;
     }
     const serverCA = path.join(this.work, "server-ca.pem");
-    this.replicas = await startReplicas(Object.values(this.cards).map((c) => c.caFile), serverCA);
+    const cards = Object.values(this.cards);
+    const ofKind = (/** @type {string} */ k) => cards.filter((c) => c.kind === k).map((c) => c.caFile);
+    this.replicas = opts.byKind ? await startReplicas([], serverCA, { cie: ofKind("cie"), cns: ofKind("cns") }) : await startReplicas(cards.map((c) => c.caFile), serverCA);
     await this.useCard(Object.values(this.cards)[0]);
     if (this.kind === "chromium") {
       // The certificate database Chromium creates on its first start, with the replicas' server CA trusted.
