@@ -419,3 +419,60 @@ func TestProviderToken(t *testing.T) {
 		t.Fatal("the counter was not reset by the right PIN")
 	}
 }
+
+// The slots for eidlink's PKCS#11 module: one per reader that holds or
+// held a CIE, with its certificate, read once per insertion: listing the
+// slots again while a token is open sends nothing that would end its
+// secure session, and opening the slot reads no certificate. A card taken
+// out leaves its slot empty; put back, it is in the same slot.
+func TestProviderSlots(t *testing.T) {
+	c, vc, slot, _ := open(t, "cie-gemalto", virtualcard.Options{})
+	if err := c.Login([]byte(pin)); err != nil { // fills the caches
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := &cie.Provider{}
+	slots := p.Slots(ctx)
+	if len(slots) != 1 || slots[0].Description != virtualcardtest.Reader0 || slots[0].Card == nil || !bytes.Equal(slots[0].Card.Cert.Raw, vc.Identity().Cert.Raw) ||
+		slots[0].Card.Info.PINPart != "full" || slots[0].Card.RawRSA || !cie.OwnsSlot(slots[0].Key) {
+		t.Fatalf("Slots = %+v", slots)
+	}
+	tok, err := p.OpenSlot(ctx, slots[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if n := tok.APDUs(); n > 16 {
+		t.Errorf("opening the slot took %d APDUs: the certificate read again?", n)
+	}
+	p.Slots(ctx)
+	before := tok.APDUs()
+	if err := tok.Login(ctx, []byte(pin)); err != nil {
+		t.Fatal(err)
+	}
+	if n := tok.APDUs() - before; n != 1 {
+		t.Errorf("login after listing the slots took %d APDUs: the session was lost", n)
+	}
+	h := sha256.Sum256([]byte("tls"))
+	if _, err := tok.Sign(ctx, tok.AuthCertificate(), crypto.SHA256, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	tok.Close()
+
+	slot.Remove()
+	pc := virtualcardtest.Context(t)
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, nil)
+	if s := p.Slots(ctx); len(s) != 1 || s[0].Key != slots[0].Key || s[0].Card != nil {
+		t.Fatalf("Slots with the card out = %+v", s)
+	}
+	if _, err := p.OpenSlot(ctx, slots[0].Key); protocol.AsError(err).Code != protocol.CodeNoCard {
+		t.Fatalf("OpenSlot with the card out: %v", err)
+	}
+	if err := slot.Insert(); err != nil {
+		t.Fatal(err)
+	}
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
+	if s := p.Slots(ctx); len(s) != 1 || s[0].Key != slots[0].Key || s[0].Card == nil {
+		t.Fatalf("Slots with the card back = %+v", s)
+	}
+}

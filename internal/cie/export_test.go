@@ -7,3 +7,6 @@ func ForgetCaches() {
 	clear(domains)
 	clear(chipKeys)
 }
+
+// APDUs is the count of the token's card.
+func (t *Token) APDUs() int { return t.c.APDUs() }

@@ -1,11 +1,14 @@
 package cie
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/eidlink/eidlink/internal/card"
 	"github.com/eidlink/eidlink/internal/cryptoki"
@@ -19,57 +22,222 @@ import (
 const ModuleName = protocol.ModuleNativeCIE
 
 // Provider finds CIEs in the PC/SC readers for the command loop (it
-// satisfies command.Provider through command.Cards). A Token keeps its
+// satisfies command.Provider through command.Cards) and presents them as
+// slots to eidlink's PKCS#11 module (Slots, OpenSlot). A Token keeps its
 // PC/SC connection, and so its secure session, until Close.
-type Provider struct{}
+//
+// The certificate of the CIE in a reader is read once per insertion (the
+// reader's event count tells): a later listing or opening sends no APDU
+// for it, so that listing the slots never disturbs the secure session of
+// a Token open on the card, and opening it costs no second reading.
+type Provider struct {
+	mu      sync.Mutex
+	readers map[string]*inReader // the readers that held a CIE
+}
+
+// inReader is what the provider read from the CIE in a reader.
+type inReader struct {
+	mu     sync.Mutex // one reading or opening at a time
+	events uint32     // the reader's event count (insertions, removals) then
+	atr    []byte
+	cert   *x509.Certificate // nil: not read, or unreadable (err)
+	info   protocol.TokenStatus
+	err    error
+}
+
+// fresh tells whether r was read from the card that is in the reader in
+// state s.
+func (r *inReader) fresh(s pcsc.ReaderState) bool {
+	return (r.cert != nil || r.err != nil) && r.events == uint32(s.Event)>>16 && bytes.Equal(r.atr, s.ATR)
+}
 
 // ErrNoCIE is Open's error when no reader holds a CIE.
 var ErrNoCIE = protocol.Errorf(protocol.CodeNoCard, "no CIE in the readers")
 
+// slotKeyPrefix starts the keys of the native driver's slots.
+const slotKeyPrefix = "eidlink-cie\x00"
+
+// OwnsSlot tells whether key names one of the native driver's slots.
+func OwnsSlot(key string) bool { return strings.HasPrefix(key, slotKeyPrefix) }
+
+// isCIE tells whether a CIE is in the reader in state s.
+func isCIE(s pcsc.ReaderState) bool {
+	return s.Event.Has(pcsc.StatePresent) && card.Identify(s.ATR).Kind == eidcert.CIE
+}
+
+// reader returns what is known of name, creating it when add is set.
+func (p *Provider) reader(name string, add bool) *inReader {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.readers[name]
+	if r == nil && add {
+		if p.readers == nil {
+			p.readers = map[string]*inReader{}
+		}
+		r = &inReader{}
+		p.readers[name] = r
+	}
+	return r
+}
+
+// states connects to PC/SC and reads the readers' states.
+func states(ctx context.Context) (pcsc.Context, []pcsc.ReaderState, error) {
+	pc, err := pcsc.Establish(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := pcsc.Snapshot(ctx, pc)
+	if err != nil {
+		pc.Release()
+		return nil, nil, err
+	}
+	return pc, st, nil
+}
+
 // Open connects to the first CIE in the readers and reads its
 // certificate.
 func (p *Provider) Open(ctx context.Context) (*Token, error) {
-	pc, err := pcsc.Establish(ctx)
+	pc, st, err := states(ctx)
 	if err != nil {
 		return nil, ErrNoCIE // no PC/SC: the PKCS#11 modules may still serve a card
 	}
-	readers, err := pc.ListReaders(ctx)
-	if err != nil {
-		pc.Release()
-		return nil, ErrNoCIE
-	}
-	for _, r := range readers {
-		h, err := pc.Connect(ctx, r)
-		if err != nil {
-			continue
+	for _, s := range st {
+		if isCIE(s) {
+			return p.open(ctx, pc, s.Reader)
 		}
-		if atr, err := h.ATR(); err != nil || card.Identify(atr).Kind != eidcert.CIE {
-			h.Disconnect()
-			continue
-		}
-		c, err := New(h)
-		if err == nil {
-			var der []byte
-			if der, err = c.Certificate(); err == nil {
-				var cert *x509.Certificate
-				if cert, err = x509.ParseCertificate(der); err == nil {
-					t := &Token{c: c, h: h, pc: pc, reader: r, cert: cert, tries: -1}
-					// The tries left, spending none; the secure session
-					// opened for it serves the login that follows.
-					if n, err := c.TriesLeft(); err == nil {
-						t.tries = n
-					}
-					return t, nil
-				}
-			}
-			c.Close()
-		}
-		h.Disconnect()
-		pc.Release()
-		return nil, protoErr(err)
 	}
 	pc.Release()
 	return nil, ErrNoCIE
+}
+
+// OpenSlot opens the CIE in the slot with that key (Slots).
+func (p *Provider) OpenSlot(ctx context.Context, key string) (*Token, error) {
+	name, ok := strings.CutPrefix(key, slotKeyPrefix)
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeNoReader, "not a slot of the native CIE driver")
+	}
+	pc, st, err := states(ctx)
+	if err != nil {
+		return nil, protoErr(err)
+	}
+	for _, s := range st {
+		if s.Reader == name && isCIE(s) {
+			return p.open(ctx, pc, name)
+		}
+	}
+	pc.Release()
+	return nil, protocol.Errorf(protocol.CodeNoCard, "no CIE in %s", name)
+}
+
+// open connects to the CIE in reader, reads its certificate unless it
+// was read since it came in, and the tries left; the Token owns pc.
+func (p *Provider) open(ctx context.Context, pc pcsc.Context, reader string) (*Token, error) {
+	r := p.reader(reader, true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, c, err := r.connect(ctx, pc, reader)
+	if err != nil {
+		pc.Release()
+		return nil, protoErr(err)
+	}
+	t := &Token{c: c, h: h, pc: pc, reader: reader, cert: r.cert, tries: -1}
+	// The tries left, spending none; the secure session opened for it
+	// serves the login that follows.
+	if n, err := c.TriesLeft(); err == nil {
+		t.tries = n
+	}
+	return t, nil
+}
+
+// connect connects to the CIE in reader and reads its certificate, or
+// takes the one read since the card came in. Call it with r.mu held.
+func (r *inReader) connect(ctx context.Context, pc pcsc.Context, reader string) (pcsc.Card, *Card, error) {
+	h, err := pc.Connect(ctx, reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The state after connecting: the card of this connection (another
+	// one would make the connection fail).
+	st, err := pcsc.Snapshot(ctx, pc)
+	var s pcsc.ReaderState
+	for _, x := range st {
+		if x.Reader == reader {
+			s = x
+		}
+	}
+	var c *Card
+	if err == nil {
+		c, err = New(h)
+	}
+	if err != nil {
+		h.Disconnect()
+		return nil, nil, err
+	}
+	if r.fresh(s) && r.cert != nil {
+		c.cert = r.cert.Raw
+		return h, c, nil
+	}
+	r.events, r.atr, r.cert, r.err = uint32(s.Event)>>16, s.ATR, nil, nil
+	var der []byte
+	if der, err = c.Certificate(); err == nil {
+		r.cert, err = x509.ParseCertificate(der)
+	}
+	if err != nil {
+		if !transient(ctx, err) { // the card's answer: kept until it leaves
+			r.err = err
+		}
+		c.Close()
+		h.Disconnect()
+		return nil, nil, err
+	}
+	r.info = status(reader, c.Family, r.cert, -1)
+	return h, c, nil
+}
+
+// transient tells whether err may not come again: the card busy, PC/SC
+// slow, a reset or a cancelled context.
+func transient(ctx context.Context, err error) bool {
+	for _, e := range []error{pcsc.ErrSharingViolation, pcsc.ErrNotAnswering, pcsc.ErrTimeout, pcsc.ErrCardReset, pcsc.ErrCardRemoved} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return ctx.Err() != nil
+}
+
+// Slots lists, for eidlink's PKCS#11 module, a slot for each reader that
+// holds or held a CIE since the provider started (so that a card taken
+// out and put back is in the same slot), with the CIE's certificate; a
+// CIE whose certificate cannot be read shows as an empty slot.
+func (p *Provider) Slots(ctx context.Context) []cryptoki.Slot {
+	pc, st, err := states(ctx)
+	if err != nil {
+		return nil
+	}
+	defer pc.Release()
+	var out []cryptoki.Slot
+	for _, s := range st {
+		r := p.reader(s.Reader, isCIE(s))
+		if r == nil {
+			continue
+		}
+		slot := cryptoki.Slot{Key: slotKeyPrefix + s.Reader, Description: s.Reader}
+		if isCIE(s) {
+			r.mu.Lock()
+			if !r.fresh(s) {
+				if h, c, err := r.connect(ctx, pc, s.Reader); err == nil {
+					c.Close()
+					h.Disconnect()
+				}
+			}
+			if r.cert != nil {
+				slot.Card = &cryptoki.SlotCard{Info: r.info, Cert: r.cert}
+			}
+			r.mu.Unlock()
+		}
+		out = append(out, slot)
+	}
+	return out
 }
 
 // Status lists the driver as a module and, without touching the cards
@@ -91,11 +259,15 @@ type Token struct {
 }
 
 // Info describes the card; the PIN is always all 8 digits.
-func (t *Token) Info() protocol.TokenStatus {
-	h := eidcert.HolderOf(t.cert)
-	return protocol.TokenStatus{Module: ModuleName, SlotDesc: t.reader, Label: "CIE", Manufacturer: t.c.Family.Vendor,
-		Model: t.c.Family.Name, CardKind: string(eidcert.CIE), Holder: h.Name(), CodiceFiscale: h.CodiceFiscale,
-		HasAuthKey: true, HasSignKey: true, TriesLeft: t.tries, PINLocked: t.tries == 0,
+func (t *Token) Info() protocol.TokenStatus { return status(t.reader, t.c.Family, t.cert, t.tries) }
+
+// status describes the CIE of family with cert in reader; tries -1 when
+// not known.
+func status(reader string, family card.Family, cert *x509.Certificate, tries int) protocol.TokenStatus {
+	h := eidcert.HolderOf(cert)
+	return protocol.TokenStatus{Module: ModuleName, SlotDesc: reader, Label: "CIE", Manufacturer: family.Vendor,
+		Model: family.Name, CardKind: string(eidcert.CIE), Holder: h.Name(), CodiceFiscale: h.CodiceFiscale,
+		HasAuthKey: true, HasSignKey: true, TriesLeft: tries, PINLocked: tries == 0,
 		MinPINLength: 8, MaxPINLength: 8, PINPart: "full"}
 }
 

@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/miekg/pkcs11"
 
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/tlsauth"
 
 	"github.com/eidlink/eidlink/internal/cie"
 	"github.com/eidlink/eidlink/internal/virtualcard"
@@ -80,5 +86,76 @@ func TestAuthenticateNativeCIE(t *testing.T) {
 	}
 	if vc.TriesLeft() != 3 {
 		t.Fatalf("tries left %d", vc.TriesLeft())
+	}
+}
+
+// eidlink's PKCS#11 module serves a CIE on the native driver, with no
+// PKCS#11 module anywhere: pkcs11-tool lists its certificate and key
+// without login; "eidlink unlock" takes all 8 digits, after which a
+// CKM_RSA_PKCS signature verifies with openssl against the card's
+// certificate, and PSS is refused (the card pads PKCS#1 v1.5: TLS 1.2
+// only, as status says). The card taken out leaves its slot empty and
+// ends the unlock; put back, it is in the same slot.
+func TestUnlockNativeCIE(t *testing.T) {
+	pc := virtualcardtest.Context(t)
+	vc := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
+	slot := virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	w := newTLSWorld(t, tlsauth.Config{Signatures: 3}, func(t *testing.T) {
+		t.Setenv("EIDLINK_PKCS11_MODULE", "")
+		t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
+		t.Setenv(EnvCIEDriver, "")
+	})
+	w.card = vc.Identity().Cert
+	out, err := w.tool("-O")
+	if err != nil || !strings.Contains(out, "Certificate Object") || !strings.Contains(out, "Private Key Object") || !strings.Contains(out, "CIE di MARIO ROSSI") {
+		t.Fatalf("pkcs11-tool -O: %v\n%s", err, out)
+	}
+	slots, _ := w.tool("-L")
+	hash := sha256.Sum256([]byte("TLS 1.2 handshake"))
+	di := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, hash[:]...)
+	pkcs1 := pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)
+	if _, err := w.p11SignWith(pkcs1, di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
+		t.Fatalf("a signature before unlock: %v, want CKR_FUNCTION_CANCELED", err)
+	}
+
+	code, stdout, stderr := run(t, "12345678\n", "unlock")
+	if code != 0 || !strings.Contains(stderr, "8-digit") || !strings.HasPrefix(stdout, "unlocked the cie card of MARIO ROSSI") {
+		t.Fatalf("unlock: %d\n%s%s", code, stdout, stderr)
+	}
+	if out, err := w.sign("first"); err != nil || !strings.Contains(out, "Verified OK") {
+		t.Fatalf("pkcs11-tool's signature after unlock: %v\n%s", err, out)
+	}
+	if _, err := w.p11Sign(hash[:]); !errors.Is(err, pkcs11.Error(pkcs11.CKR_MECHANISM_INVALID)) {
+		t.Fatalf("a PSS signature: %v, want CKR_MECHANISM_INVALID", err)
+	}
+	if _, out, _ := run(t, "", "status", "--json"); !strings.Contains(out, `"tls12Only": [`) || !strings.Contains(out, "CIE di MARIO ROSSI") {
+		t.Errorf("status does not say that TLS 1.3 cannot use the CIE:\n%s", out)
+	}
+	if vc.TriesLeft() != 3 {
+		t.Fatalf("tries left %d", vc.TriesLeft())
+	}
+
+	slot.Remove()
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, nil)
+	for deadline := time.Now().Add(virtualcardtest.Timeout); ; { // the service learns it by PC/SC's event
+		if _, out, _ := run(t, "", "status"); strings.Contains(out, "nothing unlocked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unlock outlived the card")
+		}
+	}
+	if out, _ := w.tool("-O"); strings.Contains(out, "Certificate Object") {
+		t.Fatalf("pkcs11-tool -O with the card out:\n%s", out)
+	}
+	if err := slot.Insert(); err != nil {
+		t.Fatal(err)
+	}
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
+	if again, _ := w.tool("-L"); again != slots {
+		t.Fatalf("pkcs11-tool -L, before the card left:\n%s\nafter it came back:\n%s", slots, again)
+	}
+	if _, err := w.p11SignWith(pkcs1, di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
+		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
 	}
 }

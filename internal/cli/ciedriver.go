@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/eidlink/eidlink/internal/cie"
 	"github.com/eidlink/eidlink/internal/command"
@@ -34,16 +35,19 @@ func cieDriverChoice(configFile string) string {
 }
 
 // cieRouter sends a CIE to the native driver, and everything else (or a
-// CIE when the IPZS module is preferred) to the PKCS#11 modules.
+// CIE when the IPZS module is preferred) to the PKCS#11 modules. It is
+// also the service's slots for eidlink's PKCS#11 module (service.Slots):
+// the same cards, by the same paths.
 type cieRouter struct {
-	pkcs11, native command.Provider
+	pkcs11 *cryptoki.Provider
+	native *cie.Provider
 }
 
-func withNativeCIE(pkcs11 command.Provider) command.Provider {
-	return cieRouter{pkcs11: pkcs11, native: command.Cards[*cie.Token](&cie.Provider{})}
+func withNativeCIE(pkcs11 *cryptoki.Provider) cieRouter {
+	return cieRouter{pkcs11: pkcs11, native: &cie.Provider{}}
 }
 
-// native reports whether a CIE goes to the native driver now.
+// nativeFirst reports whether a CIE goes to the native driver now.
 func (r cieRouter) nativeFirst() bool {
 	file, _ := cryptoki.DefaultConfigFile()
 	switch cieDriverChoice(file) {
@@ -66,11 +70,14 @@ func (r cieRouter) nativeFirst() bool {
 func (r cieRouter) Open(ctx context.Context) (command.Card, error) {
 	if r.nativeFirst() {
 		c, err := r.native.Open(ctx)
-		if err == nil || !errors.Is(err, cie.ErrNoCIE) {
-			return c, err
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, cie.ErrNoCIE) {
+			return nil, err
 		}
 	}
-	return r.pkcs11.Open(ctx)
+	return command.Cards[*cryptoki.Card](r.pkcs11).Open(ctx)
 }
 
 func (r cieRouter) Status(ctx context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus) {
@@ -80,4 +87,35 @@ func (r cieRouter) Status(ctx context.Context) ([]protocol.ModuleStatus, []proto
 		mods = append(m, mods...)
 	}
 	return mods, toks
+}
+
+// Slots lists the native driver's CIEs, when it serves them, and the
+// PKCS#11 modules' slots, but for the cards the native driver already
+// shows (a CIE that the IPZS module sees too).
+func (r cieRouter) Slots(ctx context.Context) []cryptoki.Slot {
+	all := r.pkcs11.Slots(ctx)
+	if !r.nativeFirst() {
+		return all
+	}
+	native := r.native.Slots(ctx)
+	shown := func(s cryptoki.Slot) bool {
+		return s.Card != nil && slices.ContainsFunc(native, func(n cryptoki.Slot) bool { return n.Card != nil && n.Card.Cert.Equal(s.Card.Cert) })
+	}
+	return append(native, slices.DeleteFunc(all, shown)...)
+}
+
+// OpenSlot opens the card of a slot of Slots.
+func (r cieRouter) OpenSlot(ctx context.Context, key string) (command.Card, error) {
+	if cie.OwnsSlot(key) {
+		c, err := r.native.OpenSlot(ctx, key)
+		if err != nil {
+			return nil, err // never a typed nil in the interface
+		}
+		return c, nil
+	}
+	c, err := r.pkcs11.OpenSlot(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

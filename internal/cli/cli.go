@@ -174,17 +174,17 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 // in-process commands: PKCS#11 discovery, developer mode and logging from
 // the environment. The returned function releases the PKCS#11 modules.
 func HostConfig() (command.Config, func()) {
-	cfg, p := hostConfig()
-	return cfg, func() { p.Close() }
+	cfg, r := hostConfig()
+	return cfg, func() { r.pkcs11.Close() }
 }
 
-// hostConfig is HostConfig with its PKCS#11 provider, which the service
-// also presents to eidlink's PKCS#11 module (serviceConfig).
-func hostConfig() (command.Config, *cryptoki.Provider) {
+// hostConfig is HostConfig with its card paths, which the service also
+// presents to eidlink's PKCS#11 module (serviceConfig).
+func hostConfig() (command.Config, cieRouter) {
 	log := logging.New(os.Stderr)
-	p := cryptoki.NewProvider(cryptoki.Config{Logger: log, Tries: reader.Tries})
+	r := withNativeCIE(cryptoki.NewProvider(cryptoki.Config{Logger: log, Tries: reader.Tries}))
 	return command.Config{
-		Provider: withNativeCIE(command.Cards[*cryptoki.Card](p)),
+		Provider: r,
 		Version:  protocol.Version,
 		Options:  protocol.Options{AllowLoopbackHTTP: os.Getenv("EIDLINK_DEVELOPER_MODE") == "1"},
 		Status: func(ctx context.Context, st *protocol.Status) {
@@ -192,5 +192,5 @@ func hostConfig() (command.Config, *cryptoki.Provider) {
 		},
 		Check: reader.Check,
 		Log:   log,
-	}, p
+	}, r
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/osservice"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -228,8 +227,8 @@ func (e *env) serviceRun(o osservice.Options, run runOptions) error {
 // serviceConfig is the service's configuration: the host's commands, and
 // the same cards for eidlink's PKCS#11 module.
 func serviceConfig(paths ipc.Paths) (service.Config, func()) {
-	cfg, p := hostConfig()
-	return service.Config{Command: cfg, Paths: paths, Log: cfg.Log, Slots: service.PKCS11Slots[*cryptoki.Card](p)}, func() { p.Close() }
+	cfg, r := hostConfig()
+	return service.Config{Command: cfg, Paths: paths, Log: cfg.Log, Slots: r}, func() { r.pkcs11.Close() }
 }
 
 // serviceUnit prints a unit file for packages to install.

@@ -42,6 +42,9 @@ type tlsWorld struct {
 	paths  ipc.Paths
 	tls    tlsauth.Config
 	stop   func()
+	// card is the card's authentication certificate when no PKCS#11
+	// module shows it (a CIE on the native driver); nil: ask the modules.
+	card *x509.Certificate
 }
 
 // newTLSWorld runs the service after card, which sets up the card and
@@ -102,6 +105,9 @@ func (w *tlsWorld) sign(name string) (string, error) {
 
 // cert is the card's authentication certificate.
 func (w *tlsWorld) cert() *x509.Certificate {
+	if w.card != nil {
+		return w.card
+	}
 	p := cryptoki.NewProvider(cryptoki.Config{Logger: slog.New(slog.DiscardHandler)})
 	defer p.Close()
 	card, err := p.Open(context.Background())
