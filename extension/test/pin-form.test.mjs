@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { pinLimits, sanitize, validatePin } from "../src/pin/pin-form.js";
+import { cardKindKey, pinLimits, sanitize, validatePin } from "../src/pin/pin-form.js";
 
 /** @returns {import("../src/pin/pin-form.js").PinRequest} */
 const req = (/** @type {object} */ o = {}) => ({ origin: "https://www.inps.it", purpose: "authenticate", cardKind: "cie", triesLeft: 3, lastTry: false, minLength: 8, maxLength: 8, pinPart: "full", pinpad: false, ...o });
@@ -39,4 +39,12 @@ test("CNS: the card's range; unknown token: printable PIN without quote or backs
   assert.equal(sanitize('ab"c\\d\u00e9', other), "abcd");
   assert.equal(validatePin("abcd", other), null);
   assert.deepEqual(pinLimits(req({ cardKind: "cns", minLength: 0, maxLength: 0 })), { min: 4, max: 12 });
+});
+
+test("the card's name: a CIE on eidlink's own driver names the path, other cards their kind", () => {
+  assert.equal(cardKindKey(req({ driver: "eidlink" })), "kind_cie_native");
+  assert.equal(cardKindKey(req()), "kind_cie");
+  assert.equal(cardKindKey(req({ pinPart: "last4" })), "kind_cie");
+  assert.equal(cardKindKey(req({ cardKind: "cns", driver: "eidlink" })), "kind_cns");
+  assert.equal(cardKindKey(req({ cardKind: "other" })), "kind_unknown");
 });

@@ -170,7 +170,7 @@ func TestAuthenticateWrongThenRightPIN(t *testing.T) {
 	s := start(t, &fakeProvider{card: card}, time.Minute)
 	s.send(authMsg)
 	r := s.pinRequest()
-	if r.Holder != "MARIO ROSSI" || r.CodiceFiscale != "RSSMRA80A01H501U" || r.TriesLeft != 3 || r.LastTry || r.Origin != origin || r.Error != nil {
+	if r.Holder != "MARIO ROSSI" || r.CodiceFiscale != "RSSMRA80A01H501U" || r.TriesLeft != 3 || r.LastTry || r.Origin != origin || r.Error != nil || r.Driver != "" {
 		t.Fatalf("first pinRequest = %+v", r)
 	}
 	s.send(`{"command":"pin","arguments":{"pin":"00000000"}}`)
@@ -213,6 +213,18 @@ func mustJSON(t *testing.T, m map[string]json.RawMessage) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A CIE on eidlink's own driver: the PIN request says so, for the PIN
+// window to name the path, and asks all 8 digits.
+func TestPINRequestNamesTheNativeDriver(t *testing.T) {
+	card := newFakeCard(t)
+	card.info.Module = protocol.ModuleNativeCIE
+	s := start(t, &fakeProvider{card: card}, time.Minute)
+	s.send(authMsg)
+	if r := s.pinRequest(); r.Driver != "eidlink" || r.PINPart != "full" || r.MinLength != 8 {
+		t.Fatalf("pinRequest = %+v", r)
+	}
 }
 
 func TestPINBlockedAfterLastTry(t *testing.T) {

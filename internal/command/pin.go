@@ -71,9 +71,18 @@ func pinRequest(info protocol.TokenStatus, origin, purpose string, last *protoco
 		MinLength:     info.MinPINLength,
 		MaxLength:     info.MaxPINLength,
 		PINPart:       info.PINPart,
+		Driver:        driver(info),
 		Pinpad:        info.Pinpad,
 		Error:         last,
 	}
+}
+
+// driver is PINRequest.Driver for a card.
+func driver(info protocol.TokenStatus) string {
+	if info.Module == protocol.ModuleNativeCIE {
+		return "eidlink"
+	}
+	return ""
 }
 
 // checkPINFormat refuses, without using a try, a PIN the card cannot

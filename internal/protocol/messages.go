@@ -191,6 +191,9 @@ type PINRequest struct {
 	// PINPart is "full" or "last4": the IPZS CIE module, once the card is
 	// paired, wants only the last 4 of the 8 PIN digits.
 	PINPart string `json:"pinPart"`
+	// Driver is "eidlink" when eidlink drives the card itself (a CIE on
+	// the native driver), empty when a PKCS#11 module does.
+	Driver string `json:"driver,omitempty"`
 	// Pinpad is true when the PIN is typed on the reader, not sent.
 	Pinpad bool `json:"pinpad"`
 	// Error is set when this request follows a failed try.

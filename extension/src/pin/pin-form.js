@@ -14,9 +14,20 @@
  * @property {number} minLength
  * @property {number} maxLength
  * @property {"full"|"last4"} pinPart
+ * @property {string} [driver] "eidlink" when eidlink drives the card itself (native CIE driver)
  * @property {boolean} pinpad
  * @property {{code: string, message?: string, triesLeft?: number}} [error]
  */
+
+/**
+ * cardKindKey is the message that names the card and, for a CIE, the path
+ * it takes ("CIE, driver eidlink": all 8 digits, no IPZS software).
+ * @param {PinRequest} r
+ */
+export function cardKindKey(r) {
+  const kind = r.cardKind === "cie" || r.cardKind === "cns" ? r.cardKind : "unknown";
+  return kind === "cie" && r.driver === "eidlink" ? "kind_cie_native" : `kind_${kind}`;
+}
 
 /**
  * pinLimits is the length the input must have.

@@ -8,7 +8,7 @@
 import { api } from "../shared/api.js";
 import { errorText } from "../shared/errors.js";
 import { localize, setLanguage, t } from "../shared/i18n.js";
-import { numeric, pinLimits, sanitize, validatePin } from "./pin-form.js";
+import { cardKindKey, numeric, pinLimits, sanitize, validatePin } from "./pin-form.js";
 
 /** @typedef {import("./pin-form.js").PinRequest} PinRequest */
 
@@ -53,7 +53,7 @@ function show(r, dl, lang) {
   begin(r, dl, lang);
   request = r;
   const kind = r.cardKind === "cie" || r.cardKind === "cns" ? r.cardKind : "unknown";
-  $("card-kind").textContent = t("kind_" + kind) + (kind === "unknown" && r.tokenLabel ? ` (${r.tokenLabel})` : "");
+  $("card-kind").textContent = t(cardKindKey(r)) + (kind === "unknown" && r.tokenLabel ? ` (${r.tokenLabel})` : "");
   field("holder", r.holder);
   field("cf", r.codiceFiscale);
 
