@@ -188,7 +188,8 @@ export const OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 /**
  * vpcdCard plays a virtual card of type (eidlink-vcard, "cns-cardos") in
  * vpcd's first reader, its certificates in dir, and waits until pcscd shows
- * it. The caller holds lockReaders(). stop() takes it out.
+ * it. The caller holds lockReaders(). stop() takes it out, and waits until
+ * pcscd sees the reader empty.
  * @param {string} dir
  * @param {{type: string, pin: string, givenName?: string, surname?: string, cf?: string}} o
  * @returns {Promise<{card: Card, stop: () => Promise<void>}>}
@@ -202,11 +203,13 @@ export async function vpcdCard(dir, o) {
   let exited = false;
   proc.stderr.on("data", (/** @type {Buffer} */ d) => (log += d));
   const gone = new Promise((resolve) => proc.on("exit", () => ((exited = true), resolve(undefined))));
+  const readerShows = () => /^0\s+Yes\s/m.test(execFileSync("opensc-tool", ["--list-readers"], { encoding: "utf8" }));
+  // stop takes the card out and waits until pcscd sees the reader empty: the next test finds it so.
   const stop = async () => {
     if (!exited) proc.kill("SIGTERM");
     await gone;
+    await until(() => !readerShows(), "vpcd's reader 0 to be empty");
   };
-  const readerShows = () => /^0\s+Yes\s/m.test(execFileSync("opensc-tool", ["--list-readers"], { encoding: "utf8" }));
   try {
     await until(() => exited || (/virtual card ready/.test(log) && readerShows()), "the virtual card in vpcd's reader 0");
     if (exited) throw new Error(`eidlink-vcard exited: ${log}`);
