@@ -66,4 +66,5 @@ var Codes = []CodeInfo{
 	{CodePCSCUnavailable, CodeFatal, "host", "the smart-card service (pcscd) is not running or does not answer; the status's `pcsc` has the same message", "after starting it"},
 	{CodeCardInUse, CodeUnknown, "host", "another program holds the card (exclusive connection or transaction); `retryable: true`", "when it lets go"},
 	{CodeServiceUnavailable, CodeNativeUnavailable, "host", "the host reaches no eidlink service and could not start one; the status's `service.reason` says why", "after fixing it (`eidlink doctor`)"},
+	{CodeTLSNotUnlocked, CodeFatal, "host", "a TLS signature found no card unlocked and no extension to ask the PIN (the status's `tls.lastRefusalCode`)", "after unlocking (the site's login button, `eidlink unlock`)"},
 }

@@ -58,6 +58,10 @@ const (
 	// CodeServiceUnavailable: the host reaches no eidlink service and
 	// could not start one; the status's service.reason says why.
 	CodeServiceUnavailable Code = "ERR_EIDLINK_SERVICE_UNAVAILABLE"
+	// CodeTLSNotUnlocked: eidlink's PKCS#11 module asked for a TLS
+	// signature while no card was unlocked and no extension was connected
+	// to ask the PIN (the status's tls.lastRefusalCode).
+	CodeTLSNotUnlocked Code = "ERR_EIDLINK_TLS_NOT_UNLOCKED"
 )
 
 // Error is an error with a stable code. Message is English, for logs and

@@ -32,6 +32,12 @@ type TLSStatus struct {
 	// LastRefusal says when and why the last signature was refused, ""
 	// when none was since the service started.
 	LastRefusal string `json:"lastRefusal,omitempty"`
+	// LastRefusalCode is the code of that refusal (ERR_EIDLINK_CARD_REMOVED,
+	// ERR_WEBEID_USER_CANCELLED, ERR_EIDLINK_TLS_NOT_UNLOCKED, ...) and
+	// LastRefusalAt its time in Unix milliseconds: the extension explains
+	// a failed TLS login with them.
+	LastRefusalCode Code  `json:"lastRefusalCode,omitempty"`
+	LastRefusalAt   int64 `json:"lastRefusalAt,omitempty"`
 	// TLS12Only are the token labels of the cards, as the module last
 	// saw them, that log in only where the server negotiates TLS 1.2: an
 	// RSA key that the card pads PKCS#1 v1.5 itself (a CIE), while TLS

@@ -144,6 +144,10 @@ type Bridge struct {
 	scanned time.Time       // zero: to scan again
 	unlock  *unlocked
 	refusal string // the last signature refused: when and why
+	refused struct {
+		code protocol.Code
+		at   time.Time
+	}
 
 	scan sync.Mutex // one scan at a time
 }
@@ -425,7 +429,10 @@ func (b *Bridge) Unlocked() (serial string, left int) {
 func (b *Bridge) Status() *protocol.TLSStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := &protocol.TLSStatus{LastRefusal: b.refusal, TLS12Only: b.tls12}
+	st := &protocol.TLSStatus{LastRefusal: b.refusal, TLS12Only: b.tls12, LastRefusalCode: b.refused.code}
+	if !b.refused.at.IsZero() {
+		st.LastRefusalAt = b.refused.at.UnixMilli()
+	}
 	if u := b.unlock; u != nil {
 		st.Unlocked, st.SignaturesLeft = true, u.left
 		st.ExpiresIn = int(time.Until(u.until).Round(time.Second) / time.Second)
@@ -470,11 +477,36 @@ func (b *Bridge) Sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Re
 	res := b.sign(ctx, req)
 	if res.Status != p11wire.StatusOK {
 		b.cfg.Log.Warn("refused a TLS signature", "status", res.Status, "why", res.Message)
+		now := time.Now()
 		b.mu.Lock()
-		b.refusal = time.Now().Format(time.TimeOnly) + " " + res.Message
+		b.refusal = now.Format(time.TimeOnly) + " " + res.Message
+		b.refused.code, b.refused.at = refusalCode(res), now
 		b.mu.Unlock()
 	}
 	return res
+}
+
+// refusalCode is the code under which the extension explains a refused
+// signature (the status's tls.lastRefusalCode).
+func refusalCode(res *p11wire.Response) protocol.Code {
+	switch res.Status {
+	case p11wire.StatusCancelled:
+		return protocol.CodeUserCancelled
+	case p11wire.StatusTokenRemoved, p11wire.StatusNoToken:
+		return protocol.CodeCardRemoved
+	case p11wire.StatusPINLocked:
+		return protocol.CodePINBlocked
+	case p11wire.StatusKeyNotFound:
+		return protocol.CodeNoCertificate
+	case p11wire.StatusNotAvailable:
+		if res.Message == ErrNotAvailable.Error() {
+			return protocol.CodeTLSNotUnlocked
+		}
+		return protocol.CodeBusy
+	case p11wire.StatusDataInvalid, p11wire.StatusMechanism:
+		return protocol.CodeInvalidArgument
+	}
+	return protocol.CodeCardError
 }
 
 func (b *Bridge) sign(ctx context.Context, req *p11wire.SignRequest) *p11wire.Response {

@@ -225,8 +225,8 @@ func TestSignNotAvailable(t *testing.T) {
 	if r := b.Sign(ctx, signReq(t, b, card, p11wire.CKM_RSA_PKCS, digestInfo(t, d[:]))); r.Status != p11wire.StatusNotAvailable || opened {
 		t.Fatalf("sign = %+v, opened %v", r, opened)
 	}
-	if st := b.Status(); !strings.Contains(st.LastRefusal, "no eidlink extension is connected") {
-		t.Fatalf("status after = %+v: want why it refused", st)
+	if st := b.Status(); !strings.Contains(st.LastRefusal, "no eidlink extension is connected") || st.LastRefusalCode != protocol.CodeTLSNotUnlocked || st.LastRefusalAt < time.Now().Add(-time.Minute).UnixMilli() {
+		t.Fatalf("status after = %+v: want why it refused, its code and when", st)
 	}
 }
 
@@ -338,6 +338,9 @@ func TestUnlockCardRemoved(t *testing.T) {
 				card.mu.Unlock()
 				if r := b.Sign(ctx, req); r.Status != p11wire.StatusTokenRemoved {
 					t.Fatalf("sign on a removed card: %+v", r)
+				}
+				if st := b.Status(); st.LastRefusalCode != protocol.CodeCardRemoved {
+					t.Fatalf("status = %+v: want the refusal's code", st)
 				}
 			case "snapshot":
 				cards.set(slotWith("a", nil, false))
