@@ -1,7 +1,9 @@
 package service
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -9,8 +11,9 @@ import (
 // hub fans events out to every connection. A connection that does not
 // keep up loses events rather than slowing the others down.
 type hub struct {
-	mu   sync.Mutex
-	subs map[chan protocol.EventMessage]struct{}
+	mu     sync.Mutex
+	subs   map[chan protocol.EventMessage]struct{}
+	joined chan struct{} // closed by the next subscribe (waitHost)
 }
 
 func (h *hub) subscribe() chan protocol.EventMessage {
@@ -21,6 +24,10 @@ func (h *hub) subscribe() chan protocol.EventMessage {
 		h.subs = map[chan protocol.EventMessage]struct{}{}
 	}
 	h.subs[ch] = struct{}{}
+	if h.joined != nil {
+		close(h.joined)
+		h.joined = nil
+	}
 	return ch
 }
 
@@ -46,4 +53,27 @@ func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
+}
+
+// waitHost tells whether a connection is subscribed, waiting at most d
+// for one when none is.
+func (h *hub) waitHost(ctx context.Context, d time.Duration) bool {
+	h.mu.Lock()
+	if len(h.subs) > 0 {
+		h.mu.Unlock()
+		return true
+	}
+	if h.joined == nil {
+		h.joined = make(chan struct{})
+	}
+	joined := h.joined
+	h.mu.Unlock()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-joined:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return h.count() > 0
 }

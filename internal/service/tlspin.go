@@ -16,13 +16,21 @@ import (
 // the browser gets "cancelled" from the service, not a module timeout.
 const DefaultTLSPINTimeout = 2 * time.Minute
 
+// hostWait is how long a signature with nothing unlocked waits for a
+// host when none is connected: the extension connects one as a page of a
+// recognised site starts loading, which races with the TLS handshake.
+// Without the extension, Firefox's networking waits that long (it signs
+// on its networking thread) before the refusal.
+const hostWait = 2 * time.Second
+
 // tlsAsker asks the connected extensions for the PIN of a TLS signature
 // when nothing is unlocked (tlsauth.Config.Ask): a "tls-pin-request"
 // event to every host, the first "tls-pin" answer taken, a
 // "tls-pin-result" event to close every PIN window.
 type tlsAsker struct {
-	hub     *hub
-	timeout time.Duration
+	hub      *hub
+	timeout  time.Duration
+	hostWait time.Duration
 
 	mu      sync.Mutex
 	next    uint64
@@ -33,12 +41,12 @@ func newTLSAsker(h *hub, timeout time.Duration) *tlsAsker {
 	if timeout <= 0 {
 		timeout = DefaultTLSPINTimeout
 	}
-	return &tlsAsker{hub: h, timeout: timeout, pending: map[uint64]chan *protocol.TLSPINArgs{}}
+	return &tlsAsker{hub: h, timeout: timeout, hostWait: hostWait, pending: map[uint64]chan *protocol.TLSPINArgs{}}
 }
 
 // ask runs the PIN conversation for card, logged in when it returns nil.
 func (a *tlsAsker) ask(ctx context.Context, card tlsauth.Card) error {
-	if a.hub.count() == 0 {
+	if !a.hub.waitHost(ctx, a.hostWait) {
 		return tlsauth.ErrNotAvailable
 	}
 	ch := make(chan *protocol.TLSPINArgs, 1)

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -70,6 +71,7 @@ func pinArgs(t *testing.T, raw string) *protocol.TLSPINArgs {
 func TestTLSPINAsked(t *testing.T) {
 	var h hub
 	a := newTLSAsker(&h, time.Minute)
+	a.hostWait = time.Millisecond
 	card := &pinCard{tries: 3}
 	if err := a.ask(context.Background(), card); !errors.Is(err, tlsauth.ErrNotAvailable) {
 		t.Fatalf("no extension: %v", err)
@@ -114,6 +116,36 @@ func TestTLSPINAsked(t *testing.T) {
 	}
 	if err := a.answer(pinArgs(t, `{"id":`+strconv.FormatUint(req.ID, 10)+`,"pin":"12345678"}`)); err == nil {
 		t.Fatal("an answer after the result was taken")
+	}
+}
+
+// A signature that finds no host waits for one a while: the extension
+// connects as the site's page starts loading, racing the handshake.
+func TestTLSPINWaitsForHost(t *testing.T) {
+	var h hub
+	a := newTLSAsker(&h, time.Minute)
+	a.hostWait = time.Minute
+	done := make(chan error, 1)
+	go func() { done <- a.ask(context.Background(), &pinCard{tries: 3}) }()
+	for { // the request waits for a host (no sleep: a host that came first is as good)
+		h.mu.Lock()
+		waiting := h.joined != nil
+		h.mu.Unlock()
+		if waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	events := h.subscribe()
+	req, ok := nextEvent(t, events).Data.(*protocol.TLSPINRequest)
+	if !ok {
+		t.Fatal("no PIN request to the host that came")
+	}
+	if err := a.answer(pinArgs(t, `{"id":`+strconv.FormatUint(req.ID, 10)+`,"pin":"12345678"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
