@@ -38,6 +38,10 @@ type TLSStatus struct {
 	// a failed TLS login with them.
 	LastRefusalCode Code  `json:"lastRefusalCode,omitempty"`
 	LastRefusalAt   int64 `json:"lastRefusalAt,omitempty"`
+	// StartedAt is when the service began answering the module (Unix
+	// milliseconds): a service that started during a TLS login is one
+	// that stopped (or restarted) under it.
+	StartedAt int64 `json:"startedAt,omitempty"`
 	// TLS12Only are the token labels of the cards, as the module last
 	// saw them, that log in only where the server negotiates TLS 1.2: an
 	// RSA key that the card pads PKCS#1 v1.5 itself (a CIE), while TLS

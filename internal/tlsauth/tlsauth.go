@@ -129,7 +129,8 @@ type Config struct {
 // Bridge answers eidlink's PKCS#11 module (a p11wire.Handler) and keeps
 // the unlocked card (Keep: the service's command.Unlocker).
 type Bridge struct {
-	cfg Config
+	cfg     Config
+	started time.Time
 
 	mu      sync.Mutex
 	ids     map[string]uint64 // slot key -> id
@@ -178,7 +179,7 @@ func New(cfg Config) *Bridge {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Bridge{cfg: cfg, ids: map[string]uint64{}, keys: map[uint64]string{}, raw: map[string]bool{}}
+	return &Bridge{cfg: cfg, started: time.Now(), ids: map[string]uint64{}, keys: map[uint64]string{}, raw: map[string]bool{}}
 }
 
 // KeyID returns the CKA_ID, and Serial the token serial, under which the
@@ -429,7 +430,7 @@ func (b *Bridge) Unlocked() (serial string, left int) {
 func (b *Bridge) Status() *protocol.TLSStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := &protocol.TLSStatus{LastRefusal: b.refusal, TLS12Only: b.tls12, LastRefusalCode: b.refused.code}
+	st := &protocol.TLSStatus{LastRefusal: b.refusal, TLS12Only: b.tls12, LastRefusalCode: b.refused.code, StartedAt: b.started.UnixMilli()}
 	if !b.refused.at.IsZero() {
 		st.LastRefusalAt = b.refused.at.UnixMilli()
 	}

@@ -219,7 +219,7 @@ func TestSignNotAvailable(t *testing.T) {
 	opened := false
 	b := newBridge(cards, Config{Open: func(context.Context, string) (Card, error) { opened = true; return card, nil }})
 	d := sha256.Sum256([]byte("x"))
-	if st := b.Status(); st.Unlocked || st.LastRefusal != "" {
+	if st := b.Status(); st.Unlocked || st.LastRefusal != "" || st.StartedAt < time.Now().Add(-time.Minute).UnixMilli() || st.StartedAt > time.Now().UnixMilli() {
 		t.Fatalf("status before = %+v", st)
 	}
 	if r := b.Sign(ctx, signReq(t, b, card, p11wire.CKM_RSA_PKCS, digestInfo(t, d[:]))); r.Status != p11wire.StatusNotAvailable || opened {
