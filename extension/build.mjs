@@ -24,8 +24,9 @@ const entries = {
   "pin/pin": "src/pin/pin.js",
   "popup/popup": "src/popup/popup.js",
   "options/options": "src/options/options.js",
+  "tls/failed": "src/tls/failed.js",
 };
-const statics = ["ui.css", "pin/pin.html", "pin/pin.css", "popup/popup.html", "popup/popup.css", "options/options.html", "options/options.css"];
+const statics = ["ui.css", "pin/pin.html", "pin/pin.css", "popup/popup.html", "popup/popup.css", "options/options.html", "options/options.css", "tls/failed.html"];
 const targets = { chrome: "chrome116", firefox: "firefox142" };
 const packages = { chrome: "eidlink-chrome.zip", firefox: "eidlink-firefox.xpi" };
 

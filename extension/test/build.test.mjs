@@ -47,8 +47,10 @@ test("Firefox manifest: background scripts, gecko id, min version, no data colle
 
 test("both: minimal permissions, Italian default, page API everywhere https, helper only on profile hosts", () => {
   for (const m of [chrome, firefox]) {
-    assert.deepEqual(m.permissions, ["nativeMessaging", "storage"]);
-    assert.equal(m.host_permissions, undefined);
+    assert.deepEqual(m.permissions, ["nativeMessaging", "storage", "webRequest"]);
+    // webRequest sees only the TLS-login hosts, where the helper runs already: no new permission warning
+    assert.deepEqual(m.host_permissions, ["https://*.inps.it/*", "https://idserver.servizicie.interno.gov.it/*", "https://serviziweb2.inps.it/*", "https://www.inps.it/*"]);
+    assert.ok(m.host_permissions.every((/** @type {string} */ h) => m.content_scripts[1].matches.includes(h)));
     assert.equal(m.default_locale, "it");
     assert.equal(m.version, pkg.version);
     const [pageApi, helper] = m.content_scripts;

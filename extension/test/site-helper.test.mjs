@@ -367,13 +367,24 @@ test("TLS login: cancel or a wrong-PIN block keeps the click and says why and ho
   }
 });
 
-test("a TLS login that failed at signing time is explained on the badge until one works", () => {
+test("a TLS login that failed is explained on the badge until one works", () => {
   const { port, text } = setup(IDP, "cie-idp");
   port.receive({ type: "status", status: ready });
-  port.receive({ type: "tls-failure", failure: { code: "ERR_WEBEID_USER_CANCELLED", at: 1 } });
+  port.receive({ type: "tls-failure", failure: { reason: "refused", code: "ERR_WEBEID_USER_CANCELLED", at: 1 } });
   assert.match(text(), /Accesso con la carta annullato.*Per riprovare/);
+  port.receive({ type: "tls-failure", failure: { reason: "tls13", label: "CIE di MARIO ROSSI", at: 2 } });
+  assert.match(text(), /TLS 1\.3.*CIE di MARIO ROSSI.*TLS 1\.2/);
   port.receive({ type: "tls-failure", failure: null });
-  assert.doesNotMatch(text(), /annullato/);
+  assert.doesNotMatch(text(), /annullato|TLS 1\.3/);
+});
+
+test("a TLS-login site without the service: the badge says the browser will not see the card", () => {
+  const noService = { version: "0.1.0", mode: "no-service", service: { running: false, reason: "dial unix: no such file" }, tokens: [], readers: [] };
+  const idp = setup(IDP, "cie-idp", {}, IDP_HOST);
+  idp.port.receive({ type: "status", status: noService });
+  assert.match(idp.text(), /servizio di eidlink non è in esecuzione.*non vede la carta/);
+  idp.port.receive({ type: "status", status: ready });
+  assert.doesNotMatch(idp.text(), /non è in esecuzione/);
 });
 
 test("unlock asks over its own port with the page's language and returns the one answer; a closed port means no extension", async () => {

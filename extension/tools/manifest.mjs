@@ -3,10 +3,11 @@
 // background scripts, gecko id, data collection declaration.
 
 import { createHash } from "node:crypto";
+import { tlsLoginMatches } from "../src/shared/origin.js";
 
 /**
  * @typedef {{chrome: string, firefox: string, chromeKey: string, nativeHost: string}} Ids
- * @typedef {{demoOrigins: string[], profiles: {hosts: string[]}[]}} Profiles
+ * @typedef {{demoOrigins: string[], profiles: {hosts: string[], unlock?: object}[]}} Profiles
  */
 
 /** Firefox 142 is the first that knows data_collection_permissions. */
@@ -52,7 +53,10 @@ export function makeManifest(browser, { version, ids, profiles }) {
     version,
     default_locale: "it",
     icons,
-    permissions: ["nativeMessaging", "storage"],
+    // webRequest on the TLS-login hosts only (background/tls-watch.js):
+    // the hosts the site helper runs on already, so no new warning.
+    permissions: ["nativeMessaging", "storage", "webRequest"],
+    host_permissions: tlsLoginMatches(profiles),
     action: { default_title: "__MSG_actionTitle__", default_popup: "popup/popup.html", default_icon: icons },
     options_ui: { page: "options/options.html", open_in_tab: true },
     content_scripts: [

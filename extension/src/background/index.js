@@ -9,10 +9,14 @@
 //
 // Every port to the host also carries the service's tls-pin-request and
 // tls-pin-result events (a TLS login's PIN at signing time): TlsPin.
+// TlsWatch keeps such a port while a TLS-login site loads, and explains a
+// TLS login that failed (webRequest on those hosts only).
 
+import profileData from "../profiles/site-profiles.json" with { type: "json" };
 import { HOST_NAME, api } from "../shared/api.js";
 import { CodedError, ErrorCode, toPageError } from "../shared/errors.js";
 import { t } from "../shared/i18n.js";
+import { tlsLoginMatches } from "../shared/origin.js";
 import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { parseVersion } from "../shared/semver.js";
 import { SettingsStore } from "../shared/settings.js";
@@ -21,6 +25,7 @@ import { createPageActions, helperHandlers, pageLanguage } from "./page-actions.
 import { PinDialog } from "./pin-dialog.js";
 import { StatusWatch } from "./status-watch.js";
 import { TlsPin } from "./tls-pin.js";
+import { TlsWatch } from "./tls-watch.js";
 
 const version = api.runtime.getManifest().version;
 const requiredMajor = /** @type {number[]} */ (parseVersion(version))[0];
@@ -81,8 +86,22 @@ const tlsPin = new TlsPin({
   newPinDialog,
   newNative: () => newNative(),
   lang: async () => pageLanguage((await settings.now()).language, undefined, api.i18n.getUILanguage()),
+  onFailure: (failure) => tlsWatch.report(failure && { reason: "refused", code: failure.code, at: failure.at }),
+});
+
+const tlsWatch = new TlsWatch({
+  newNative: () => newNative(),
+  status: async () => (await hostStatus()).status ?? null,
+  show: (tabId) => void api.tabs.update(tabId, { url: api.runtime.getURL("tls/failed.html") }).catch((e) => console.warn("eidlink: tls failure page:", e)),
   onFailure: (failure) => watch.tell({ type: "tls-failure", failure }),
 });
+{
+  const filter = { urls: tlsLoginMatches(profileData), types: /** @type {chrome.webRequest.ResourceType[]} */ (["main_frame"]) };
+  api.webRequest?.onBeforeRequest.addListener((d) => void tlsWatch.started(d), filter);
+  api.webRequest?.onCompleted.addListener((d) => tlsWatch.completed(d), filter);
+  api.webRequest?.onErrorOccurred.addListener((d) => void tlsWatch.failed(d), filter);
+  api.tabs.onRemoved.addListener((tabId) => tlsWatch.forget(tabId));
+}
 
 /**
  * serve answers the one action a port of a tab carries, with handler.
@@ -116,6 +135,7 @@ api.runtime.onConnect.addListener((port) => {
     else port.disconnect();
   } else if (port.name === "helper" && sender.tab) {
     watch.add(port);
+    if (tlsWatch.failure) port.postMessage({ type: "tls-failure", failure: tlsWatch.failure });
   } else {
     port.disconnect();
   }
@@ -136,8 +156,8 @@ api.runtime.onMessage.addListener((/** @type {any} */ msg, sender, sendResponse)
       reply(rememberSpid(msg.provider));
       return true;
     case "tls-failure":
-      // the popup: the last TLS login that failed, until one works
-      sendResponse({ failure: tlsPin.failure });
+      // the popup, the explanation page: the last TLS login that failed, until one works
+      sendResponse({ failure: tlsWatch.failure });
       return false;
   }
   return false;

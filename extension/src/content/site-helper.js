@@ -18,7 +18,8 @@
 import { summarize, summaryText } from "../shared/status.js";
 import { isForbidden, isSelected, navigatesAway, recognize, shadowRoots } from "./profiles.js";
 import { createBadge } from "./badge.js";
-import { errorText, tlsFailureText } from "../shared/errors.js";
+import { errorText } from "../shared/errors.js";
+import { explainTls } from "../shared/tls-failure.js";
 import { hostMatches } from "../shared/origin.js";
 
 /** @typedef {import("./profiles.js").ProfileData} ProfileData */
@@ -90,8 +91,8 @@ export class SiteHelper {
     this.unlockState = "";
     /** the held control's text, for "click ... again" */
     this.heldText = "";
-    /** the code of the last TLS login that failed at signing time, until one works */
-    this.tlsFailure = "";
+    /** @type {import("../shared/tls-failure.js").TlsFailure|null} the last TLS login that failed, until one works */
+    this.tlsFailure = null;
     /** @param {Event} e */
     this.onClick = (e) => this.held(/** @type {MouseEvent} */ (e));
     /** @param {Event} e */
@@ -245,7 +246,7 @@ export class SiteHelper {
       this.port = port;
       port.onMessage.addListener((/** @type {any} */ m) => {
         if (m?.type === "tls-failure") {
-          this.tlsFailure = typeof m.failure?.code === "string" ? m.failure.code : "";
+          this.tlsFailure = m.failure && typeof m.failure.reason === "string" ? m.failure : null;
           return this.update();
         }
         if (m?.type !== "status") return;
@@ -278,7 +279,9 @@ export class SiteHelper {
     const t = this.d.t;
     const notes = rec.retired.includes("pin") ? [t("retiredPinInps")] : [];
     if (this.unlockState) notes.push(this.unlockText());
-    if (this.tlsFailure) notes.push(tlsFailureText(this.tlsFailure, t));
+    if (this.tlsFailure) notes.push(explainTls(this.tlsFailure, t));
+    // TLS logins go through eidlink's module, which shows no card without the service.
+    if (rec.profile.unlock && this.status?.mode === "no-service") notes.push(t("tlsNoService"));
     const preferred = this.d.data.spidProviders.find((p) => p.id === this.d.settings.spidProvider);
     if (preferred && this.d.settings.spidMemory && rec.spid.has(preferred.id)) notes.push(t("spidPreferred", preferred.name));
     if (!this.status && !this.error) return { state: "loading", tone: "warn", card: "", title: t("badgeLoading"), lines: [], notes, offer: "" };

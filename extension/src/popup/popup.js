@@ -3,10 +3,11 @@
 // one that loads the card software for certificate logins.
 
 import { api } from "../shared/api.js";
-import { errorText, tlsFailureText } from "../shared/errors.js";
+import { errorText } from "../shared/errors.js";
 import { localize, resolveLanguage, setLanguage, t } from "../shared/i18n.js";
 import { installModules, moduleCandidates } from "../shared/pkcs11.js";
 import { summarize, summaryText } from "../shared/status.js";
+import { explainTls } from "../shared/tls-failure.js";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -18,10 +19,10 @@ async function load() {
   $("summary-title").textContent = t("popupLoading");
   const [status, tls] = await Promise.all([api.runtime.sendMessage({ type: "host-status" }), api.runtime.sendMessage({ type: "tls-failure" })]);
   last = status;
-  // A TLS login that failed at signing time: the browser showed only its error code.
-  const failure = typeof tls?.failure?.code === "string" ? tls.failure.code : "";
+  // A TLS login that failed: the browser showed only its error code.
+  const failure = tls?.failure && typeof tls.failure.reason === "string" ? tls.failure : null;
   $("tls-failure").hidden = !failure;
-  $("tls-failure").textContent = failure ? tlsFailureText(failure, t) : "";
+  $("tls-failure").textContent = failure ? explainTls(failure, t) : "";
   render();
 }
 
@@ -47,6 +48,10 @@ function render() {
   list("readers", readers, t("popupNoReaders"));
   $("host-version").textContent = st ? `eidlink-host ${st.version} (${st.mode === "service" ? t("popupModeService") : t("popupModeNoService")})` : t("popupHostMissing");
   $("pcsc").textContent = !st ? "—" : st.pcsc ? t("popupPcscDown", st.pcsc) : t("popupPcscOk");
+  // The cards that log in only where the site negotiates TLS 1.2, and the service that TLS logins need.
+  const tlsNotes = [...(st?.tls?.tls12Only ?? []).map((label) => t("tls12OnlyNote", label)), ...(st?.mode === "no-service" ? [t("tlsNoService")] : [])];
+  $("tls-notes").hidden = !tlsNotes.length;
+  $("tls-notes").textContent = tlsNotes.join(" ");
   $("modules").textContent = (st?.modules ?? []).filter((m) => m.loaded).map((m) => m.name).join(", ") || "—";
 }
 

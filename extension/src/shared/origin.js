@@ -136,3 +136,13 @@ export function hostMatches(pattern, hostname) {
   if (pattern.startsWith("*.")) return hostname === pattern.slice(2) || hostname.endsWith(pattern.slice(1));
   return hostname === pattern;
 }
+
+/**
+ * tlsLoginMatches are the URL patterns of the hosts of the site profiles
+ * with TLS logins ("unlock" controls): the manifest's host_permissions,
+ * whose page loads the background follows (background/tls-watch.js).
+ * @param {{profiles: {hosts: string[], unlock?: object}[]}} profiles site-profiles.json
+ */
+export function tlsLoginMatches(profiles) {
+  return [...new Set(profiles.profiles.filter((p) => p.unlock).flatMap((p) => p.hosts))].sort().map((h) => `https://${h}/*`);
+}

@@ -6,7 +6,8 @@
  * @typedef {{name: string, path: string, source: string, present: boolean, loaded: boolean, library?: string, error?: string}} ModuleStatus
  * @typedef {{module: string, slot: number, slotDescription?: string, label: string, cardKind: string, holder?: string, codiceFiscale?: string, hasAuthKey: boolean, hasSignKey: boolean, triesLeft: number, pinLocked: boolean, pinpad: boolean, minPinLength: number, maxPinLength: number, pinPart: string}} TokenStatus
  * @typedef {{name: string, cardPresent: boolean, atr?: string, family?: string, cardKind?: string, contactless?: boolean, pinpad?: boolean, module?: string, holder?: string, codiceFiscale?: string, problem?: string}} ReaderStatus
- * @typedef {{version: string, mode: string, service?: {running: boolean, endpoint?: string, version?: string}, modules?: ModuleStatus[], tokens?: TokenStatus[], readers?: ReaderStatus[], pcsc?: string}} HostStatus
+ * @typedef {{unlocked: boolean, hosts: number, signaturesLeft?: number, expiresIn?: number, lastRefusal?: string, lastRefusalCode?: string, lastRefusalAt?: number, startedAt?: number, tls12Only?: string[]}} TLSStatus
+ * @typedef {{version: string, mode: string, service?: {running: boolean, endpoint?: string, version?: string, reason?: string}, modules?: ModuleStatus[], tokens?: TokenStatus[], readers?: ReaderStatus[], pcsc?: string, tls?: TLSStatus}} HostStatus
  */
 
 /**
