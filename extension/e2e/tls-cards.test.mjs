@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { text, workdir } from "./lib/harness.mjs";
+import { eidlinkWith, text, workdir } from "./lib/harness.mjs";
 import { TlsRig } from "./lib/tls.mjs";
 
 const CNS_PIN = "27182818";
@@ -71,6 +71,33 @@ function defineCards(kind) {
         assert.deepEqual(await rig.login(ciePin, EC_PIN, idp), { text: "Benvenuto LUCA VERDI", kind: "cie", tls: "TLS 1.3", site: "true" });
       }),
     );
+
+    if (kind === "chromium") {
+      test(
+        "the CIE unlocked, INPS's form sent without a click: the CNS's own PIN at signing time, and the CIE's unlock goes on",
+        check(async () => {
+          // Where the last test left off: both cards, the CIE unlocked; a browser started afresh,
+          // which has no TLS session with INPS to resume. (Firefox would stop its networking
+          // while the module waits for a PIN: Chromium only, as in tls.test.mjs.)
+          const unlocked = () => /a card is unlocked for (\d+) more signatures/.exec(eidlinkWith(rig.env, "status"))?.[1];
+          const left = unlocked();
+          assert.ok(left, "the CIE is unlocked");
+          const logFrom = rig.svc?.log().length ?? 0;
+          await rig.launch();
+          const p = await rig.open(rig.sites.inps);
+          await p.waitFor('#eidlink-status[data-eidlink-state="ready"]'); // the box's port to the service carries the request
+          /** @type {Promise<unknown>} */
+          let sent = Promise.resolve();
+          const pin = await rig.s.pinWindow(async () => void (sent = p.evaluate(() => /** @type {HTMLFormElement} */ (document.forms.namedItem("cns")).submit()).catch(() => {})));
+          assert.equal(await pin.text("#origin"), text("pinSomeSite", (await pin.text("#heading")) === text("pinHeadingTls", "en") ? "en" : "it"), "the module does not know the site");
+          const w = await rig.login(pin, CNS_PIN, p);
+          await sent;
+          assert.deepEqual(w, { text: "Benvenuto ANNA BIANCHI", kind: "cns", tls: "TLS 1.2", site: "false" });
+          assert.equal(unlocked(), left, "the CIE's unlock, untouched");
+          assert.doesNotMatch(rig.svc?.log().slice(logFrom) ?? "", /TLS unlock ended|card unlocked/, "neither ended nor replaced by the CNS");
+        }),
+      );
+    }
   });
 }
 
