@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ var ErrNonceStoreDown = errors.New("the nonce store is unreachable: no login can
 // RedisNonceStore is a NonceStore in Redis (6.2 or later), shared by every
 // verifier process that uses the same server and key prefix.
 //
-// Issue stores the key prefix+nonce with SET NX EX ttl. Consume marks an
+// Issue stores the key prefix+nonce with SET NX PX ttl. Consume marks an
 // issued nonce used with one SET XX KEEPTTL GET, atomic in Redis, which
 // keeps the mark until the nonce expires, so a nonce is accepted at most once
 // however many processes present it at the same time, and a second
@@ -44,94 +45,84 @@ var ErrNonceStoreDown = errors.New("the nonce store is unreachable: no login can
 //
 // # Round trips
 //
-// Calls that come while another is waiting for Redis are sent together,
-// as one pipeline, when that one returns: a busy verifier pays one round
-// trip for many logins, an idle one waits for no batch to fill. Each
-// command keeps its own answer, so batching changes no outcome.
+// Calls are sent in pipelines, one at a time. A call that finds none out
+// goes once the goroutines ready to run have had their turn, with the
+// calls they made meanwhile; calls that come while a pipeline is out go
+// in a later one. A busy verifier thus pays one round trip for many
+// logins, and an idle one waits for no batch to fill. A pipeline takes at
+// most half of the calls under way (those waiting, and those whose
+// pipeline just returned, who will soon call again): under load the
+// logins fall into two halves that take turns, one half on the CPU while
+// the other waits for Redis, rather than one pipeline of all but one
+// login while that one alone keeps the CPU busy. Each command keeps its
+// own answer, so batching changes no outcome.
 type RedisNonceStore struct {
 	client redis.UniversalClient
 	ttl    time.Duration
 	prefix string
 
 	mu      sync.Mutex
-	busy    bool   // a pipeline is out
-	pending *batch // the commands that came meanwhile
+	sending bool    // a goroutine runs send
+	pending []*call // the calls not yet sent, in order
 }
 
-// batch is commands sent as one pipeline.
-type batch struct {
-	cmds []func(redis.Pipeliner) redis.Cmder
-	done chan struct{}
-	out  []redis.Cmder // set before done is closed
+// call is a command waiting to be sent with others.
+type call struct {
+	cmd  redis.Cmder
+	done chan struct{} // closed once cmd has its answer
 }
 
-// do sends the command add queues and returns it answered: at once when
-// no pipeline is out, else with the next one; or ctx's error.
-func (s *RedisNonceStore) do(ctx context.Context, add func(redis.Pipeliner) redis.Cmder) (redis.Cmder, error) {
+// do sends cmd and returns once it has its answer, or returns ctx's
+// error.
+func (s *RedisNonceStore) do(ctx context.Context, cmd redis.Cmder) error {
+	c := &call{cmd: cmd, done: make(chan struct{})}
 	s.mu.Lock()
-	if !s.busy {
-		s.busy = true
-		s.mu.Unlock()
-		b := &batch{cmds: []func(redis.Pipeliner) redis.Cmder{add}}
-		s.send(ctx, b)
-		s.next()
-		return b.out[0], nil
-	}
-	b := s.pending
-	if b == nil {
-		b = &batch{done: make(chan struct{})}
-		s.pending = b
-	}
-	i := len(b.cmds)
-	b.cmds = append(b.cmds, add)
+	s.pending = append(s.pending, c)
+	start := !s.sending
+	s.sending = true
 	s.mu.Unlock()
+	if start {
+		go s.send()
+	}
 	select {
-	case <-b.done:
-		return b.out[i], nil
+	case <-c.done:
+		return nil
 	case <-ctx.Done():
 		// The command may still run; a nonce it spends is refused, never
 		// accepted twice.
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-// pipelined is do for a command of type C.
-func pipelined[C redis.Cmder](ctx context.Context, s *RedisNonceStore, add func(redis.Pipeliner) C) (C, error) {
-	cmd, err := s.do(ctx, func(p redis.Pipeliner) redis.Cmder { return add(p) })
-	if err != nil {
-		var none C
-		return none, err
+// send sends pipelines until no call is pending. It first lets the
+// goroutines ready to run have their turn: those that call meanwhile go
+// in the first pipeline rather than each in a round trip of its own.
+func (s *RedisNonceStore) send() {
+	runtime.Gosched()
+	returned := 0
+	for {
+		s.mu.Lock()
+		n := min(len(s.pending), (returned+len(s.pending)+1)/2)
+		calls := s.pending[:n:n]
+		s.pending = append([]*call(nil), s.pending[n:]...)
+		s.sending = n > 0
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		// The callers wait with their own contexts; the client's timeouts
+		// bound the pipeline.
+		ctx := context.Background()
+		p := s.client.Pipeline()
+		for _, c := range calls {
+			p.Process(ctx, c.cmd)
+		}
+		p.Exec(ctx) // each command holds its own answer or error
+		for _, c := range calls {
+			close(c.done)
+		}
+		returned = n
 	}
-	return cmd.(C), nil // the command add made
-}
-
-// next sends the commands that came while a pipeline was out, in a
-// goroutine of their own, or marks the store idle.
-func (s *RedisNonceStore) next() {
-	s.mu.Lock()
-	b := s.pending
-	s.pending = nil
-	s.busy = b != nil
-	s.mu.Unlock()
-	if b != nil {
-		go func() {
-			// Their callers wait with their own contexts; the client's
-			// timeouts bound the pipeline.
-			s.send(context.Background(), b)
-			close(b.done)
-			s.next()
-		}()
-	}
-}
-
-// send runs b's commands as one pipeline and keeps their answers.
-func (s *RedisNonceStore) send(ctx context.Context, b *batch) {
-	p := s.client.Pipeline()
-	b.out = make([]redis.Cmder, len(b.cmds))
-	for i, add := range b.cmds {
-		b.out[i] = add(p)
-	}
-	p.Exec(ctx) // each command holds its own error
 }
 
 // NewRedisNonceStore returns a store whose nonces live for ttl
@@ -148,9 +139,8 @@ func NewRedisNonceStore(client redis.UniversalClient, ttl time.Duration, keyPref
 // Issue returns a new nonce: 32 random bytes, 44 base64 characters.
 func (s *RedisNonceStore) Issue(ctx context.Context) (string, error) {
 	nonce := newNonce()
-	cmd, err := pipelined(ctx, s, func(p redis.Pipeliner) *redis.BoolCmd {
-		return p.SetNX(ctx, s.prefix+nonce, issued, s.ttl)
-	})
+	cmd := redis.NewBoolCmd(ctx, "set", s.prefix+nonce, issued, "px", max(s.ttl.Milliseconds(), 1), "nx")
+	err := s.do(ctx, cmd)
 	var ok bool
 	if err == nil {
 		ok, err = cmd.Result()
@@ -175,9 +165,8 @@ const (
 // spent now), used (a replay), or absent (never issued, or expired and
 // gone from Redis: ErrNonceUnknown).
 func (s *RedisNonceStore) Consume(ctx context.Context, nonce string) error {
-	cmd, err := pipelined(ctx, s, func(p redis.Pipeliner) *redis.StatusCmd {
-		return p.SetArgs(ctx, s.prefix+nonce, used, redis.SetArgs{Mode: "XX", KeepTTL: true, Get: true})
-	})
+	cmd := redis.NewStringCmd(ctx, "set", s.prefix+nonce, used, "xx", "keepttl", "get")
+	err := s.do(ctx, cmd)
 	var was string
 	if err == nil {
 		was, err = cmd.Result()

@@ -3,6 +3,8 @@ package relyingparty
 import (
 	"context"
 	"errors"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,4 +203,113 @@ func TestRedisNonceStoreBatches(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// pipelineSizes records the size of each pipeline of SETs a client sends
+// (not the handshake of a new connection) and, if hold is not nil, holds
+// the first one until hold is closed.
+type pipelineSizes struct {
+	mu    sync.Mutex
+	sizes []int
+	hold  chan struct{}
+}
+
+func (*pipelineSizes) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*pipelineSizes) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *pipelineSizes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if cmds[0].Name() != "set" {
+			return next(ctx, cmds)
+		}
+		h.mu.Lock()
+		h.sizes = append(h.sizes, len(cmds))
+		first := len(h.sizes) == 1
+		h.mu.Unlock()
+		if first && h.hold != nil {
+			<-h.hold
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A pipeline takes at most half of the calls under way: when one call's
+// pipeline returns while 7 wait, 4 of them go next and 3 after, so that
+// under load the calls take turns in two halves rather than one call
+// keeping the CPU busy while 7 wait for Redis.
+func TestRedisNonceStoreHalves(t *testing.T) {
+	ctx := context.Background()
+	s := redisStore(t, redistest.Start(t))
+	h := &pipelineSizes{hold: make(chan struct{})}
+	s.client.AddHook(h)
+	errs := make(chan error, 8)
+	go func() { errs <- s.Consume(ctx, randomNonce()) }()
+	waiting := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			s.mu.Lock()
+			h.mu.Lock()
+			ok := len(h.sizes) == 1 && len(s.pending) == n
+			h.mu.Unlock()
+			s.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for one pipeline out and %d calls pending", n)
+			}
+		}
+	}
+	waiting(0)
+	for range 7 {
+		go func() { errs <- s.Consume(ctx, randomNonce()) }()
+	}
+	waiting(7)
+	close(h.hold)
+	for range 8 {
+		if err := <-errs; !errors.Is(err, ErrNonceUnknown) {
+			t.Errorf("Consume of a nonce never issued = %v, want ErrNonceUnknown", err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if want := []int{1, 4, 3}; !slices.Equal(h.sizes, want) {
+		t.Errorf("pipeline sizes %v, want %v", h.sizes, want)
+	}
+}
+
+// Calls that goroutines ready to run make at the same time go out
+// together, the first included: a call that finds no pipeline out waits
+// for their turn rather than going alone. (On one core, with Redis
+// answering before the caller would wait, each call would otherwise pay
+// a round trip of its own.)
+func TestRedisNonceStoreFirstPipeline(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx := context.Background()
+	s := redisStore(t, redistest.Start(t))
+	h := &pipelineSizes{}
+	s.client.AddHook(h)
+	// Go's scheduler now and then runs a yielding goroutine before the
+	// others ready to run: of 10 bursts, one suffices.
+	var firsts []int
+	for range 10 {
+		h.mu.Lock()
+		h.sizes = nil
+		h.mu.Unlock()
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if err := s.Consume(ctx, randomNonce()); !errors.Is(err, ErrNonceUnknown) {
+					t.Errorf("Consume of a nonce never issued = %v, want ErrNonceUnknown", err)
+				}
+			})
+		}
+		wg.Wait()
+		h.mu.Lock()
+		firsts = append(firsts, h.sizes[0])
+		h.mu.Unlock()
+		if firsts[len(firsts)-1] > 1 {
+			return
+		}
+	}
+	t.Errorf("the first pipelines of 10 bursts of 8 calls: %v; want one that carries more than its own call", firsts)
 }
