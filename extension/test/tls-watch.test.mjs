@@ -28,7 +28,10 @@ test("the browsers' TLS client-authentication errors, and only those, are eidlin
     ["SSL_ERROR_HANDSHAKE_FAILED", "signature"],
     ["net::ERR_BAD_SSL_CLIENT_AUTH_CERT", "nocert"],
     ["SSL_ERROR_HANDSHAKE_FAILURE_ALERT", "nocert"],
+    ["SSL peer was unable to negotiate an acceptable set of security parameters.", "tls"],
+    ["Il peer SSL non è stato in grado di negoziare un insieme accettabile di parametri di sicurezza.", "tls"],
     ["net::ERR_ABORTED", ""],
+    ["NS_ERROR_CONNECTION_REFUSED", ""],
     ["NS_BINDING_ABORTED", ""],
     ["net::ERR_CONNECTION_REFUSED", ""],
     [undefined, ""],
@@ -52,6 +55,8 @@ test("why: the service's refusal during the load first, then TLS 1.3 with a PKCS
   assert.deepEqual(diagnose("signature", null, since), { reason: "no-service" });
   assert.deepEqual(diagnose("nocert", { ...status(), mode: "no-service", tokens: [] }, since), { reason: "no-service" });
   assert.deepEqual(diagnose("nocert", { ...status(), tokens: [] }, since), { reason: "no-card" });
+  assert.deepEqual(diagnose("tls", { ...status(), tokens: [] }, since), { reason: "no-card" });
+  assert.equal(diagnose("tls", status(), since), null, "Firefox's other security errors (a server certificate, ...): the browser's page stays");
   assert.deepEqual(diagnose("nocert", status({ startedAt: since + 900 }), since), { reason: "service-stopped" }, "a service that started during the load: the one before stopped");
 });
 

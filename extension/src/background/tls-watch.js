@@ -104,11 +104,13 @@ export class TlsWatch {
     const kind = classifyTlsError(d.error);
     if (!kind) return null;
     const status = await this.deps.status().catch(() => null);
+    const why = diagnose(kind, status, since);
+    if (!why) return null;
     const host = hostOf(d.url);
     const before = this.loaded.get(d.tabId);
     const back = before && before !== d.url && hostOf(before, "hostname") === hostOf(d.url, "hostname") ? before : `https://${host}/`;
     /** @type {TlsFailure} */
-    const failure = { ...diagnose(kind, status, since), error: browserError(d.error ?? ""), host, back, at: this.now() };
+    const failure = { ...why, error: browserError(d.error ?? ""), host, back, at: this.now() };
     this.report(failure);
     this.deps.show(d.tabId);
     return failure;

@@ -29,8 +29,10 @@ import { tlsFailureText } from "./errors.js";
  *   "nocert13":   no certificate sent to a TLS 1.3 server (Firefox: and so also a PKCS#1-only card)
  *   "signature":  the signature failed (the module refused it, or could not reach the service)
  *   "nocert":     no certificate sent, or the server refused it
+ *   "tls":        another security error: Firefox gives most of them as
+ *                 NSS's message, in the browser's language, not by name
  * @param {unknown} error
- * @returns {""|"algorithms"|"nocert13"|"signature"|"nocert"}
+ * @returns {""|"algorithms"|"nocert13"|"signature"|"nocert"|"tls"}
  */
 export function classifyTlsError(error) {
   const e = typeof error === "string" ? error : "";
@@ -38,6 +40,8 @@ export function classifyTlsError(error) {
   if (/CERTIFICATE_REQUIRED_ALERT/.test(e)) return "nocert13";
   if (/CLIENT_AUTH_SIGNATURE_FAILED|CLIENT_AUTH_PRIVATE_KEY|CLIENT_AUTH_CERT_NO_PRIVATE_KEY|SSL_ERROR_HANDSHAKE_FAILED\b|SEC_ERROR_PKCS11_|SSL_ERROR_SIGN_HASHES_FAILURE/.test(e)) return "signature";
   if (/BAD_SSL_CLIENT_AUTH_CERT|CLIENT_AUTH_CERT_NEEDED|SSL_ERROR_BAD_CERT_ALERT|SSL_ERROR_HANDSHAKE_FAILURE_ALERT|SSL_ERROR_CERTIFICATE_UNKNOWN_ALERT/.test(e)) return "nocert";
+  // Firefox names its network errors (NS_ERROR_CONNECTION_REFUSED, NS_BINDING_ABORTED); Chromium all of them.
+  if (/NS_ERROR_MODULE_SECURITY/.test(e) || (e && !/^(net::ERR_|NS_ERROR_|NS_BINDING_|NS_NET_)/.test(e))) return "tls";
   return "";
 }
 
@@ -59,7 +63,8 @@ const SLACK = 2_000;
  * @param {ReturnType<typeof classifyTlsError>} kind
  * @param {import("./status.js").HostStatus|null} status null: no host
  * @param {number} since when the page load started (ms)
- * @returns {{reason: TlsReason, code?: string, label?: string}}
+ * @returns {{reason: TlsReason, code?: string, label?: string}|null} null: no
+ *   sign that eidlink's part failed (another security error: the browser's page stays)
  */
 export function diagnose(kind, status, since) {
   const tls = status?.tls;
@@ -72,7 +77,8 @@ export function diagnose(kind, status, since) {
   // A service that started during the load stopped under it (a host starts
   // it again); one that ran and refused nothing: the module did not reach it.
   if ((tls?.startedAt ?? 0) >= since - SLACK || kind === "signature" || kind === "algorithms") return { reason: "service-stopped" };
-  return cards.length ? { reason: "not-offered" } : { reason: "no-card" };
+  if (!cards.length) return { reason: "no-card" };
+  return kind === "tls" ? null : { reason: "not-offered" };
 }
 
 /**
