@@ -45,19 +45,20 @@ test("the browsers' TLS client-authentication errors, and only those, are eidlin
 test("why: the service's refusal during the load first, then TLS 1.3 with a PKCS#1-only card, the service, the card", () => {
   const since = 1_000_000;
   const removed = status({ lastRefusalCode: "ERR_EIDLINK_CARD_REMOVED", lastRefusalAt: since + 300, tls12Only: ["CIE di MARIO ROSSI"] });
-  assert.deepEqual(diagnose("signature", removed, since), { reason: "refused", code: "ERR_EIDLINK_CARD_REMOVED" });
+  assert.deepEqual(diagnose("signature", removed, since, since + 500), { reason: "refused", code: "ERR_EIDLINK_CARD_REMOVED" });
   const old = status({ lastRefusalCode: "ERR_EIDLINK_CARD_REMOVED", lastRefusalAt: since - 60_000 });
-  assert.deepEqual(diagnose("signature", old, since), { reason: "service-stopped" }, "a refusal from before the load is another story");
+  assert.deepEqual(diagnose("signature", old, since, since + 500), { reason: "service-stopped" }, "a refusal from before the load is another story");
   const pkcs1 = status({ tls12Only: ["CIE di MARIO ROSSI"] });
-  assert.deepEqual(diagnose("algorithms", pkcs1, since), { reason: "tls13", label: "CIE di MARIO ROSSI" });
-  assert.deepEqual(diagnose("nocert13", pkcs1, since), { reason: "tls13", label: "CIE di MARIO ROSSI" });
-  assert.deepEqual(diagnose("nocert", pkcs1, since), { reason: "not-offered" }, "TLS 1.2 takes PKCS#1: not the reason");
-  assert.deepEqual(diagnose("signature", null, since), { reason: "no-service" });
-  assert.deepEqual(diagnose("nocert", { ...status(), mode: "no-service", tokens: [] }, since), { reason: "no-service" });
-  assert.deepEqual(diagnose("nocert", { ...status(), tokens: [] }, since), { reason: "no-card" });
-  assert.deepEqual(diagnose("tls", { ...status(), tokens: [] }, since), { reason: "no-card" });
-  assert.equal(diagnose("tls", status(), since), null, "Firefox's other security errors (a server certificate, ...): the browser's page stays");
-  assert.deepEqual(diagnose("nocert", status({ startedAt: since + 900 }), since), { reason: "service-stopped" }, "a service that started during the load: the one before stopped");
+  assert.deepEqual(diagnose("algorithms", pkcs1, since, since + 500), { reason: "tls13", label: "CIE di MARIO ROSSI" });
+  assert.deepEqual(diagnose("nocert13", pkcs1, since, since + 500), { reason: "tls13", label: "CIE di MARIO ROSSI" });
+  assert.deepEqual(diagnose("nocert", pkcs1, since, since + 500), { reason: "not-offered" }, "TLS 1.2 takes PKCS#1: not the reason");
+  assert.deepEqual(diagnose("signature", null, since, since + 500), { reason: "no-service" });
+  assert.deepEqual(diagnose("nocert", { ...status(), mode: "no-service", tokens: [] }, since, since + 500), { reason: "no-service" });
+  assert.deepEqual(diagnose("nocert", { ...status(), tokens: [] }, since, since + 500), { reason: "no-card" });
+  assert.deepEqual(diagnose("tls", { ...status(), tokens: [] }, since, since + 500), { reason: "no-card" });
+  assert.equal(diagnose("tls", status(), since, since + 500), null, "Firefox's other security errors (a server certificate, ...): the browser's page stays");
+  assert.deepEqual(diagnose("tls", status({ startedAt: since + 900 }), since, since + 500), { reason: "service-stopped" }, "a service started after the failure: none was there for the handshake");
+  assert.equal(diagnose("tls", status({ startedAt: since + 100 }), since, since + 500), null, "one started as the load began (by the extension's port) was there");
 });
 
 test("each reason in words, Italian and English, with how to retry where a retry can work", () => {

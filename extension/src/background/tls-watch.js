@@ -99,12 +99,13 @@ export class TlsWatch {
    * @returns {Promise<TlsFailure|null>}
    */
   async failed(d) {
-    const since = this.loading.get(d.tabId)?.at ?? this.now();
+    const failedAt = this.now();
+    const since = this.loading.get(d.tabId)?.at ?? failedAt;
     this.loading.delete(d.tabId);
     const kind = classifyTlsError(d.error);
     if (!kind) return null;
     const status = await this.deps.status().catch(() => null);
-    const why = diagnose(kind, status, since);
+    const why = diagnose(kind, status, since, failedAt);
     if (!why) return null;
     const host = hostOf(d.url);
     const before = this.loaded.get(d.tabId);

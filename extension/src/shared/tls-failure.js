@@ -63,10 +63,11 @@ const SLACK = 2_000;
  * @param {ReturnType<typeof classifyTlsError>} kind
  * @param {import("./status.js").HostStatus|null} status null: no host
  * @param {number} since when the page load started (ms)
+ * @param {number} failedAt when it failed (ms), before the status was asked
  * @returns {{reason: TlsReason, code?: string, label?: string}|null} null: no
  *   sign that eidlink's part failed (another security error: the browser's page stays)
  */
-export function diagnose(kind, status, since) {
+export function diagnose(kind, status, since, failedAt) {
   const tls = status?.tls;
   const refused = tls?.lastRefusalCode && (tls.lastRefusalAt ?? 0) >= since - SLACK ? tls.lastRefusalCode : "";
   const pkcs1Only = tls?.tls12Only ?? [];
@@ -74,9 +75,10 @@ export function diagnose(kind, status, since) {
   if (refused) return { reason: "refused", code: refused };
   if ((kind === "algorithms" || kind === "nocert13") && pkcs1Only.length) return { reason: "tls13", label: pkcs1Only[0] };
   if (!status || status.mode === "no-service") return { reason: "no-service" };
-  // A service that started during the load stopped under it (a host starts
-  // it again); one that ran and refused nothing: the module did not reach it.
-  if ((tls?.startedAt ?? 0) >= since - SLACK || kind === "signature" || kind === "algorithms") return { reason: "service-stopped" };
+  // A service that started after the failure (the host that asked the
+  // status started it) was not there for the handshake; one that ran and
+  // refused nothing: the module did not reach it.
+  if ((tls?.startedAt ?? 0) >= failedAt || kind === "signature" || kind === "algorithms") return { reason: "service-stopped" };
   if (!cards.length) return { reason: "no-card" };
   return kind === "tls" ? null : { reason: "not-offered" };
 }
