@@ -476,18 +476,38 @@ func (c *Card) Login(pin []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.tx("verify the PIN", func() error {
+		earlier := c.sess != nil // opened in an earlier transaction
 		if err := c.session(); err != nil {
 			return err
 		}
 		p := bytes.Clone(pin)
 		defer clear(p)
 		c.verified = false
-		if _, err := c.sm(iasecc.APDU{INS: 0x20, P2: 0x81, Data: p, Le: -1}); err != nil {
+		verify := iasecc.APDU{INS: 0x20, P2: 0x81, Data: p, Le: -1}
+		_, err := c.sm(verify)
+		if earlier && refusedSM(err) && c.sess == nil {
+			// Another application's plain command ended the session on
+			// the card since: it refused the protected VERIFY in clear
+			// without looking at the PIN (no try spent). The PIN goes
+			// once more, in a new session; that is not a retry.
+			if err = c.establish(); err == nil {
+				_, err = c.sm(verify)
+			}
+		}
+		if err != nil {
 			return err
 		}
 		c.verified = true
 		return nil
 	})
+}
+
+// refusedSM tells whether the card refused a protected command as such
+// (6987, 6988: secure messaging objects missing or wrong), before
+// running it.
+func refusedSM(err error) bool {
+	var se *pcsc.StatusError
+	return errors.As(err, &se) && (se.SW == 0x6987 || se.SW == 0x6988)
 }
 
 // TriesLeft asks the card for the PIN tries left without spending one
@@ -589,6 +609,9 @@ func (c *Card) Sign(digestInfo []byte) ([]byte, error) {
 			return ErrLoginRequired
 		}
 		if _, err := c.sm(iasecc.APDU{INS: 0x22, P1: 0x41, P2: 0xA4, Data: []byte{0x80, 0x01, 0x02, 0x84, 0x01, 0x81}, Le: -1}); err != nil {
+			if refusedSM(err) && c.sess == nil { // another application ended the session
+				return fmt.Errorf("%w: %w", ErrLoginRequired, err)
+			}
 			return err
 		}
 		var err error

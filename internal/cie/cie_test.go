@@ -150,24 +150,15 @@ func TestLoginAPDUs(t *testing.T) {
 			cert, _ := x509.ParseCertificate(vc.Identity().Cert.Raw)
 			signAndVerify(t, c, cert, "lean")
 
-			other, err := virtualcardtest.Context(t).Connect(context.Background(), virtualcardtest.Reader0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Disconnect()
-			elsewhere := func() {
-				t.Helper()
-				if r, err := other.Transmit([]byte{0x00, 0xA4, 0x00, 0x00}); err != nil || !bytes.HasSuffix(r, []byte{0x90, 0x00}) {
-					t.Fatalf("another application's SELECT MF: %X, %v", r, err)
-				}
-			}
+			elsewhere := anotherApplication(t)
 			c = card()
 			elsewhere()
 			if err := c.Login([]byte(pin)); err != nil {
 				t.Fatalf("login after another application selected the MF: %v", err)
 			}
 			signAndVerify(t, c, cert, "elsewhere")
-			if c, err = cie.New(h); err != nil {
+			c, err := cie.New(h)
+			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
@@ -182,6 +173,48 @@ func TestLoginAPDUs(t *testing.T) {
 				t.Fatalf("%d tries left", vc.TriesLeft())
 			}
 		})
+	}
+}
+
+// Another application's plain command (OpenSC probing the card, say) ends
+// the secure session on the card between two transactions: the login
+// that follows opens a new one and verifies the PIN, spending no try; a
+// signature asks for the PIN again.
+func TestSessionEndedByAnotherApplication(t *testing.T) {
+	c, vc, _, _ := open(t, "cie-stm", virtualcard.Options{})
+	probe := anotherApplication(t)
+	if _, err := c.TriesLeft(); err != nil { // opens the session, as the provider does
+		t.Fatal(err)
+	}
+	probe()
+	if err := c.Login([]byte(pin)); err != nil {
+		t.Fatalf("login after another application's command: %v", err)
+	}
+	cert, _ := x509.ParseCertificate(vc.Identity().Cert.Raw)
+	signAndVerify(t, c, cert, "after")
+	probe()
+	if _, err := c.Sign(digestInfo("x")); !errors.Is(err, cie.ErrLoginRequired) {
+		t.Fatalf("signature after another application's command: %v, want ErrLoginRequired", err)
+	}
+	if vc.TriesLeft() != 3 {
+		t.Fatalf("%d tries left", vc.TriesLeft())
+	}
+}
+
+// anotherApplication returns a function that sends, as another
+// application on its own connection, a plain SELECT of the MF to the card
+// in the first reader.
+func anotherApplication(t *testing.T) func() {
+	other, err := virtualcardtest.Context(t).Connect(context.Background(), virtualcardtest.Reader0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Disconnect() })
+	return func() {
+		t.Helper()
+		if r, err := other.Transmit([]byte{0x00, 0xA4, 0x00, 0x00}); err != nil || !bytes.HasSuffix(r, []byte{0x90, 0x00}) {
+			t.Fatalf("another application's SELECT MF: %X, %v", r, err)
+		}
 	}
 }
 

@@ -33,6 +33,17 @@ const ModuleName = protocol.ModuleNativeCIE
 type Provider struct {
 	mu      sync.Mutex
 	readers map[string]*inReader // the readers that held a CIE
+	inUse   int                  // Tokens not closed
+}
+
+// InUse tells whether a Token is open: a secure session may be alive on
+// a card, which any other program's plain command to it would end (a
+// PKCS#11 module that probes a card it does not know, as OpenSC does at
+// each slot listing).
+func (p *Provider) InUse() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inUse > 0
 }
 
 // inReader is what the provider read from the CIE in a reader.
@@ -49,6 +60,21 @@ type inReader struct {
 // state s.
 func (r *inReader) fresh(s pcsc.ReaderState) bool {
 	return (r.cert != nil || r.err != nil) && r.events == uint32(s.Event)>>16 && bytes.Equal(r.atr, s.ATR)
+}
+
+// Known returns the certificate of the CIE in the reader in state s when
+// the provider read it since the card came in, else nil.
+func (p *Provider) Known(s pcsc.ReaderState) *x509.Certificate {
+	r := p.reader(s.Reader, false)
+	if r == nil || !isCIE(s) {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.fresh(s) {
+		return nil
+	}
+	return r.cert
 }
 
 // ErrNoCIE is Open's error when no reader holds a CIE.
@@ -140,7 +166,10 @@ func (p *Provider) open(ctx context.Context, pc pcsc.Context, reader string) (*T
 		pc.Release()
 		return nil, protoErr(err)
 	}
-	t := &Token{c: c, h: h, pc: pc, reader: reader, cert: r.cert, tries: -1}
+	t := &Token{c: c, h: h, pc: pc, reader: reader, cert: r.cert, tries: -1, p: p}
+	p.mu.Lock()
+	p.inUse++
+	p.mu.Unlock()
 	// The tries left, spending none; the secure session opened for it
 	// serves the login that follows.
 	if n, err := c.TriesLeft(); err == nil {
@@ -256,6 +285,8 @@ type Token struct {
 	reader string
 	cert   *x509.Certificate
 	tries  int // -1: not known yet
+	p      *Provider
+	closed sync.Once
 }
 
 // Info describes the card; the PIN is always all 8 digits.
@@ -308,8 +339,13 @@ func (t *Token) Sign(_ context.Context, cert *x509.Certificate, h crypto.Hash, d
 // Close ends the session and the connection.
 func (t *Token) Close() error {
 	err := t.c.Close()
-	t.h.Disconnect()
-	t.pc.Release()
+	t.closed.Do(func() {
+		t.h.Disconnect()
+		t.pc.Release()
+		t.p.mu.Lock()
+		t.p.inUse--
+		t.p.mu.Unlock()
+	})
 	return err
 }
 

@@ -90,18 +90,20 @@ func TestAuthenticateNativeCIE(t *testing.T) {
 }
 
 // eidlink's PKCS#11 module serves a CIE on the native driver, with no
-// PKCS#11 module anywhere: pkcs11-tool lists its certificate and key
-// without login; "eidlink unlock" takes all 8 digits, after which a
-// CKM_RSA_PKCS signature verifies with openssl against the card's
-// certificate, and PSS is refused (the card pads PKCS#1 v1.5: TLS 1.2
-// only, as status says). The card taken out leaves its slot empty and
-// ends the unlock; put back, it is in the same slot.
+// IPZS module anywhere: pkcs11-tool lists its certificate and key without
+// login; "eidlink unlock" takes all 8 digits, after which a CKM_RSA_PKCS
+// signature verifies with openssl against the card's certificate, and
+// PSS is refused (the card pads PKCS#1 v1.5: TLS 1.2 only, as status
+// says). OpenSC, loaded by the service, probes the CIE it does not know
+// at each listing: the service leaves it alone while the CIE is
+// unlocked, or its secure session would end. The card taken out leaves
+// its slot empty and ends the unlock; put back, it is in the same slot.
 func TestUnlockNativeCIE(t *testing.T) {
 	pc := virtualcardtest.Context(t)
 	vc := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
 	slot := virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
-	w := newTLSWorld(t, tlsauth.Config{Signatures: 3}, func(t *testing.T) {
-		t.Setenv("EIDLINK_PKCS11_MODULE", "")
+	w := newTLSWorld(t, tlsauth.Config{Signatures: 3, Fresh: time.Nanosecond}, func(t *testing.T) {
+		t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
 		t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
 		t.Setenv(EnvCIEDriver, "")
 	})
@@ -122,6 +124,18 @@ func TestUnlockNativeCIE(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "8-digit") || !strings.HasPrefix(stdout, "unlocked the cie card of MARIO ROSSI") {
 		t.Fatalf("unlock: %d\n%s%s", code, stdout, stderr)
 	}
+	// While unlocked, the module lists the slots and an extension asks the
+	// service's status: neither reaches the CIE.
+	w.tool("-L")
+	ext := w.host()
+	if err := ext.c.Send([]byte(`{"command":"status"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if st := ext.next("readers"); !strings.Contains(string(st), `"holder":"MARIO ROSSI"`) {
+		t.Errorf("the service's status while unlocked: %s", st)
+	}
+	ext.c.Close() // no extension left to ask a PIN
+	w.tool("-L")
 	if out, err := w.sign("first"); err != nil || !strings.Contains(out, "Verified OK") {
 		t.Fatalf("pkcs11-tool's signature after unlock: %v\n%s", err, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/eidlink/eidlink/internal/cie"
 	"github.com/eidlink/eidlink/internal/command"
@@ -41,11 +42,26 @@ func cieDriverChoice(configFile string) string {
 type cieRouter struct {
 	pkcs11 *cryptoki.Provider
 	native *cie.Provider
+	last   *modulesSeen
+}
+
+// modulesSeen is what the PKCS#11 modules showed last, answered again
+// (nothing, if they were never asked) while a CIE on the native driver is
+// in use: a module that probes a card it does not know at each listing
+// (OpenSC) would end the CIE's secure session.
+type modulesSeen struct {
+	mu    sync.Mutex
+	slots []cryptoki.Slot
+	mods  []protocol.ModuleStatus
+	toks  []protocol.TokenStatus
 }
 
 func withNativeCIE(pkcs11 *cryptoki.Provider) cieRouter {
-	return cieRouter{pkcs11: pkcs11, native: &cie.Provider{}}
+	return cieRouter{pkcs11: pkcs11, native: &cie.Provider{}, last: &modulesSeen{}}
 }
+
+// quiet tells whether the PKCS#11 modules must be left alone now.
+func (r cieRouter) quiet() bool { return r.native.InUse() && r.nativeFirst() }
 
 // nativeFirst reports whether a CIE goes to the native driver now.
 func (r cieRouter) nativeFirst() bool {
@@ -81,7 +97,17 @@ func (r cieRouter) Open(ctx context.Context) (command.Card, error) {
 }
 
 func (r cieRouter) Status(ctx context.Context) ([]protocol.ModuleStatus, []protocol.TokenStatus) {
-	mods, toks := r.pkcs11.Status(ctx)
+	l := r.last
+	l.mu.Lock()
+	mods, toks := l.mods, l.toks
+	l.mu.Unlock()
+	if !r.quiet() {
+		mods, toks = r.pkcs11.Status(ctx)
+		l.mu.Lock()
+		l.mods, l.toks = mods, toks
+		l.mu.Unlock()
+	}
+	mods = slices.Clone(mods)
 	if r.nativeFirst() {
 		m, _ := r.native.Status(ctx)
 		mods = append(m, mods...)
@@ -93,7 +119,17 @@ func (r cieRouter) Status(ctx context.Context) ([]protocol.ModuleStatus, []proto
 // PKCS#11 modules' slots, but for the cards the native driver already
 // shows (a CIE that the IPZS module sees too).
 func (r cieRouter) Slots(ctx context.Context) []cryptoki.Slot {
-	all := r.pkcs11.Slots(ctx)
+	l := r.last
+	l.mu.Lock()
+	all := l.slots
+	l.mu.Unlock()
+	if !r.quiet() {
+		all = r.pkcs11.Slots(ctx)
+		l.mu.Lock()
+		l.slots = all
+		l.mu.Unlock()
+	}
+	all = slices.Clone(all)
 	if !r.nativeFirst() {
 		return all
 	}

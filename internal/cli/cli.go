@@ -188,7 +188,7 @@ func hostConfig() (command.Config, cieRouter) {
 		Version:  protocol.Version,
 		Options:  protocol.Options{AllowLoopbackHTTP: os.Getenv("EIDLINK_DEVELOPER_MODE") == "1"},
 		Status: func(ctx context.Context, st *protocol.Status) {
-			st.Readers, st.PCSC = reader.Scan(ctx, st.Modules, st.Tokens)
+			st.Readers, st.PCSC = reader.ScanKnown(ctx, st.Modules, st.Tokens, r.native.Known)
 		},
 		Check: reader.Check,
 		Log:   log,

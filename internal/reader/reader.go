@@ -7,6 +7,7 @@ package reader
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,6 +31,14 @@ const triesBound = 5 * time.Second
 // PKCS#11 side found (token.Provider.Status). The string is empty when
 // PC/SC works, else why it does not and what to do.
 func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) ([]protocol.ReaderStatus, string) {
+	return ScanKnown(ctx, modules, tokens, nil)
+}
+
+// ScanKnown is Scan with known, which returns the authentication
+// certificate of the card in a reader when a driver read it already (the
+// native CIE driver): that card is not read again, as reading it in clear
+// would end the secure session the driver may hold on it.
+func ScanKnown(ctx context.Context, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus, known func(pcsc.ReaderState) *x509.Certificate) ([]protocol.ReaderStatus, string) {
 	c, err := establish(ctx)
 	if err != nil {
 		return nil, problem(err)
@@ -46,7 +55,11 @@ func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protoco
 	for _, s := range states {
 		r := protocol.ReaderStatus{Name: s.Reader, CardPresent: s.Event&pcsc.StatePresent != 0}
 		if r.CardPresent {
-			describe(ctx, c, &r, s.ATR, modules, tokens)
+			var cert *x509.Certificate
+			if known != nil {
+				cert = known(s)
+			}
+			describe(ctx, c, &r, s.ATR, cert, modules, tokens)
 		}
 		readers = append(readers, r)
 	}
@@ -130,12 +143,16 @@ func Check(ctx context.Context, cause error) error {
 }
 
 // describe fills in what the card in r is and who serves it.
-func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr []byte, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
+func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr []byte, known *x509.Certificate, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
 	info := card.Identify(atr)
 	r.ATR, r.Family, r.CardKind, r.Contactless = info.ATRHex(), info.Name, string(info.Kind), info.Contactless
+	if known != nil {
+		h := eidcert.HolderOf(known)
+		r.Holder, r.CodiceFiscale = h.Name(), h.CodiceFiscale
+	}
 	if h, err := c.Connect(ctx, r.Name); err == nil {
 		r.Pinpad = card.Pinpad(h)
-		if info.Kind != eidcert.Unknown {
+		if info.Kind != eidcert.Unknown && known == nil {
 			if pub, err := card.ReadPublic(h, info.Kind); err == nil {
 				r.Holder = pub.Holder.Name()
 				r.CodiceFiscale = pub.Holder.CodiceFiscale
