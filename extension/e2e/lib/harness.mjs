@@ -6,6 +6,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -189,14 +190,16 @@ export const OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
  * vpcdCard plays a virtual card of type (eidlink-vcard, "cns-cardos") in
  * vpcd's first reader, its certificates in dir, and waits until pcscd shows
  * it. The caller holds lockReaders(). stop() takes it out, and waits until
- * pcscd sees the reader empty.
+ * pcscd sees the reader empty; remove() and insert() take it out and put
+ * it back, as a holder does (its --control socket), each waiting for pcscd.
  * @param {string} dir
  * @param {{type: string, pin: string, givenName?: string, surname?: string, cf?: string}} o
- * @returns {Promise<{card: Card, stop: () => Promise<void>}>}
+ * @returns {Promise<{card: Card, stop: () => Promise<void>, remove: () => Promise<void>, insert: () => Promise<void>}>}
  */
 export async function vpcdCard(dir, o) {
   const caFile = path.join(dir, "ca.pem");
-  const args = ["--type", o.type, "--vpcd", "127.0.0.1:35963", "--pin", o.pin, "--cert-dir", dir, "--ca-out", caFile];
+  const control = path.join(dir, "control.sock");
+  const args = ["--type", o.type, "--vpcd", "127.0.0.1:35963", "--pin", o.pin, "--cert-dir", dir, "--ca-out", caFile, "--control", control];
   if (o.givenName) args.push("--given-name", o.givenName, "--surname", o.surname ?? "", "--cf", o.cf ?? "");
   const proc = spawn(path.join(bin, "eidlink-vcard"), args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
@@ -219,7 +222,19 @@ export async function vpcdCard(dir, o) {
   }
   const m = /holder=(\S+)/.exec(log);
   const card = { dir, kind: o.type.split("-")[0], holder: `${o.givenName ?? "MARIO"} ${o.surname ?? "ROSSI"}`, codiceFiscale: m?.[1] ?? "", pin: o.pin, caFile, module: OPENSC_MODULE };
-  return { card, stop };
+  /** tell writes one line to the control socket and waits for pcscd to see the card in or out. @param {"insert"|"remove"} line */
+  const tell = async (line) => {
+    const answer = await new Promise((resolve, reject) => {
+      let got = "";
+      const c = net.createConnection(control, () => c.write(line + "\n"));
+      c.setTimeout(WAIT, () => c.destroy(new Error(`eidlink-vcard's control socket did not answer ${line}`)));
+      c.on("data", (/** @type {Buffer} */ d) => (got += d) && got.includes("\n") && (c.end(), resolve(got.trim())));
+      c.on("error", reject);
+    });
+    if (!/^ok /.test(answer)) throw new Error(`eidlink-vcard ${line}: ${answer}`);
+    await until(() => readerShows() === (line === "insert"), `vpcd's reader 0 to ${line === "insert" ? "show" : "lose"} the card`);
+  };
+  return { card, stop, remove: () => tell("remove"), insert: () => tell("insert") };
 }
 
 /**

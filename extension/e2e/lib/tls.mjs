@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { REPLICA_HOSTS, Session, devProfile, eidlinkWith, hostEnv, lockReaders, setHostEnv, startReplicas, startService, testcard, vpcdCard } from "./harness.mjs";
+import { REPLICA_HOSTS, Session, bin, devProfile, eidlinkWith, hostEnv, lockReaders, setHostEnv, startReplicas, startService, testcard, vpcdCard } from "./harness.mjs";
 
 /** @typedef {import("./harness.mjs").Card} Card */
 /** @typedef {import("./harness.mjs").Page} Page */
@@ -59,7 +59,7 @@ export class TlsRig {
     this.session = null;
     this.policyFile = "";
     this.release = () => {};
-    /** @type {(() => Promise<void>)[]} the vpcd cards' stops */
+    /** @type {Awaited<ReturnType<typeof vpcdCard>>[]} the vpcd cards: remove(), insert(), stop() */
     this.vcards = [];
     /** @type {string[]} JavaScript dialogs of any page open()ed */
     this.dialogs = [];
@@ -105,7 +105,7 @@ export class TlsRig {
       }
       if (this.vcards.length) throw new Error("one vpcd card at a time: it takes vpcd's first reader");
       const v = await vpcdCard(dir, { ...o, type: o.vpcd });
-      this.vcards.push(v.stop);
+      this.vcards.push(v);
       this.cards[name] = v.card;
     }
     const serverCA = path.join(this.work, "server-ca.pem");
@@ -137,7 +137,7 @@ export class TlsRig {
    * @param {...Card} cards
    */
   async useCard(...cards) {
-    await this.svc?.stop();
+    await this.stopService();
     const softhsm = cards.filter((c) => !c.module);
     if (softhsm.length > 1) throw new Error("one SoftHSM2 card at a time behind the service");
     // The profile's own card, for the profile's environment; without one, any SoftHSM2 card of the rig.
@@ -233,6 +233,26 @@ export class TlsRig {
     return welcome(p);
   }
 
+  /**
+   * unlock unlocks the service's card from a terminal, as "eidlink unlock"
+   * does for command-line tools: the PIN on its standard input.
+   * @param {string} pin
+   * @param {string} card its kind (with several cards in)
+   */
+  unlock(pin, card) {
+    try {
+      return execFileSync(path.join(bin, "eidlink"), ["unlock", "--card", card], { env: this.env, input: pin + "\n", encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    } catch (e) {
+      throw new Error(`eidlink unlock: ${/** @type {any} */ (e).stderr || e}`);
+    }
+  }
+
+  /** stopService stops the rig's service, and one that a host started after a test stopped it. */
+  async stopService() {
+    await this.svc?.stop();
+    if (this.env.XDG_RUNTIME_DIR) eidlinkWith(this.env, "service", "stop");
+  }
+
   /** log is what the service and the replicas logged, for a failure's report. */
   log() {
     return `--- service log:\n${this.svc?.log().slice(-3000)}\n--- replicas:\n${this.replicas?.log().slice(-1500)}`;
@@ -243,8 +263,8 @@ export class TlsRig {
     await this.session?.close();
     if (this.policyFile) fs.rmSync(this.policyFile, { force: true });
     this.replicas?.close();
-    await this.svc?.stop();
-    for (const stop of this.vcards) await stop();
+    await this.stopService();
+    for (const v of this.vcards) await v.stop();
     this.release();
     fs.rmSync(this.work, { recursive: true, force: true });
   }
