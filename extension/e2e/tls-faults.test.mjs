@@ -101,13 +101,13 @@ function defineFaults(kind) {
         // The card gone from eidlink's module before the handshake: no certificate to send; or
         // still in the browser's view: the signature, which the service refuses (both are seen).
         const removed = /** @type {Record<string, string>} */ ({
-          "no-card": `${text("tlsNoCardSeen")} ${text("tlsRetry")}`,
+          "no-card": `${text("tlsNoCardSeen")} ${text("tlsRetry")}${kind === "chromium" ? " " + text("tlsReopenChrome") : ""}`,
           refused: `${text("tlsFailed").replace("$1", text("err_EIDLINK_CARD_REMOVED"))} ${text("tlsRetry")}`,
         });
         assert.equal(e.what, removed[e.state], e.state);
         await vcard.insert();
-        // Chromium remembers, until it closes, that it sent this site no certificate: the retry
-        // needs the browser reopened (the page says so). Firefox asks the module again.
+        // Chromium remembers, until it closes, that it sent this site no certificate (when the
+        // card had left its view): the retry needs the browser reopened, as the page says.
         if (kind === "chromium") {
           await rig.launch();
           p = await rig.open(rig.sites.inps);

@@ -76,6 +76,10 @@ test("each reason in words, Italian and English, with how to retry where a retry
     assert.match(explainTls(f, en), enRe, JSON.stringify(f));
   }
   assert.doesNotMatch(explainTls({ reason: "tls13", label: "CIE" }, it), /riprovare/, "TLS 1.3 with that card: retrying does not help");
+  // Chromium remembers that it sent the site no certificate
+  assert.match(explainTls({ reason: "no-card", error: "net::ERR_BAD_SSL_CLIENT_AUTH_CERT" }, it), /non ha trovato la carta.*chiudi e riapri il browser/);
+  assert.doesNotMatch(explainTls({ reason: "no-card", error: "SSL_ERROR_HANDSHAKE_FAILURE_ALERT" }, it), /riapri/);
+  assert.doesNotMatch(explainTls({ reason: "service-stopped", error: "net::ERR_SSL_CLIENT_AUTH_SIGNATURE_FAILED" }, it), /riapri/, "a certificate was sent");
 });
 
 test("webRequest follows the hosts of the profiles with TLS logins only", () => {

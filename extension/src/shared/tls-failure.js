@@ -83,12 +83,25 @@ export function diagnose(kind, status, since, failedAt) {
   return kind === "tls" ? null : { reason: "not-offered" };
 }
 
+/** The reasons where no certificate reached the site, which Chromium then remembers until it closes. */
+const NO_CERTIFICATE = new Set(["no-card", "no-service", "not-offered"]);
+
 /**
  * explainTls puts a failure in words: what happened and how to retry.
- * @param {Pick<TlsFailure, "reason"|"code"|"label">} f
+ * @param {Pick<TlsFailure, "reason"|"code"|"label"|"error">} f
  * @param {(key: string, ...subs: (string|number)[]) => string} t
  */
 export function explainTls(f, t) {
+  const words = what(f, t);
+  // Chromium (its errors are net::ERR_*) sends a site no certificate again until it closes.
+  return f.error?.startsWith("net::") && NO_CERTIFICATE.has(f.reason) ? `${words} ${t("tlsReopenChrome")}` : words;
+}
+
+/**
+ * @param {Pick<TlsFailure, "reason"|"code"|"label">} f
+ * @param {(key: string, ...subs: (string|number)[]) => string} t
+ */
+function what(f, t) {
   switch (f.reason) {
     case "tls13":
       return t("tlsNeeds13", f.label ?? t("kind_unknown"));
