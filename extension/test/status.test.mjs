@@ -25,7 +25,15 @@ test("summarize: each state from a host status", () => {
 
 test("summarize: the ready card's holder, codice fiscale and tries", () => {
   const s = summarize({ ...base, readers: [reader], tokens: [{ ...token, cardKind: "unknown", hasAuthKey: true, holder: "X" }, token] });
-  assert.deepEqual(s, { state: "ready", cardKind: "cie", holder: "MARIO ROSSI", codiceFiscale: "RSSMRA80A01H501U", triesLeft: 3, problem: "" });
+  assert.deepEqual(s, { state: "ready", cardKind: "cie", holder: "MARIO ROSSI", codiceFiscale: "RSSMRA80A01H501U", triesLeft: 3, problem: "", driver: "" });
+});
+
+test("summarize: a CIE on eidlink's own driver is ready with no token, and named so", () => {
+  const native = { ...reader, module: "eidlink (native CIE driver)", holder: "MARIO ROSSI", codiceFiscale: "RSSMRA80A01H501U" };
+  const s = summarize({ ...base, readers: [native] });
+  assert.deepEqual(s, { state: "ready", cardKind: "cie", holder: "MARIO ROSSI", codiceFiscale: "RSSMRA80A01H501U", triesLeft: -1, problem: "", driver: "eidlink" });
+  assert.deepEqual(summaryText(s, t), { title: "CIE di MARIO ROSSI pronta all'uso", fix: "CIE, driver eidlink: si usa il PIN completo di 8 cifre." });
+  assert.equal(summarize({ ...base, readers: [{ ...native, problem: "x" }] }).state, "no-module");
 });
 
 test("summaryText says what is wrong and how to fix it", () => {

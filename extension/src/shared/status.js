@@ -23,7 +23,11 @@
  * @property {string} codiceFiscale
  * @property {number} triesLeft -1 when unknown
  * @property {string} problem   the host's own words, if any
+ * @property {string} driver    "eidlink" for a CIE on eidlink's own driver (no PKCS#11 token), else ""
  */
+
+/** NATIVE_CIE is the module name of eidlink's own CIE driver (internal/protocol ModuleNativeCIE). */
+export const NATIVE_CIE = "eidlink (native CIE driver)";
 
 /**
  * summarize reduces a host status (or null when the host is unreachable)
@@ -33,7 +37,7 @@
  */
 export function summarize(st) {
   /** @type {Summary} */
-  const s = { state: "no-host", cardKind: "", holder: "", codiceFiscale: "", triesLeft: -1, problem: "" };
+  const s = { state: "no-host", cardKind: "", holder: "", codiceFiscale: "", triesLeft: -1, problem: "", driver: "" };
   if (!st) return s;
   const tokens = (st.tokens ?? []).filter((t) => t.hasAuthKey);
   const readers = st.readers ?? [];
@@ -48,6 +52,7 @@ export function summarize(st) {
   if (!readers.length) return { ...s, state: "no-reader" };
   if (!withCard) return { ...s, state: "no-card" };
   Object.assign(s, { cardKind: withCard.cardKind ?? "", holder: withCard.holder ?? "", codiceFiscale: withCard.codiceFiscale ?? "", problem: withCard.problem ?? "" });
+  if (withCard.cardKind === "cie" && withCard.module === NATIVE_CIE && !withCard.problem) return { ...s, state: "ready", driver: "eidlink" };
   s.state = withCard.cardKind === "cie" || withCard.cardKind === "cns" ? "no-module" : "card-unknown";
   return s;
 }
@@ -62,7 +67,7 @@ export function summaryText(s, t) {
   const kind = s.cardKind === "cie" || s.cardKind === "cns" ? t("kind_" + s.cardKind) : t("kind_unknown");
   switch (s.state) {
     case "ready":
-      return { title: s.holder ? t("stateReadyHolder", kind, s.holder) : t("stateReady", kind), fix: s.triesLeft >= 0 ? t("triesLeft", s.triesLeft) : "" };
+      return { title: s.holder ? t("stateReadyHolder", kind, s.holder) : t("stateReady", kind), fix: s.driver === "eidlink" ? t("readyNativeCie") : s.triesLeft >= 0 ? t("triesLeft", s.triesLeft) : "" };
     case "pin-blocked":
       return { title: t("statePinBlocked", kind), fix: t("fixPinBlocked") };
     case "no-module":
