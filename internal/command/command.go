@@ -317,7 +317,11 @@ func (s *Server) prepare(req *protocol.Request) (func(context.Context) (any, err
 		if err != nil {
 			return nil, err
 		}
-		return func(ctx context.Context) (any, error) { return s.sign(ctx, a) }, nil
+		cert, err := x509.ParseCertificate(a.Certificate)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeInvalidArgument, "certificate does not parse: %v", err)
+		}
+		return func(ctx context.Context) (any, error) { return s.sign(ctx, a, cert) }, nil
 	case protocol.CmdUnlock:
 		if s.cfg.Unlocker == nil {
 			return nil, protocol.Errorf(protocol.CodeUnknownCommand, "\"unlock\" needs the eidlink service, which signs for eidlink's PKCS#11 module")
@@ -403,14 +407,15 @@ func supportedAlgorithms(cert *x509.Certificate) []protocol.SignatureAlgorithm {
 	return algs
 }
 
-func (s *Server) sign(ctx context.Context, r *protocol.SignRequest) (any, error) {
+// sign runs "sign" r, for the certificate want (r.Certificate parsed).
+func (s *Server) sign(ctx context.Context, r *protocol.SignRequest, want *x509.Certificate) (any, error) {
 	card, err := s.openCard(ctx, r.Origin, protocol.CmdSign, ms(r.WaitForCard))
 	if err != nil {
 		return nil, err
 	}
 	defer card.Close()
 	cert := card.SigningCertificate()
-	if !cert.Equal(r.Certificate) {
+	if !cert.Equal(want) {
 		return nil, protocol.Errorf(protocol.CodeNoCertificate, "the card in the reader does not hold the requested signing certificate")
 	}
 	if err := s.login(ctx, card, r.Origin, protocol.CmdSign); err != nil {

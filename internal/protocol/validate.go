@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"strings"
 	"unicode"
@@ -120,16 +119,20 @@ func ParseUnlock(raw json.RawMessage, o Options) (*UnlockArgs, error) {
 
 // SignRequest is a validated "sign" request.
 type SignRequest struct {
-	Origin      string
-	Certificate *x509.Certificate
+	Origin string
+	// Certificate is the DER the page sent, not parsed here: the command
+	// parses it (crypto/x509 would double eidlink-host's start-up time,
+	// and the host relays requests without validating them).
+	Certificate []byte
 	Hash        []byte
 	HashFunc    string
 	Lang        string
 	WaitForCard int // milliseconds
 }
 
-// ParseSign decodes and validates "sign": the certificate must parse, the
-// hash function must be known and the hash must have its length.
+// ParseSign decodes and validates "sign": the certificate must be base64
+// (whether it parses is the command's to check), the hash function must
+// be known and the hash must have its length.
 func ParseSign(raw json.RawMessage, o Options) (*SignRequest, error) {
 	var a SignArgs
 	if err := decodeArgs(raw, &a); err != nil {
@@ -153,17 +156,13 @@ func ParseSign(raw json.RawMessage, o Options) (*SignRequest, error) {
 	if err != nil {
 		return nil, invalid("certificate is not standard base64")
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, invalid("certificate does not parse: %v", err)
-	}
 	if err := validateLang(a.Lang); err != nil {
 		return nil, err
 	}
 	if err := validateWait(a.WaitForCard); err != nil {
 		return nil, err
 	}
-	return &SignRequest{Origin: a.Origin, Certificate: cert, Hash: digest, HashFunc: a.HashFunction, Lang: a.Lang, WaitForCard: a.WaitForCard}, nil
+	return &SignRequest{Origin: a.Origin, Certificate: der, Hash: digest, HashFunc: a.HashFunction, Lang: a.Lang, WaitForCard: a.WaitForCard}, nil
 }
 
 // validateWait checks a waitForCard argument.
