@@ -32,7 +32,7 @@ FUZZ := internal/nativemsg:FuzzRead internal/protocol:FuzzParseRequest internal/
         internal/command:FuzzServeStream relyingparty:FuzzParseToken relyingparty:FuzzFlatFields relyingparty:FuzzVerify \
         internal/cryptoki:FuzzConfig internal/eidcert:FuzzHolderOf \
         internal/card:FuzzIdentify internal/iasecc:FuzzUnprotect internal/iasecc:FuzzReadTLV internal/virtualcard:FuzzProcess internal/install:FuzzParseNSSModules internal/install:FuzzParseRemember \
-        internal/p11wire:FuzzParseRequest internal/p11wire:FuzzParseResponse
+        internal/p11wire:FuzzParseRequest internal/p11wire:FuzzParseResponse internal/ipc:FuzzFrames
 
 .PHONY: all build deps pcscd test gotest lint fuzz bench demo demo-ui demo-tls e2e clean extension extension-dist msi deb rpm dist package-test pkcs11
 

@@ -2,19 +2,15 @@ package ipc
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"os/user"
 	"strings"
 	"sync"
 	"syscall"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
@@ -24,15 +20,36 @@ import (
 // Send and Recv carry one protocol message each; Send may be called
 // concurrently with Recv.
 type Conn struct {
-	ws       *websocket.Conn
+	ws       WebSocket
 	w        writer
 	beat     *beat
 	closed   chan struct{} // stops the heartbeat
 	close    sync.Once
-	sc       *scrubConn // the service's side
-	l        *Listener  // the service's side
 	Endpoint Endpoint
 	Peer     Hello // the other side's hello
+}
+
+// NewConn wraps the service's side of a new connection, on ep, whose
+// hellos are still to exchange (Accept).
+func NewConn(ws WebSocket, ep Endpoint) *Conn {
+	return &Conn{ws: ws, w: writer{ws: ws}, Endpoint: ep, closed: make(chan struct{})}
+}
+
+// Accept exchanges hellos on the service's side, the service's first
+// (version is eidlink's), and starts the heartbeat. It fails for a host
+// that is gone, and with a *VersionError for one of another major
+// protocol version, which the caller tells why.
+func (c *Conn) Accept(version string) error {
+	if err := c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, version}}); err != nil {
+		return err
+	}
+	peer, err := readHello(c.ws, true)
+	if err != nil {
+		return err
+	}
+	c.Peer = *peer
+	c.beat = heartbeat(c.ws, c.closed)
+	return nil
 }
 
 // Dial connects to the service that p locates (the endpoint in
@@ -40,7 +57,7 @@ type Conn struct {
 // say why no service answers; it fails with a *VersionError when the
 // service speaks another major version.
 func Dial(ctx context.Context, p Paths) (*Conn, error) {
-	secret, err := readSecret(p.Secret)
+	secret, err := ReadSecret(p.Secret)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no eidlink service has run for this user (no %s)", p.Secret)
 	}
@@ -70,37 +87,32 @@ func DialDefault(ctx context.Context) (*Conn, error) {
 }
 
 func dial(ctx context.Context, ep Endpoint, secret []byte) (*Conn, error) {
-	d := websocket.Dialer{
-		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			c, err := new(net.Dialer).DialContext(ctx, ep.Network, ep.Address)
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-				return nil, fmt.Errorf("no eidlink service listens on %s", ep)
-			}
-			if err != nil {
-				return nil, err
-			}
-			// The secret goes only to this user's own service.
-			if uc, ok := c.(*net.UnixConn); ok {
-				if uid, err := peerUID(uc); err != nil || uid != os.Geteuid() {
-					c.Close()
-					return nil, fmt.Errorf("%s is served by another user (uid %d): a host talks only to its own user's service", ep, uid)
-				}
-			}
-			return c, nil
-		},
-		HandshakeTimeout: handshakeTimeout,
-		WriteBufferPool:  zeroingPool{},
+	nc, err := new(net.Dialer).DialContext(ctx, ep.Network, ep.Address)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("no eidlink service listens on %s", ep)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The secret goes only to this user's own service.
+	if uc, ok := nc.(*net.UnixConn); ok {
+		if uid, err := PeerUID(uc); err != nil || uid != os.Geteuid() {
+			nc.Close()
+			return nil, fmt.Errorf("%s is served by another user (uid %d): a host talks only to its own user's service", ep, uid)
+		}
 	}
 	host := "localhost"
 	if ep.Network == "tcp" {
 		host = ep.Address
 	}
-	ws, resp, err := d.DialContext(ctx, "ws://"+host+"/", http.Header{SecretHeader: {hex.EncodeToString(secret)}})
+	ws, err := wsHandshake(ctx, nc, host, "/", secret)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%s refused the connection: %s", ep, resp.Status)
+		nc.Close()
+		var re *refusedError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("%s refused the connection: %s", ep, re.status)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", ep, err)
 	}
 	ws.SetReadLimit(nativemsg.MaxOutgoing)
 	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: ep, closed: make(chan struct{})}
@@ -128,22 +140,15 @@ func (c *Conn) SendJSON(v any) error { return c.w.writeJSON(v) }
 // see Ended) or not. Close the connection after.
 func (c *Conn) End(normal bool) {
 	if normal {
-		c.w.close(websocket.CloseNormalClosure, "")
+		c.w.close(closeNormal, "")
 	} else {
-		c.w.close(websocket.CloseGoingAway, "")
-	}
-}
-
-// scrub clears what the service's side read, once it reads no more.
-func (c *Conn) scrub() {
-	if c.sc != nil {
-		c.sc.scrub()
+		c.w.close(closeGoingAway, "")
 	}
 }
 
 // Recv returns the next message. It fails when the peer closes the
-// connection: after "quit" with a *websocket.CloseError of code
-// CloseNormalClosure (see Ended); and when the peer has not answered
+// connection: after "quit" with a *CloseError of code 1000 (see
+// Ended); and when the peer has not answered
 // the heartbeat for a few seconds (frozen). Keep one goroutine in Recv for
 // as long as the connection is used: it answers the peer's pings.
 func (c *Conn) Recv() ([]byte, error) { return c.beat.read() }
@@ -156,7 +161,10 @@ func (c *Conn) Close() error {
 
 // Ended reports whether err from Recv means the service ended the session
 // normally (after "quit").
-func Ended(err error) bool { return websocket.IsCloseError(err, websocket.CloseNormalClosure) }
+func Ended(err error) bool {
+	var ce *CloseError
+	return errors.As(err, &ce) && ce.Code == closeNormal
+}
 
 // Probe reports whether the user's own service answers, where, and its
 // version, or why it does not.

@@ -1,9 +1,11 @@
 // Package ipc is the connection between eidlink-host and the user's
-// eidlink service: WebSocket (github.com/gorilla/websocket) over a Unix
-// socket (Linux, macOS) or over loopback TCP (Windows, or --listen
-// tcp:127.0.0.1:PORT), its authentication, and where each user's service
-// keeps its secret, socket and runtime files (PathsFor). Both sides live
-// here: Listen and Listener.Serve for the service, Dial for the host.
+// eidlink service: WebSocket over a Unix socket (Linux, macOS) or over
+// loopback TCP (Windows, or --listen tcp:127.0.0.1:PORT), its
+// authentication, and where each user's service keeps its secret, socket
+// and runtime files (PathsFor). The host's side is here: Dial, with a
+// small WebSocket client of its own, so that eidlink-host links no
+// net/http. The service's side, on gorilla/websocket, is package
+// ipcserver; Conn, the hellos and the heartbeat serve both.
 //
 // # Authentication
 //

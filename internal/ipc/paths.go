@@ -2,7 +2,6 @@ package ipc
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -109,40 +108,4 @@ func dirs() (config, run string, err error) {
 	}
 	config, err = os.UserConfigDir()
 	return config, xdg.Dir("XDG_RUNTIME_DIR", cache), err
-}
-
-// listen opens e. A Unix socket goes in a directory only the user can
-// enter (created 0700 if missing, refused if others can reach it), with
-// mode 0600; a stale socket left by a crash is replaced, a live one means
-// the service already runs.
-func listen(e Endpoint) (net.Listener, error) {
-	if e.Network != "unix" {
-		return net.Listen(e.Network, e.Address)
-	}
-	dir := filepath.Dir(e.Address)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := private(fi, dir); err != nil {
-		return nil, err
-	}
-	if c, err := net.Dial("unix", e.Address); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("another eidlink service already listens on %s", e)
-	}
-	os.Remove(e.Address)
-	l, err := net.Listen("unix", e.Address)
-	if err != nil {
-		return nil, err
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(true)
-	if err := os.Chmod(e.Address, 0o600); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }

@@ -7,7 +7,7 @@ import (
 	"net"
 )
 
-// peerUID is not implemented here: Unix-socket peers are refused.
-func peerUID(*net.UnixConn) (int, error) {
+// PeerUID is not implemented here: Unix-socket peers are refused.
+func PeerUID(*net.UnixConn) (int, error) {
 	return -1, errors.New("peer credentials are not supported on this system")
 }

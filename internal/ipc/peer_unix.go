@@ -4,9 +4,9 @@ package ipc
 
 import "net"
 
-// peerUID returns the user of the process at the other end of c, as the
+// PeerUID returns the user of the process at the other end of c, as the
 // kernel recorded it when the connection was made.
-func peerUID(c *net.UnixConn) (uid int, err error) {
+func PeerUID(c *net.UnixConn) (uid int, err error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return -1, err

@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// private checks that only this user can use the file or directory.
-func private(fi os.FileInfo, path string) error {
+// Private checks that only this user can use the file or directory.
+func Private(fi os.FileInfo, path string) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok || int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("%s belongs to another user", path)
@@ -19,6 +19,3 @@ func private(fi os.FileInfo, path string) error {
 	}
 	return nil
 }
-
-// restrict is a no-op: the secret is created with mode 0600.
-func restrict(string) error { return nil }

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // ProtocolVersion is the version of the host-service protocol, MAJOR.MINOR.
@@ -45,8 +41,8 @@ func (e *VersionError) Error() string {
 func major(v string) string { m, _, _ := strings.Cut(v, "."); return m }
 
 // readHello reads the peer's hello and checks its major version.
-func readHello(ws *websocket.Conn, service bool) (*Hello, error) {
-	ws.SetReadDeadline(time.Now().Add(handshakeTimeout))
+func readHello(ws WebSocket, service bool) (*Hello, error) {
+	ws.SetReadDeadline(time.Now().Add(HandshakeTimeout))
 	defer ws.SetReadDeadline(time.Time{})
 	msg, err := readMessage(ws)
 	if err != nil {
@@ -62,10 +58,10 @@ func readHello(ws *websocket.Conn, service bool) (*Hello, error) {
 	return m.Hello, nil
 }
 
-const (
-	handshakeTimeout = 3 * time.Second
-	writeTimeout     = 10 * time.Second
-)
+// HandshakeTimeout bounds each side's upgrade and hello.
+const HandshakeTimeout = 3 * time.Second
+
+const writeTimeout = 10 * time.Second
 
 // The heartbeat: each side pings the other every pingPeriod, and takes a
 // peer it hears nothing from (no message, ping or pong) for pongWait as
@@ -85,7 +81,7 @@ var (
 // all the time. Pongs are written from the heartbeat's goroutine, not the
 // reader's: a reader waiting to write would stop reading, and two peers
 // both writing could then wait on each other.
-func heartbeat(ws *websocket.Conn, done <-chan struct{}) *beat {
+func heartbeat(ws WebSocket, done <-chan struct{}) *beat {
 	b := &beat{ws: ws, period: pingPeriod, wait: pongWait}
 	b.alive()
 	pongs := make(chan string, 1)
@@ -107,9 +103,9 @@ func heartbeat(ws *websocket.Conn, done <-chan struct{}) *beat {
 			case <-done:
 				return
 			case data := <-pongs:
-				ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(b.wait))
+				ws.WriteControl(pongMessage, []byte(data), time.Now().Add(b.wait))
 			case <-t.C:
-				ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(b.wait))
+				ws.WriteControl(pingMessage, nil, time.Now().Add(b.wait))
 			}
 		}
 	}()
@@ -118,7 +114,7 @@ func heartbeat(ws *websocket.Conn, done <-chan struct{}) *beat {
 
 // beat is a connection under heartbeat.
 type beat struct {
-	ws           *websocket.Conn
+	ws           WebSocket
 	period, wait time.Duration
 }
 
@@ -135,12 +131,12 @@ func (b *beat) read() ([]byte, error) {
 
 // readMessage reads one text message into a buffer it owns, zeroing every
 // smaller buffer it outgrows: a message may carry a PIN.
-func readMessage(ws *websocket.Conn) ([]byte, error) {
+func readMessage(ws WebSocket) ([]byte, error) {
 	typ, r, err := ws.NextReader()
 	if err != nil {
 		return nil, err
 	}
-	if typ != websocket.TextMessage {
+	if typ != textMessage {
 		return nil, errors.New("unexpected binary message")
 	}
 	buf := make([]byte, 0, 512)
@@ -166,14 +162,14 @@ func readMessage(ws *websocket.Conn) ([]byte, error) {
 // writer serialises writes to ws.
 type writer struct {
 	mu sync.Mutex
-	ws *websocket.Conn
+	ws WebSocket
 }
 
 func (w *writer) write(msg []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return w.ws.WriteMessage(websocket.TextMessage, msg)
+	return w.ws.WriteMessage(textMessage, msg)
 }
 
 func (w *writer) writeJSON(v any) error {
@@ -187,52 +183,5 @@ func (w *writer) writeJSON(v any) error {
 func (w *writer) close(code int, text string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
-}
-
-// zeroingPool is the write buffer "pool" of the host's connection:
-// gorilla hands each message's buffer to Put once the frame is sent, and
-// Put clears it, so that a PIN does not outlive its frame. Get returns
-// nothing, so each message gets a fresh buffer. (gorilla's pool items are
-// a struct holding the buffer: writePoolData in its conn.go.)
-type zeroingPool struct{}
-
-func (zeroingPool) Get() any { return nil }
-
-func (zeroingPool) Put(v any) {
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Struct && rv.NumField() > 0 && rv.Field(0).Kind() == reflect.Slice {
-		clear(rv.Field(0).Bytes())
-	}
-}
-
-// scrubConn is the service's side of a connection. Once armed (after the
-// upgrade), it remembers the buffer of its first read, which is gorilla's
-// read buffer, for scrub to clear once the connection is no longer read:
-// that buffer holds the frames (masked PINs among them) until overwritten.
-type scrubConn struct {
-	net.Conn
-	mu    sync.Mutex
-	armed bool
-	buf   []byte
-}
-
-func (c *scrubConn) arm() {
-	c.mu.Lock()
-	c.armed = true
-	c.mu.Unlock()
-}
-
-func (c *scrubConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	if c.armed && c.buf == nil {
-		c.buf = p[:cap(p)]
-	}
-	c.mu.Unlock()
-	return c.Conn.Read(p)
-}
-
-func (c *scrubConn) scrub() {
-	c.mu.Lock()
-	clear(c.buf)
-	c.mu.Unlock()
+	w.ws.WriteControl(closeMessage, formatClose(code, text), time.Now().Add(time.Second))
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/ipc/ipcserver"
 	kservice "github.com/kardianos/service"
 )
 
@@ -129,7 +130,7 @@ func (m *Manager) Install() error {
 	if err != nil {
 		return err
 	}
-	if _, err := ipc.EnsureSecret(p.Secret); err != nil {
+	if _, err := ipcserver.EnsureSecret(p.Secret); err != nil {
 		return err
 	}
 	return m.svc.Install()

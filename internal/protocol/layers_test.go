@@ -23,9 +23,9 @@ var layers = map[string]int{
 	"internal/authtoken": 2, "internal/virtualcard/virtualcardtest": 2, "internal/demosite": 2,
 	"internal/tlsreplica": 2,
 
-	"internal/reader": 3, "internal/osservice": 3, "internal/cie": 3, "internal/command": 3, "internal/tlsauth": 3,
+	"internal/reader": 3, "internal/ipc/ipcserver": 3, "internal/cie": 3, "internal/command": 3, "internal/tlsauth": 3,
 
-	"internal/mockhost": 4, "internal/service": 4,
+	"internal/mockhost": 4, "internal/service": 4, "internal/osservice": 4,
 
 	"internal/cli": 5,
 }

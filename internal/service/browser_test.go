@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/ipc/ipcserver"
 	"github.com/eidlink/eidlink/internal/testenv"
 )
 
@@ -68,7 +68,7 @@ ws.onclose = (e) => { if (!opened) fetch("/result?r=closed-" + e.code); };
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the page reported nothing; chromium said: %s", stderr.String())
 	}
-	if r := ts.refused.list(); !slices.Contains(r, ipc.RefusedOrigin) || slices.Contains(r, ipc.RefusedSecret) {
+	if r := ts.refused.list(); !slices.Contains(r, ipcserver.RefusedOrigin) || slices.Contains(r, ipcserver.RefusedSecret) {
 		t.Fatalf("refusals %v: want the Origin header refused (before the secret is checked)", r)
 	}
 }

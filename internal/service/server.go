@@ -12,6 +12,7 @@ import (
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/ipc/ipcserver"
 	"github.com/eidlink/eidlink/internal/p11wire"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/tlsauth"
@@ -29,7 +30,7 @@ type Config struct {
 	Events <-chan protocol.EventMessage
 	Log    *slog.Logger
 	// Refused, when set, is called for each refused connection or request.
-	Refused func(ipc.Refusal)
+	Refused func(ipcserver.Refusal)
 	// IdleExit, when not zero, stops the service once no host has been
 	// connected for that long: a service started on demand by a host.
 	IdleExit time.Duration
@@ -78,10 +79,10 @@ func (s slotsOf[C]) OpenSlot(ctx context.Context, key string) (command.Card, err
 	return c, nil
 }
 
-// Server is the eidlink service: the card broker behind an ipc.Listener.
+// Server is the eidlink service: the card broker behind an ipcserver.Listener.
 type Server struct {
 	cfg    Config
-	ln     *ipc.Listener
+	ln     *ipcserver.Listener
 	hub    hub
 	idle   idle
 	bridge *tlsauth.Bridge // nil without Config.Slots
@@ -96,7 +97,7 @@ func Listen(cfg Config) (*Server, error) {
 	// The lock file makes the service take turns with the CLI's commands.
 	q := newQueued(cfg.Command.Provider, CardLockFile(cfg.Paths))
 	s.cfg.Command.Provider = q
-	lc := ipc.ListenConfig{Paths: cfg.Paths, Version: cfg.Command.Version, Log: cfg.Log, Refused: cfg.Refused}
+	lc := ipcserver.ListenConfig{Paths: cfg.Paths, Version: cfg.Command.Version, Log: cfg.Log, Refused: cfg.Refused}
 	if cfg.Slots != nil {
 		tc := cfg.TLS
 		tc.Cards, tc.Log = cfg.Slots, cfg.Log
@@ -124,7 +125,7 @@ func Listen(cfg Config) (*Server, error) {
 		s.cfg.Command.TLSPIN = asker.answer
 		lc.Raw = map[string]func(context.Context, *websocket.Conn){p11wire.Path: s.module}
 	}
-	ln, err := ipc.Listen(lc)
+	ln, err := ipcserver.Listen(lc)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +233,7 @@ func (s *Server) module(ctx context.Context, ws *websocket.Conn) {
 
 // session runs one host's connection: its own command loop with the
 // shared, queued Provider, and the events.
-func (s *Server) session(ctx context.Context, c *ipc.Conn) {
+func (s *Server) session(ctx context.Context, c *ipcserver.Conn) {
 	s.idle.enter()
 	defer s.idle.leave()
 	ctx, cancel := context.WithCancel(ctx)

@@ -16,6 +16,7 @@ import (
 	"github.com/eidlink/eidlink/internal/command"
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/ipc"
+	"github.com/eidlink/eidlink/internal/ipc/ipcserver"
 	"github.com/eidlink/eidlink/internal/protocol"
 	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/relyingparty"
@@ -52,19 +53,19 @@ type testService struct {
 // refusals records the server's refusals.
 type refusals struct {
 	mu   sync.Mutex
-	seen []ipc.Refusal
+	seen []ipcserver.Refusal
 }
 
-func (r *refusals) add(x ipc.Refusal) {
+func (r *refusals) add(x ipcserver.Refusal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, x)
 }
 
-func (r *refusals) list() []ipc.Refusal {
+func (r *refusals) list() []ipcserver.Refusal {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]ipc.Refusal(nil), r.seen...)
+	return append([]ipcserver.Refusal(nil), r.seen...)
 }
 
 func startService(t testing.TB, p command.Provider, events <-chan protocol.EventMessage, endpoint string) *testService {

@@ -1,21 +1,21 @@
-package ipc
+package ipcserver
 
 import (
 	"context"
-	"github.com/gorilla/websocket"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/eidlink/eidlink/internal/ipc"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(peerChild())
-	}
-	if os.Getenv(listenerEnv) != "" {
-		os.Exit(listenerChild())
 	}
 	os.Exit(m.Run())
 }
@@ -45,7 +45,7 @@ func (r *refusals) list() []Refusal {
 // every message back.
 type testListener struct {
 	*Listener
-	paths   Paths
+	paths   ipc.Paths
 	refused refusals
 }
 
@@ -55,10 +55,10 @@ const rawPath = "/raw"
 func startService(t testing.TB, endpoint string) *testListener {
 	t.Helper()
 	dir := t.TempDir()
-	ts := &testListener{paths: Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: Endpoint{"unix", filepath.Join(dir, "run", "service.sock")}, Run: filepath.Join(dir, "run")}}
+	ts := &testListener{paths: ipc.Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: ipc.Endpoint{Network: "unix", Address: filepath.Join(dir, "run", "service.sock")}, Run: filepath.Join(dir, "run")}}
 	if endpoint != "" {
 		var err error
-		if ts.paths.Endpoint, err = ParseEndpoint(endpoint); err != nil {
+		if ts.paths.Endpoint, err = ipc.ParseEndpoint(endpoint); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -100,11 +100,11 @@ func startService(t testing.TB, endpoint string) *testListener {
 	return ts
 }
 
-func (ts *testListener) dial(t testing.TB) *Conn {
+func (ts *testListener) dial(t testing.TB) *ipc.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, ts.paths)
+	c, err := ipc.Dial(ctx, ts.paths)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +113,12 @@ func (ts *testListener) dial(t testing.TB) *Conn {
 }
 
 // A host's messages reach the service's session and back, and each side
-// knows the other's version.
+// knows the other's version: the host's own client (package ipc) against
+// gorilla/websocket.
 func TestEcho(t *testing.T) {
 	ts := startService(t, "")
 	c := ts.dial(t)
-	if c.Peer.Version != "1.2.3" || c.Peer.Protocol != ProtocolVersion {
+	if c.Peer.Version != "1.2.3" || c.Peer.Protocol != ipc.ProtocolVersion {
 		t.Fatalf("the service's hello: %+v", c.Peer)
 	}
 	for _, msg := range []string{`{"command":"status"}`, `{"a":1}`} {

@@ -1,4 +1,9 @@
-package ipc
+// Package ipcserver is the service's side of package ipc: it listens on
+// the user's endpoint, refuses other users, web pages and requests
+// without the secret, and hands each host's connection to a session as an
+// ipc.Conn. It is the only side that links net/http, through
+// gorilla/websocket: eidlink-host dials with ipc's own client.
+package ipcserver
 
 import (
 	"context"
@@ -10,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/eidlink/eidlink/internal/ipc"
 	"github.com/eidlink/eidlink/internal/nativemsg"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -33,7 +40,7 @@ type ListenConfig struct {
 	// Paths: the secret (created when missing) and the endpoint to listen
 	// on. A TCP endpoint is written to service.endpoint next to the
 	// secret for the hosts to find.
-	Paths   Paths
+	Paths   ipc.Paths
 	Version string // eidlink's version, for the hello
 	Log     *slog.Logger
 	// Refused, when set, is called for each refused connection or request.
@@ -51,7 +58,7 @@ type ListenConfig struct {
 type Listener struct {
 	cfg      ListenConfig
 	ln       net.Listener
-	endpoint Endpoint
+	endpoint ipc.Endpoint
 	secret   []byte
 	uid      int // the only user served (Unix sockets)
 	mu       sync.Mutex
@@ -84,7 +91,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 }
 
 // Endpoint is where l listens.
-func (l *Listener) Endpoint() Endpoint { return l.endpoint }
+func (l *Listener) Endpoint() ipc.Endpoint { return l.endpoint }
 
 // Serve accepts connections until ctx ends and runs session on each, on
 // its own goroutine, with a context that ends with ctx. The session
@@ -96,12 +103,12 @@ func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Con
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	upgrader := websocket.Upgrader{
-		HandshakeTimeout: handshakeTimeout,
+		HandshakeTimeout: ipc.HandshakeTimeout,
 		ReadBufferSize:   1, // its own small buffer, which scrubConn clears
 		CheckOrigin:      func(r *http.Request) bool { return r.Header["Origin"] == nil },
 	}
 	hs := &http.Server{
-		ReadHeaderTimeout: handshakeTimeout,
+		ReadHeaderTimeout: ipc.HandshakeTimeout,
 		ErrorLog:          slog.NewLogLogger(l.cfg.Log.Handler(), slog.LevelDebug),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Browsers send Origin with every WebSocket handshake and
@@ -111,9 +118,9 @@ func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Con
 				http.Error(w, "eidlink: requests from web pages are refused", http.StatusForbidden)
 				return
 			}
-			if !secretMatches(r.Header.Get(SecretHeader), l.secret) {
+			if !secretMatches(r.Header.Get(ipc.SecretHeader), l.secret) {
 				l.refuse(RefusedSecret)
-				http.Error(w, "eidlink: missing or wrong "+SecretHeader, http.StatusUnauthorized)
+				http.Error(w, "eidlink: missing or wrong "+ipc.SecretHeader, http.StatusUnauthorized)
 				return
 			}
 			l.mu.Lock()
@@ -165,6 +172,14 @@ func (l *Listener) Serve(ctx context.Context, session func(context.Context, *Con
 	return err
 }
 
+// Conn is a host's connection on the service's side.
+type Conn struct {
+	*ipc.Conn
+	ws *websocket.Conn
+	sc *scrubConn
+	l  *Listener
+}
+
 // accept wraps a new connection, whose hellos are still to exchange.
 func (l *Listener) accept(ctx context.Context, ws *websocket.Conn) *Conn {
 	sc, _ := ws.NetConn().(*scrubConn)
@@ -172,35 +187,30 @@ func (l *Listener) accept(ctx context.Context, ws *websocket.Conn) *Conn {
 		sc.arm()
 	}
 	ws.SetReadLimit(nativemsg.MaxIncoming)
-	c := &Conn{ws: ws, w: writer{ws: ws}, Endpoint: l.endpoint, sc: sc, closed: make(chan struct{}), l: l}
+	c := &Conn{Conn: ipc.NewConn(ws, l.endpoint), ws: ws, sc: sc, l: l}
 	context.AfterFunc(ctx, func() { c.Close() }) // ends a blocked read
 	return c
 }
 
-// Handshake exchanges hellos on a connection the service accepted, the
-// service's first, and starts its heartbeat. It fails for a host it
-// refuses (another major protocol version, which is told why) and for one
-// that is gone. Only the service's side calls it: Dial does the host's.
+// Handshake exchanges hellos, the service's first, and starts the
+// heartbeat. It fails for a host it refuses (another major protocol
+// version, which is told why) and for one that is gone.
 func (c *Conn) Handshake() error {
-	if c.l == nil {
-		return errors.New("ipc: Handshake on a host's connection")
+	err := c.Accept(c.l.cfg.Version)
+	var ve *ipc.VersionError
+	if errors.As(err, &ve) {
+		c.l.refuse(RefusedVersion, "protocol", ve.Theirs)
+		c.SendJSON(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeFatal, "%v", ve)})
+		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "protocol version"), time.Now().Add(time.Second))
 	}
-	if err := c.w.writeJSON(helloMessage{&Hello{ProtocolVersion, c.l.cfg.Version}}); err != nil {
-		return err
+	return err
+}
+
+// scrub clears what was read, once the connection is read no more.
+func (c *Conn) scrub() {
+	if c.sc != nil {
+		c.sc.scrub()
 	}
-	peer, err := readHello(c.ws, true)
-	if err != nil {
-		var ve *VersionError
-		if errors.As(err, &ve) {
-			c.l.refuse(RefusedVersion, "protocol", ve.Theirs)
-			c.w.writeJSON(protocol.ErrorMessage{Error: protocol.Errorf(protocol.CodeFatal, "%v", ve)})
-			c.w.close(websocket.ClosePolicyViolation, "protocol version")
-		}
-		return err
-	}
-	c.Peer = *peer
-	c.beat = heartbeat(c.ws, c.closed)
-	return nil
 }
 
 func (l *Listener) refuse(r Refusal, args ...any) {
@@ -224,7 +234,7 @@ func (l peerListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if uc, ok := c.(*net.UnixConn); ok {
-			if uid, err := peerUID(uc); err != nil || uid != l.l.uid {
+			if uid, err := ipc.PeerUID(uc); err != nil || uid != l.l.uid {
 				l.l.refuse(RefusedPeer, "uid", uid, "err", err)
 				c.Close()
 				continue
@@ -232,4 +242,72 @@ func (l peerListener) Accept() (net.Conn, error) {
 		}
 		return &scrubConn{Conn: c}, nil
 	}
+}
+
+// listen opens e. A Unix socket goes in a directory only the user can
+// enter (created 0700 if missing, refused if others can reach it), with
+// mode 0600; a stale socket left by a crash is replaced, a live one means
+// the service already runs.
+func listen(e ipc.Endpoint) (net.Listener, error) {
+	if e.Network != "unix" {
+		return net.Listen(e.Network, e.Address)
+	}
+	dir := filepath.Dir(e.Address)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ipc.Private(fi, dir); err != nil {
+		return nil, err
+	}
+	if c, err := net.Dial("unix", e.Address); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another eidlink service already listens on %s", e)
+	}
+	os.Remove(e.Address)
+	l, err := net.Listen("unix", e.Address)
+	if err != nil {
+		return nil, err
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(true)
+	if err := os.Chmod(e.Address, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// scrubConn is the service's side of a connection. Once armed (after the
+// upgrade), it remembers the buffer of its first read, which is gorilla's
+// read buffer, for scrub to clear once the connection is no longer read:
+// that buffer holds the frames (masked PINs among them) until overwritten.
+type scrubConn struct {
+	net.Conn
+	mu    sync.Mutex
+	armed bool
+	buf   []byte
+}
+
+func (c *scrubConn) arm() {
+	c.mu.Lock()
+	c.armed = true
+	c.mu.Unlock()
+}
+
+func (c *scrubConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.armed && c.buf == nil {
+		c.buf = p[:cap(p)]
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+func (c *scrubConn) scrub() {
+	c.mu.Lock()
+	clear(c.buf)
+	c.mu.Unlock()
 }
