@@ -438,9 +438,13 @@ func TestPCSCWedged(t *testing.T) {
 	h.wait()
 }
 
-// SIGTERM ends the host while a command waits on a wedged pcscd.
+// SIGTERM ends the host cleanly while a command waits on a wedged pcscd.
+// (The host catches signals once its version message is out and it is
+// under way: the first answer says it is.)
 func TestSIGTERMWithPCSCWedged(t *testing.T) {
 	h := spawn(t, newCard(t, "cie"), pcsctest.Env+"="+pcsctest.Wedged(t))
+	h.send(`{"command":"status"}`)
+	h.recv()
 	h.send(`{"command":"status"}`)
 	h.cmd.Process.Signal(syscall.SIGTERM)
 	h.wait()
@@ -562,21 +566,31 @@ func holdCard(t *testing.T, how string) (release func()) {
 	return release
 }
 
-// The host is a static, pure-Go relay: nothing that drives a card (cgo,
-// PC/SC, PKCS#11) nor the CLI with everything it carries is in its
-// import graph.
-func TestHostImportsNoCardCode(t *testing.T) {
+// hostDeps lists the host's dependencies (go list -deps), each with
+// "cgo" after it when it is not the standard library's and uses cgo.
+func hostDeps(t *testing.T) map[string]string {
 	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{if and .CgoFiles (not .Standard)}}cgo{{end}}", ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1") // so that cgo packages show themselves
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bad []string
+	deps := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, cgo, _ := strings.Cut(line, " ")
+		deps[pkg] = cgo
+	}
+	return deps
+}
+
+// The host is a static, pure-Go relay: nothing that drives a card (cgo,
+// PC/SC, PKCS#11) nor the CLI with everything it carries is in its
+// import graph.
+func TestHostImportsNoCardCode(t *testing.T) {
+	var bad []string
+	for pkg, cgo := range hostDeps(t) {
 		if cgo == "cgo" {
-			bad = append(bad, line)
+			bad = append(bad, pkg+" (cgo)")
 		}
 		for _, banned := range []string{"/internal/pcsc", "/internal/cryptoki", "/internal/cli", "/internal/reader", "/internal/service", "/internal/osservice", "github.com/ebfe/scard", "github.com/miekg/pkcs11", "github.com/kardianos/service"} {
 			if strings.HasSuffix(pkg, banned) || strings.Contains(pkg, banned+"/") || pkg == banned {
@@ -586,6 +600,27 @@ func TestHostImportsNoCardCode(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		t.Fatalf("eidlink-host imports %v", bad)
+	}
+}
+
+// The host links no net/http: not the service's side of the IPC
+// (gorilla/websocket, which brings net/http, crypto/tls and HTTP/2), nor
+// crypto/x509. Each would make it start much slower than the smallest Go
+// program (BenchmarkColdStart): the host dials with package ipc's own
+// WebSocket client.
+func TestHostLinksNoHTTP(t *testing.T) {
+	deps := hostDeps(t)
+	if _, ok := deps["github.com/eidlink/eidlink/internal/ipc"]; !ok { // the control
+		t.Fatalf("go list did not find the host's dependencies: %v", deps)
+	}
+	var bad []string
+	for _, pkg := range []string{"net/http", "crypto/tls", "crypto/x509", "github.com/gorilla/websocket", "github.com/eidlink/eidlink/internal/ipc/ipcserver"} {
+		if _, ok := deps[pkg]; ok {
+			bad = append(bad, pkg)
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("eidlink-host links %v", bad)
 	}
 }
 
