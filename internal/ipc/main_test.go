@@ -199,19 +199,11 @@ func listenerChild() int {
 	return 0
 }
 
-// openToOthers lets other users into dir and its parents up to the
-// temporary directory.
-func openToOthers(dir string) {
-	for d := dir; strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-}
-
 // The host refuses a service of another user before sending the secret.
 func TestHostChecksServiceUser(t *testing.T) {
 	testenv.NeedRoot(t, "it runs a listener as uid 65534")
 	dir := t.TempDir()
-	openToOthers(dir)
+	testenv.OpenToOthers(dir)
 	os.Chmod(dir, 0o777)
 	sock := filepath.Join(dir, "s.sock")
 	exe := filepath.Join(dir, "listener")

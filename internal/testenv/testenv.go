@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,14 @@ func NeedRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		Missing(t, "root", why+": run it as root (make test does)")
+	}
+}
+
+// OpenToOthers lets other users into dir and its parents up to the
+// temporary directory: for a test that runs a process as another user.
+func OpenToOthers(dir string) {
+	for d := dir; strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
 	}
 }
 
