@@ -172,8 +172,9 @@ func wsHandshake(ctx context.Context, conn net.Conn, host, path string, secret [
 	defer stop()
 	nonce := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, rand.Uint64()), rand.Uint64())
 	key := base64.StdEncoding.EncodeToString(nonce)
-	req := make([]byte, 0, 256+hex.EncodedLen(len(secret)))
-	req = append(req, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n"+SecretHeader+": "...)
+	head := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n" + SecretHeader + ": "
+	req := make([]byte, 0, len(head)+hex.EncodedLen(len(secret))+4) // never grown: one copy of the secret
+	req = append(req, head...)
 	req = hex.AppendEncode(req, secret)
 	req = append(req, "\r\n\r\n"...)
 	_, err := conn.Write(req)
@@ -182,11 +183,11 @@ func wsHandshake(ctx context.Context, conn net.Conn, host, path string, secret [
 		return nil, ctxErr(ctx, err)
 	}
 	c := &wsClient{conn: conn, buf: make([]byte, readBufferSize)}
-	head, err := c.readHead()
+	resp, err := c.readHead()
 	if err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	if err := checkUpgrade(head, acceptKey(key)); err != nil {
+	if err := checkUpgrade(resp, acceptKey(key)); err != nil {
 		return nil, err
 	}
 	if ctx.Err() != nil {
