@@ -509,3 +509,39 @@ func TestProviderSlots(t *testing.T) {
 		t.Fatalf("Slots with the card back = %+v", s)
 	}
 }
+
+// A CIE that shows its certificate only after the PIN: the provider opens
+// it all the same (no holder yet, no slot for the PKCS#11 module), the
+// login reads the certificate under secure messaging, and the signature
+// verifies with it.
+func TestProviderCertificateAfterPIN(t *testing.T) {
+	_, vc, _, _ := open(t, "cie-bit4id", virtualcard.Options{CIE: virtualcard.CIEBehaviour{ProtectedFiles: true}})
+	ctx := context.Background()
+	p := &cie.Provider{}
+	if s := p.Slots(ctx); len(s) != 1 || s[0].Card != nil {
+		t.Fatalf("Slots = %+v", s)
+	}
+	tok, err := p.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if tok.AuthCertificate() != nil || tok.Info().Holder != "" || tok.Info().TriesLeft != 3 {
+		t.Fatalf("before the PIN: %+v", tok.Info())
+	}
+	if err := tok.Login(ctx, []byte(pin)); err != nil {
+		t.Fatal(err)
+	}
+	cert := tok.AuthCertificate()
+	if cert == nil || !bytes.Equal(cert.Raw, vc.Identity().Cert.Raw) || tok.Info().Holder != "MARIO ROSSI" {
+		t.Fatalf("after the PIN: %v", tok.Info())
+	}
+	h := sha256.Sum256([]byte("after the PIN"))
+	sig, err := tok.Sign(ctx, cert, crypto.SHA256, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, h[:], sig); err != nil {
+		t.Fatal(err)
+	}
+}

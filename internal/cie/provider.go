@@ -62,19 +62,17 @@ func (r *inReader) fresh(s pcsc.ReaderState) bool {
 	return (r.cert != nil || r.err != nil) && r.events == uint32(s.Event)>>16 && bytes.Equal(r.atr, s.ATR)
 }
 
-// Known returns the certificate of the CIE in the reader in state s when
-// the provider read it since the card came in, else nil.
-func (p *Provider) Known(s pcsc.ReaderState) *x509.Certificate {
+// Known tells whether the provider tried to read the certificate of the
+// CIE in the reader in state s since the card came in, and returns it
+// (nil when the card shows it only after the PIN).
+func (p *Provider) Known(s pcsc.ReaderState) (*x509.Certificate, bool) {
 	r := p.reader(s.Reader, false)
 	if r == nil || !isCIE(s) {
-		return nil
+		return nil, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.fresh(s) {
-		return nil
-	}
-	return r.cert
+	return r.cert, r.fresh(s)
 }
 
 // ErrNoCIE is Open's error when no reader holds a CIE.
@@ -211,10 +209,13 @@ func (r *inReader) connect(ctx context.Context, pc pcsc.Context, reader string) 
 	if der, err = c.Certificate(); err == nil {
 		r.cert, err = x509.ParseCertificate(der)
 	}
+	if err != nil && !transient(ctx, err) { // the card's answer: kept until it leaves
+		r.err = err
+	}
+	if errors.Is(err, ErrLoginRequired) { // shown after the PIN only: the Token reads it then
+		return h, c, nil
+	}
 	if err != nil {
-		if !transient(ctx, err) { // the card's answer: kept until it leaves
-			r.err = err
-		}
 		c.Close()
 		h.Disconnect()
 		return nil, nil, err
@@ -292,10 +293,13 @@ type Token struct {
 // Info describes the card; the PIN is always all 8 digits.
 func (t *Token) Info() protocol.TokenStatus { return status(t.reader, t.c.Family, t.cert, t.tries) }
 
-// status describes the CIE of family with cert in reader; tries -1 when
-// not known.
+// status describes the CIE of family with cert (nil: not shown before
+// the PIN) in reader; tries -1 when not known.
 func status(reader string, family card.Family, cert *x509.Certificate, tries int) protocol.TokenStatus {
-	h := eidcert.HolderOf(cert)
+	var h eidcert.Holder
+	if cert != nil {
+		h = eidcert.HolderOf(cert)
+	}
 	return protocol.TokenStatus{Module: ModuleName, SlotDesc: reader, Label: "CIE", Manufacturer: family.Vendor,
 		Model: family.Name, CardKind: string(eidcert.CIE), Holder: h.Name(), CodiceFiscale: h.CodiceFiscale,
 		HasAuthKey: true, HasSignKey: true, TriesLeft: tries, PINLocked: tries == 0,
@@ -319,6 +323,12 @@ func (t *Token) Login(_ context.Context, pin []byte) error {
 		t.tries = ae.Retries
 	} else if err == nil {
 		t.tries = 3
+	}
+	if err == nil && t.cert == nil { // a card that shows it after the PIN
+		var der []byte
+		if der, err = t.c.Certificate(); err == nil {
+			t.cert, err = x509.ParseCertificate(der)
+		}
 	}
 	return protoErr(err)
 }

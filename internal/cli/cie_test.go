@@ -48,15 +48,7 @@ func TestCIECheck(t *testing.T) {
 // the token verifies; EIDLINK_CIE_DRIVER=ipzs sends the CIE to the
 // (missing) PKCS#11 module instead.
 func TestAuthenticateNativeCIE(t *testing.T) {
-	t.Setenv("EIDLINK_PKCS11_MODULE", "")
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
-	ctx := virtualcardtest.Context(t)
-	vc := virtualcardtest.NewCard(t, "cie-stm", virtualcard.Options{})
-	virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: vc.Identity().CA.Raw}), 0o644)
-
+	vc, ca := nativeCIE(t, "cie-stm", virtualcard.Options{})
 	code, token, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce)
 	if code != 0 || !strings.Contains(errOut, "3 tries left") || !strings.Contains(errOut, "8-digit") {
 		t.Fatalf("authenticate with the native driver: %d %s", code, errOut)
@@ -86,6 +78,32 @@ func TestAuthenticateNativeCIE(t *testing.T) {
 	}
 	if vc.TriesLeft() != 3 {
 		t.Fatalf("tries left %d", vc.TriesLeft())
+	}
+}
+
+// nativeCIE inserts a virtual CIE in vpcd's first reader, with no
+// PKCS#11 card anywhere, and returns it with its CA's file.
+func nativeCIE(t *testing.T, typ string, o virtualcard.Options) (*virtualcard.Card, string) {
+	t.Setenv("EIDLINK_PKCS11_MODULE", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
+	vc := virtualcardtest.NewCard(t, typ, o)
+	virtualcardtest.Insert(t, virtualcardtest.Context(t), vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: vc.Identity().CA.Raw}), 0o644)
+	return vc, ca
+}
+
+// A CIE that shows its certificate only after the PIN logs in too: the
+// token carries the certificate read after the PIN, and verifies.
+func TestAuthenticateNativeCIECertificateAfterPIN(t *testing.T) {
+	_, ca := nativeCIE(t, "cie-gemalto", virtualcard.Options{CIE: virtualcard.CIEBehaviour{ProtectedFiles: true}})
+	code, token, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce)
+	if code != 0 {
+		t.Fatalf("authenticate: %d %s", code, errOut)
+	}
+	if code, out, errOut := run(t, token, "verify", "--origin", origin, "--nonce", nonce, "--ca", ca, "-"); code != 0 || !strings.Contains(out, `"codiceFiscale": "RSSMRA80A01H501U"`) {
+		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
 }
 

@@ -344,10 +344,10 @@ func (s *Server) authenticate(ctx context.Context, a *protocol.AuthenticateArgs)
 		return nil, err
 	}
 	defer card.Close()
-	cert := card.AuthCertificate()
 	if err := s.login(ctx, card, a.Origin, protocol.CmdAuthenticate); err != nil {
 		return nil, err
 	}
+	cert := card.AuthCertificate() // after the PIN: a CIE may show it only then
 	return authtoken.Create(ctx, cert, CertSigner{card, cert}, a.Origin, a.ChallengeNonce, s.cfg.AppVersion())
 }
 

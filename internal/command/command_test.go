@@ -29,6 +29,9 @@ type fakeCard struct {
 	logins []string // PINs presented, in order
 	given  [][]byte // the slices Login received, to check they are zeroed
 	signed bool
+	// certAfterPIN hides the certificate until a login, as a CIE whose
+	// certificate file needs the PIN.
+	certAfterPIN, loggedIn bool
 }
 
 func newFakeCard(t testing.TB) *fakeCard {
@@ -53,7 +56,12 @@ func (c *fakeCard) Info() protocol.TokenStatus {
 	i.TriesLeft, i.PINLocked = c.tries, c.tries == 0
 	return i
 }
-func (c *fakeCard) AuthCertificate() *x509.Certificate    { return c.cert }
+func (c *fakeCard) AuthCertificate() *x509.Certificate {
+	if c.certAfterPIN && !c.loggedIn {
+		return nil
+	}
+	return c.cert
+}
 func (c *fakeCard) SigningCertificate() *x509.Certificate { return c.cert }
 func (c *fakeCard) Close() error                          { return nil }
 func (c *fakeCard) Login(_ context.Context, pin []byte) error {
@@ -67,7 +75,7 @@ func (c *fakeCard) Login(_ context.Context, pin []byte) error {
 		n := c.tries
 		return &protocol.Error{Code: protocol.CodePINIncorrect, Message: "wrong PIN", TriesLeft: &n}
 	}
-	c.tries = 3
+	c.tries, c.loggedIn = 3, true
 	return nil
 }
 func (c *fakeCard) Sign(_ context.Context, cert *x509.Certificate, h crypto.Hash, digest []byte) ([]byte, error) {
@@ -224,6 +232,21 @@ func TestPINRequestNamesTheNativeDriver(t *testing.T) {
 	s.send(authMsg)
 	if r := s.pinRequest(); r.Driver != "eidlink" || r.PINPart != "full" || r.MinLength != 8 {
 		t.Fatalf("pinRequest = %+v", r)
+	}
+}
+
+// A card that shows its certificate only after the PIN: the token carries
+// the certificate read after the login.
+func TestAuthenticateCertificateAfterPIN(t *testing.T) {
+	card := newFakeCard(t)
+	card.certAfterPIN = true
+	s := start(t, &fakeProvider{card: card}, time.Minute)
+	s.send(authMsg)
+	s.pinRequest()
+	s.send(`{"command":"pin","arguments":{"pin":"12345678"}}`)
+	var tok relyingparty.Token
+	if err := json.Unmarshal(mustJSON(t, s.recv()), &tok); err != nil || tok.UnverifiedCertificate != base64.StdEncoding.EncodeToString(card.cert.Raw) {
+		t.Fatalf("token = %+v, %v", tok, err)
 	}
 }
 

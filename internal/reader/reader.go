@@ -34,11 +34,12 @@ func Scan(ctx context.Context, modules []protocol.ModuleStatus, tokens []protoco
 	return ScanKnown(ctx, modules, tokens, nil)
 }
 
-// ScanKnown is Scan with known, which returns the authentication
-// certificate of the card in a reader when a driver read it already (the
-// native CIE driver): that card is not read again, as reading it in clear
-// would end the secure session the driver may hold on it.
-func ScanKnown(ctx context.Context, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus, known func(pcsc.ReaderState) *x509.Certificate) ([]protocol.ReaderStatus, string) {
+// ScanKnown is Scan with known, which tells whether a driver read the
+// card in a reader already (the native CIE driver) and returns its
+// authentication certificate (nil when the card shows it only after the
+// PIN): that card is not read again, as reading it in clear would end the
+// secure session the driver may hold on it.
+func ScanKnown(ctx context.Context, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus, known func(pcsc.ReaderState) (*x509.Certificate, bool)) ([]protocol.ReaderStatus, string) {
 	c, err := establish(ctx)
 	if err != nil {
 		return nil, problem(err)
@@ -56,10 +57,11 @@ func ScanKnown(ctx context.Context, modules []protocol.ModuleStatus, tokens []pr
 		r := protocol.ReaderStatus{Name: s.Reader, CardPresent: s.Event&pcsc.StatePresent != 0}
 		if r.CardPresent {
 			var cert *x509.Certificate
+			read := false
 			if known != nil {
-				cert = known(s)
+				cert, read = known(s)
 			}
-			describe(ctx, c, &r, s.ATR, cert, modules, tokens)
+			describe(ctx, c, &r, s.ATR, cert, read, modules, tokens)
 		}
 		readers = append(readers, r)
 	}
@@ -143,7 +145,7 @@ func Check(ctx context.Context, cause error) error {
 }
 
 // describe fills in what the card in r is and who serves it.
-func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr []byte, known *x509.Certificate, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
+func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr []byte, known *x509.Certificate, read bool, modules []protocol.ModuleStatus, tokens []protocol.TokenStatus) {
 	info := card.Identify(atr)
 	r.ATR, r.Family, r.CardKind, r.Contactless = info.ATRHex(), info.Name, string(info.Kind), info.Contactless
 	if known != nil {
@@ -152,7 +154,7 @@ func describe(ctx context.Context, c pcsc.Context, r *protocol.ReaderStatus, atr
 	}
 	if h, err := c.Connect(ctx, r.Name); err == nil {
 		r.Pinpad = card.Pinpad(h)
-		if info.Kind != eidcert.Unknown && known == nil {
+		if info.Kind != eidcert.Unknown && !read {
 			if pub, err := card.ReadPublic(h, info.Kind); err == nil {
 				r.Holder = pub.Holder.Name()
 				r.CodiceFiscale = pub.Holder.CodiceFiscale
