@@ -154,8 +154,8 @@ bench: deps pcscd build extension-dist
 	    r("BenchmarkVerify", "BenchmarkTwoRSAVerify", "token verification / its two bare RSA verifications"); \
 	    printf "  %-58s %6.2fx\n", "the same, in turns, ratio of medians (VerifyVsTwoRSA)", med["BenchmarkVerifyVsTwoRSA", "verify/two-rsa"]; \
 	    printf "  %-58s %6.2fx\n", "logins/s: 2 verifiers sharing Redis / 1 in-memory, >= 1.6", med["BenchmarkNonceStores", "redis2/memory1"]; \
-	    printf "  %-58s\n", "  each a process pinned to a core of its own, GOMAXPROCS=1,"; \
-	    printf "  %-58s\n", "  32 logins at a time; redis-server on the same 2 cores"; \
+	    print "    each a process pinned to a core of its own, GOMAXPROCS=1,"; \
+	    print "    32 logins at a time; redis-server on the same 2 cores"; \
 	    printf "  %-58s %6.2fx\n", "the same by CPU time, redis-server included (higher)", med["BenchmarkNonceStores", "redis2/memory1-cpu"]; \
 	    printf "  %-58s %6.2f\n", "  CPU other processes took meanwhile, in cores (quiet: ~0)", med["BenchmarkNonceStores", "other-cores"]; \
 	    printf "  %-58s %6d\n", "nonces accepted twice in 3 x 10,000 concurrent replays", med["BenchmarkNonceStores", "replays-accepted"]; \
