@@ -256,6 +256,16 @@ func TestUnlockCNSRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
+	// PC/SC tells this test before the service's OpenSC rescans: the
+	// module shows the card again when the service has seen it.
+	for deadline := time.Now().Add(virtualcardtest.Timeout); ; {
+		if out, _ := w.tool("-L"); strings.Contains(out, "CNS di ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the module does not show the CNS put back")
+		}
+	}
 	if _, err := w.p11SignWith(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil), di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
 		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
 	}
