@@ -135,13 +135,12 @@ func doubleFix(dir, name string) string {
 
 // firefoxProfiles lists the user's Firefox profile directories.
 func firefoxProfiles(l layout) []string {
-	if l.firefoxProfiles == "" {
-		return nil
-	}
-	dbs, _ := filepath.Glob(filepath.Join(l.firefoxProfiles, "*", "cert9.db"))
 	var out []string
-	for _, db := range dbs {
-		out = append(out, filepath.Dir(db))
+	for _, dir := range l.firefoxProfiles {
+		dbs, _ := filepath.Glob(filepath.Join(dir, "*", "cert9.db"))
+		for _, db := range dbs {
+			out = append(out, filepath.Dir(db))
+		}
 	}
 	return out
 }

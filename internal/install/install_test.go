@@ -666,14 +666,15 @@ func TestNoOwnModule(t *testing.T) {
 	}
 }
 
-// firefoxProfile makes a Firefox profile under home with id's key and
-// certificate (as eidlink's module would present them) and trust in
-// the CAs.
+// firefoxProfile makes a Firefox profile under home, where Firefox ESR
+// 153 makes it in a home with no ~/.mozilla/firefox, with id's key and
+// certificate (as eidlink's module would present them) and trust in the
+// CAs.
 func firefoxProfile(t *testing.T, home string, id *eidcert.TestIdentity, cas ...*x509.Certificate) string {
 	t.Helper()
 	testenv.NeedCommand(t, "openssl", "openssl")
 	testenv.NeedCommand(t, "pk12util", "libnss3-tools")
-	profile := filepath.Join(home, ".mozilla/firefox/eidlink.default-esr")
+	profile := filepath.Join(home, ".config/mozilla/firefox/eidlink.default-esr")
 	newNSSDB(t, profile)
 	dir := t.TempDir()
 	if err := id.Save(dir); err != nil {

@@ -64,8 +64,9 @@ type layout struct {
 	policyFiles     map[string]string
 	policyKeys      map[string]string
 	firefoxPolicies string
-	// firefoxProfiles holds the user's Firefox profiles (user scope).
-	firefoxProfiles string
+	// firefoxProfiles are the directories that hold the user's Firefox
+	// profiles (user scope).
+	firefoxProfiles []string
 }
 
 // locate returns the layout of goos for scope. It is plain data, so every
@@ -84,7 +85,7 @@ func locate(goos string, s Scope, d dirs) layout {
 			}
 		}
 		if s == User && d.appData != "" {
-			l.firefoxProfiles = winJoin(d.appData, `Mozilla\Firefox\Profiles`)
+			l.firefoxProfiles = []string{winJoin(d.appData, `Mozilla\Firefox\Profiles`)}
 		}
 		l.fileDir = winJoin(base, "eidlink")
 		l.state = winJoin(l.fileDir, "installed.json")
@@ -117,7 +118,7 @@ func locate(goos string, s Scope, d dirs) layout {
 			"firefox":  {as + "/Mozilla/NativeMessagingHosts"},
 		}
 		l.pkcs11Dirs = []string{as + "/Mozilla/PKCS11Modules"}
-		l.firefoxProfiles = as + "/Firefox/Profiles"
+		l.firefoxProfiles = []string{as + "/Firefox/Profiles"}
 		l.state = as + "/eidlink/installed.json"
 	default: // Linux and the other Unix systems
 		if s == System {
@@ -148,7 +149,10 @@ func locate(goos string, s Scope, d dirs) layout {
 		l.pkcs11Dirs = []string{path.Join(d.home, ".mozilla/pkcs11-modules")}
 		l.state = path.Join(d.stateHome, "eidlink/installed.json")
 		l.nssDBs = []string{path.Join(d.home, ".pki/nssdb"), path.Join(d.dataHome, "pki/nssdb")}
-		l.firefoxProfiles = path.Join(d.home, ".mozilla/firefox")
+		// Firefox keeps its profiles in ~/.mozilla/firefox when that exists,
+		// else (since Firefox 147, measured with ESR 153 in a fresh home) in
+		// $XDG_CONFIG_HOME/mozilla/firefox.
+		l.firefoxProfiles = []string{path.Join(d.home, ".mozilla/firefox"), path.Join(d.configHome, "mozilla/firefox")}
 	}
 	return l
 }

@@ -54,6 +54,10 @@ func TestLocations(t *testing.T) {
 	if !slices.Equal(lu.nssDBs, []string{"/h/.pki/nssdb", "/h/.local/share/pki/nssdb"}) || ls.nssDBs != nil {
 		t.Errorf("NSS databases: user %q, system %q", lu.nssDBs, ls.nssDBs)
 	}
+	// Firefox ESR 153 in a fresh home makes its profiles under ~/.config.
+	if !slices.Equal(lu.firefoxProfiles, []string{"/h/.mozilla/firefox", "/h/.config/mozilla/firefox"}) || ls.firefoxProfiles != nil {
+		t.Errorf("Firefox profiles: user %q, system %q", lu.firefoxProfiles, ls.firefoxProfiles)
+	}
 	if lu.pkcs11Dirs[0] != "/h/.mozilla/pkcs11-modules" || ls.pkcs11Dirs[0] != "/usr/lib/mozilla/pkcs11-modules" {
 		t.Errorf("pkcs11 dirs %q %q", lu.pkcs11Dirs, ls.pkcs11Dirs)
 	}

@@ -140,7 +140,7 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 	if firefox && len(o.FirefoxCerts) > 0 && o.Scope == User {
 		profiles := firefoxProfiles(l)
 		if len(profiles) == 0 {
-			notes = append(notes, fmt.Sprintf("no Firefox profile in %s: start Firefox once, close it, then install again so that it sends the card's certificate without asking", l.firefoxProfiles))
+			notes = append(notes, fmt.Sprintf("no Firefox profile in %s: start Firefox once, close it, then install again so that it sends the card's certificate without asking", strings.Join(l.firefoxProfiles, " or ")))
 		}
 		for _, cert := range o.FirefoxCerts {
 			hosts := rememberHosts(cert, o.AutoSelect.Dev)
