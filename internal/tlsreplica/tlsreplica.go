@@ -128,13 +128,22 @@ func Run(ctx context.Context, o Options) error {
 	pages, tls12, tls13 := base.Clone(), base.Clone(), base.Clone()
 	tls12.ClientAuth, tls12.ClientCAs, tls12.MaxVersion = tls.RequireAndVerifyClientCert, cieRoots, tls.VersionTLS12
 	tls13.ClientAuth, tls13.ClientCAs, tls13.MinVersion = tls.RequireAndVerifyClientCert, cieRoots, tls.VersionTLS13
+	// Each client-auth handshake is logged as it starts, with the host
+	// asked for: a browser held by its certificate chooser leaves that line
+	// and no login.
+	hello := func(h *tls.ClientHelloInfo) { o.Log.Info("tls replica: client hello", "host", h.ServerName) }
 	// One TLS 1.2 listener serves both sites: INPS, by its name, trusts the CNS CAs.
 	inps := tls12.Clone()
 	inps.ClientCAs = cnsRoots
 	tls12.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		hello(h)
 		if h.ServerName == INPSHost {
 			return inps, nil
 		}
+		return nil, nil
+	}
+	tls13.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		hello(h)
 		return nil, nil
 	}
 	s := &Server{log: o.Log, tickets: map[string]login{}}
@@ -227,7 +236,8 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) {
 	c := r.TLS.VerifiedChains[0][0]
 	r.ParseForm()
 	l := login{Holder: eidcert.HolderOf(c).Name(), Kind: eidcert.KindOf(c), TLS: tls.VersionName(r.TLS.Version), Site: r.Form.Get("site") == "1", Created: time.Now()}
-	s.log.Info("tls replica: client-certificate login", "holder", l.Holder, "kind", l.Kind, "tls", l.TLS, "path", r.URL.Path)
+	host, _, _ := net.SplitHostPort(r.Host)
+	s.log.Info("tls replica: client-certificate login", "holder", l.Holder, "kind", l.Kind, "tls", l.TLS, "host", host, "path", r.URL.Path)
 	http.Redirect(w, r, fmt.Sprintf("https://%s:%d/myinps?t=%s", INPSHost, s.sites.Ports[0], s.ticket(l)), http.StatusSeeOther)
 }
 

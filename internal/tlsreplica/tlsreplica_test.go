@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -125,7 +126,13 @@ var authLink = regexp.MustCompile(`id="pc" href="([^"]+)"`)
 
 func TestCIELoginOverTLS12(t *testing.T) {
 	cie := identity(t, eidcert.CIE)
-	r := start(t, cie)
+	logFile := filepath.Join(t.TempDir(), "replicas.log")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := startWith(t, Options{CAs: caFiles(t, cie), Log: slog.New(slog.NewTextHandler(f, nil))})
 	c := r.client(cardCert(cie))
 	page := body(t)(c.Get(r.sites.IdP))
 	if !strings.Contains(page, ">Prosegui con computer<") {
@@ -147,6 +154,16 @@ func TestCIELoginOverTLS12(t *testing.T) {
 	}
 	if res.Request.URL.Host != INPSHost+":"+portOf(r.sites.INPS) {
 		t.Errorf("welcome served by %s, want MyINPS", res.Request.URL.Host)
+	}
+	// The log names the host of each client-auth handshake and login.
+	log, _ := os.ReadFile(logFile)
+	for _, want := range []string{
+		`msg="tls replica: client hello" host=` + IdPHost + "\n",
+		`msg="tls replica: client-certificate login" holder="MARIO ROSSI" kind=cie tls="TLS 1.2" host=` + IdPHost + " path=/cie\n",
+	} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("the replicas' log lacks %q:\n%s", want, log)
+		}
 	}
 	// The ticket is used up.
 	again, err := c.Get(res.Request.URL.String())
