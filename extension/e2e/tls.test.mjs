@@ -14,12 +14,14 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { serveStatic, text, workdir } from "./lib/harness.mjs";
+import { serveStatic, text, until, workdir } from "./lib/harness.mjs";
 import { TlsRig, welcome } from "./lib/tls.mjs";
 
 const CIE_PIN = "48151623";
 const CNS_PIN = "27182818";
 const WRONG_PIN = "11223344";
+/** A host that is no site profile's, which the browser maps to the replicas too. */
+const OTHER_HOST = "www.example.org";
 
 /** @param {"chromium"|"firefox"} kind */
 function defineTls(kind) {
@@ -117,6 +119,28 @@ function defineTls(kind) {
           await pin.type("#pin", CIE_PIN);
           await pin.press("Enter");
           assert.equal((await welcome(p)).tls, "TLS 1.2");
+        }),
+      );
+    }
+
+    if (kind === "firefox") {
+      test(
+        "another host gets no certificate without asking: Firefox holds it at its chooser while the identity provider logs in",
+        check(async () => {
+          // The identity provider's client-auth endpoint under a host that is no site profile's:
+          // Firefox remembers the card's certificate for the identity provider's host only.
+          const from = rig.replicas?.log().length ?? 0;
+          const since = () => rig.replicas?.log().slice(from) ?? "";
+          const other = await rig.s.newPage();
+          void other.raw.goto(`https://${OTHER_HOST}:${rig.sites.ports[1]}/cie`, { timeout: 0 }).catch(() => {}); // ends when check() closes the page
+          await until(() => since().includes(`client hello" host=${OTHER_HOST}`), "the other host's handshake");
+          // The same card then logs in where its certificate is remembered: the other
+          // handshake, which started first, had every chance to get it.
+          const p = await rig.open(rig.sites.idp);
+          const pin = await rig.pinFor(p, "#pc");
+          assert.equal((await rig.login(pin, CIE_PIN, p)).text, "Benvenuto MARIO ROSSI");
+          assert.doesNotMatch(since(), new RegExp(`client-certificate login.* host=${OTHER_HOST.replaceAll(".", "\\.")}`), "no certificate for the other host");
+          assert.equal(await other.url(), "about:blank", "the other host's page waits on the chooser");
         }),
       );
     }

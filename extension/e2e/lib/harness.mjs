@@ -422,8 +422,10 @@ export class Session {
   /**
    * launch starts the profile's browser, in Italian unless o.lang says.
    * @param {Profile} profile
-   * @param {{headless?: boolean, lang?: string, env?: Record<string, string>, prefs?: Record<string, unknown>}} [o] env: the browser's (and so the host's)
-   *   environment; prefs: more Firefox preferences
+   * @param {{headless?: boolean, lang?: string, env?: Record<string, string>, prefs?: Record<string, unknown>, userDataDir?: string}} [o] env: the browser's
+   *   (and so the host's) environment; prefs: more Firefox preferences; userDataDir: Firefox's profile
+   *   directory, kept (Puppeteer writes its preferences into user.js and puts prefs.js back at close),
+   *   else a throwaway one
    */
   static async launch(profile, o = {}) {
     const s = new Session();
@@ -451,6 +453,7 @@ export class Session {
         executablePath: profile.launch.executable,
         headless,
         acceptInsecureCerts: true,
+        ...(o.userDataDir && { userDataDir: o.userDataDir }),
         env: { ...(o.env ?? process.env), ...profile.launch.env },
         extraPrefsFirefox: {
           "extensions.webextensions.uuids": JSON.stringify({ [ids.firefox]: FIREFOX_UUID }),

@@ -6,8 +6,11 @@
 // file that `eidlink install --system --parts policies` writes, as
 // /etc/chromium/policies/managed/eidlink-e2e-PID.json, removed by close()
 // (so Chromium needs root: Chromium on Linux reads no user policies).
-// Firefox's test profile sets security.default_personal_cert, a test-only
-// global choice (real profiles get per-site choices: install --firefox-cert).
+// Firefox runs as a user's does: on the profile its first start made in the
+// fresh HOME, where `eidlink install --user --firefox-cert` wrote the cards'
+// certificates as remembered choices for the site profiles' hosts only;
+// no global automatic choice (security.default_personal_cert keeps "Ask
+// Every Time"), so any other host would get the certificate chooser.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -33,6 +36,39 @@ export async function welcome(page) {
   }
   const d = (/** @type {string} */ a) => page.attr("#details", a);
   return { text: await page.text("#welcome"), kind: await d("data-kind"), tls: await d("data-tls"), site: await d("data-site") };
+}
+
+/**
+ * firefoxFirstRun starts Firefox once in env's HOME, as a user does before
+ * installing eidlink, and returns the profile that start made and uses
+ * (installs.ini): under ~/.mozilla/firefox, or $XDG_CONFIG_HOME/mozilla/firefox
+ * when that does not exist (Firefox 147 and later).
+ * @param {string} exe
+ * @param {Record<string, string>} env
+ * @param {string} work a scratch directory
+ */
+function firefoxFirstRun(exe, env, work) {
+  execFileSync(exe, ["--headless", "--screenshot", path.join(work, "first-run.png"), "about:blank"], { env, stdio: "ignore", timeout: 60_000 });
+  for (const root of [path.join(env.HOME, ".mozilla/firefox"), path.join(env.XDG_CONFIG_HOME, "mozilla/firefox")]) {
+    const ini = path.join(root, "installs.ini");
+    const m = fs.existsSync(ini) && /^Default=(.+)$/m.exec(fs.readFileSync(ini, "utf8"));
+    if (m) return path.join(root, m[1]);
+  }
+  throw new Error(`Firefox's first start made no profile in ${env.HOME}`);
+}
+
+/**
+ * cardCert is the file of card's authentication certificate, as a user
+ * exports it for `eidlink install --firefox-cert`: read from a SoftHSM2
+ * card with pkcs11-tool into out, or eidlink-vcard's own cert.pem.
+ * @param {Card} card
+ * @param {string} out
+ */
+function cardCert(card, out) {
+  if (card.module) return path.join(card.dir, "cert.pem");
+  const c = JSON.parse(fs.readFileSync(path.join(card.dir, "card.json"), "utf8"));
+  execFileSync("pkcs11-tool", ["--module", c.module, "--read-object", "--type", "cert", "--id", "01", "--output-file", out], { env: { ...process.env, SOFTHSM2_CONF: c.softhsm2Conf }, stdio: "ignore" });
+  return out;
 }
 
 export class TlsRig {
@@ -65,6 +101,8 @@ export class TlsRig {
     this.dialogs = [];
     /** Firefox: eidlink's module loaded in this browser */
     this.moduleLoaded = false;
+    /** Firefox: the profile directory its first start made */
+    this.firefoxProfile = "";
   }
 
   /** the browser launch() started */
@@ -126,7 +164,9 @@ export class TlsRig {
       fs.mkdirSync(path.dirname(this.policyFile), { recursive: true });
       fs.copyFileSync(path.join(root, "etc/chromium/policies/managed/eidlink.json"), this.policyFile);
     } else {
-      eidlinkWith(this.env, "install", "--user");
+      this.firefoxProfile = firefoxFirstRun(this.profile.launch.executable, this.env, this.work);
+      const certs = Object.entries(this.cards).map(([name, c]) => cardCert(c, path.join(this.work, `${name}-cert.der`)));
+      eidlinkWith(this.env, "install", "--user", ...certs.flatMap((f) => ["--firefox-cert", f]));
     }
   }
 
@@ -164,7 +204,7 @@ export class TlsRig {
       const rules = `--host-resolver-rules=${REPLICA_HOSTS.map((h) => `MAP ${h} 127.0.0.1`).join(", ")}`;
       this.session = await Session.launch({ ...this.profile, launch: { ...this.profile.launch, args: [...this.profile.launch.args, rules] } }, { ...o, env: this.env });
     } else {
-      this.session = await Session.launch(this.profile, { ...o, env: this.env, prefs: { "network.dns.forceResolve": "127.0.0.1", "security.default_personal_cert": "Select Automatically" } });
+      this.session = await Session.launch(this.profile, { ...o, env: this.env, userDataDir: this.firefoxProfile, prefs: { "network.dns.forceResolve": "127.0.0.1" } });
     }
     return this.session;
   }
