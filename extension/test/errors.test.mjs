@@ -30,6 +30,17 @@ test("toPageError keeps the eidlink code, tries left and retryable", () => {
   assert.equal(CodedError.fromNative(/** @type {any} */ (null)).code, "ERR_WEBEID_UNKNOWN_ERROR");
 });
 
+// Several cards fit an unlock: the text says what to do, not "the site's
+// request is not valid", though a page would still get Web eID's code.
+test("several cards for an unlock: its own text, how to choose", () => {
+  const e = toPageError(CodedError.fromNative({ code: "ERR_EIDLINK_CARD_AMBIGUOUS", message: "2 cards are \"cie\"" }), it);
+  assert.equal(e.code, "ERR_WEBEID_NATIVE_INVALID_ARGUMENT");
+  assert.equal(e.eidlinkCode, "ERR_EIDLINK_CARD_AMBIGUOUS");
+  assert.match(e.message, /^Sono inserite più carte.*Togli dai lettori le carte che non servono.*"eidlink unlock --card"/);
+  assert.match(errorText("ERR_EIDLINK_CARD_AMBIGUOUS", en), /^Several cards are inserted.*Take the cards you do not need out.*"eidlink unlock --card"/);
+  for (const t of [it, en]) assert.notEqual(errorText("ERR_EIDLINK_CARD_AMBIGUOUS", t), errorText("ERR_WEBEID_NATIVE_INVALID_ARGUMENT", t));
+});
+
 // pcscd down or wedged: the page and the status say the same thing, never
 // "insert the card".
 test("an unavailable smart-card service is one message, the status's", () => {

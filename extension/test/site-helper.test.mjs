@@ -348,11 +348,12 @@ test("TLS login: INPS CNS 'Procedi' (a form button, clicked on its inner text) i
   assert.deepEqual(unlocks, ["cns"], "the card of the control clicked");
 });
 
-test("TLS login: cancel or a wrong-PIN block keeps the click and says why and how to retry; no host lets it go on", async () => {
+test("TLS login: cancel, a wrong-PIN block or several cards keep the click and says why and how to retry; no host lets it go on", async () => {
   for (const [error, want, clicked] of /** @type {const} */ ([
     [{ code: "ERR_WEBEID_USER_CANCELLED" }, /Hai annullato il PIN.*fai di nuovo clic su «Prosegui con computer»/, false],
     [{ code: "ERR_WEBEID_USER_TIMEOUT" }, /non è arrivato in tempo.*di nuovo clic/, false],
     [{ code: "ERR_WEBEID_NATIVE_FATAL", eidlinkCode: "ERR_EIDLINK_PIN_BLOCKED" }, /PIN è bloccato/i, false],
+    [{ code: "ERR_WEBEID_NATIVE_INVALID_ARGUMENT", eidlinkCode: "ERR_EIDLINK_CARD_AMBIGUOUS" }, /non è partito: Sono inserite più carte.*Togli dai lettori le carte che non servono.*eidlink unlock --card.*di nuovo clic su «Prosegui con computer»/, false],
     [{ code: "ERR_WEBEID_NATIVE_FATAL", eidlinkCode: "ERR_EIDLINK_UNKNOWN_COMMAND" }, null, true],
     [{ code: "ERR_WEBEID_NATIVE_UNAVAILABLE" }, null, true],
   ])) {

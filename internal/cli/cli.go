@@ -139,14 +139,15 @@ func (e *env) report(err error) {
 }
 
 var hints = map[protocol.Code]string{
-	protocol.CodeNoModule:     "install the card software (CIE: the IPZS \"CIE middleware\"; CNS: your card's middleware or OpenSC), or set EIDLINK_PKCS11_MODULE; \"eidlink doctor\" shows what was searched",
-	protocol.CodeNoCard:       "insert the card (CNS) or lay it on the contactless reader (CIE), then try again",
-	protocol.CodeNoReader:     "connect a card reader; a CIE needs a contactless (NFC) reader",
-	protocol.CodePINBlocked:   "unblock the PIN with the PUK using your card's software",
-	protocol.CodeCardRemoved:  "keep the card in the reader until the operation ends, then try again",
-	protocol.CodeCardError:    "keep the card in the reader until the operation ends, then try again; if it fails again, run \"eidlink doctor\"",
-	protocol.CodeUserTimeout:  "run the command again and type the PIN within 5 minutes",
-	protocol.CodePINIncorrect: "check the PIN before trying again: the card blocks after 3 wrong tries",
+	protocol.CodeNoModule:      "install the card software (CIE: the IPZS \"CIE middleware\"; CNS: your card's middleware or OpenSC), or set EIDLINK_PKCS11_MODULE; \"eidlink doctor\" shows what was searched",
+	protocol.CodeNoCard:        "insert the card (CNS) or lay it on the contactless reader (CIE), then try again",
+	protocol.CodeNoReader:      "connect a card reader; a CIE needs a contactless (NFC) reader",
+	protocol.CodePINBlocked:    "unblock the PIN with the PUK using your card's software",
+	protocol.CodeCardRemoved:   "keep the card in the reader until the operation ends, then try again",
+	protocol.CodeCardError:     "keep the card in the reader until the operation ends, then try again; if it fails again, run \"eidlink doctor\"",
+	protocol.CodeUserTimeout:   "run the command again and type the PIN within 5 minutes",
+	protocol.CodeCardAmbiguous: "take out the cards not needed, or name the one to unlock: \"eidlink unlock --card KIND|SLOT|LABEL\" (cie or cns, a slot number or part of a label above)",
+	protocol.CodePINIncorrect:  "check the PIN before trying again: the card blocks after 3 wrong tries",
 }
 
 // newFlags returns a FlagSet that reports errors through parse.

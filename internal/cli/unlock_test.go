@@ -378,7 +378,8 @@ func TestTLSPINAtSigningTime(t *testing.T) {
 }
 
 // Two cards behind the service, the SoftHSM2 CIE and the vpcd CNS through
-// OpenSC: "eidlink unlock" alone unlocks neither and lists both; --card
+// OpenSC: "eidlink unlock" alone, or with a label both fit, unlocks
+// neither, lists both and says how to choose; --card
 // unlocks the one it names (by kind here, by label next), whose signature
 // through eidlink's module then verifies.
 func TestUnlockChoosesTheCard(t *testing.T) {
@@ -390,16 +391,19 @@ func TestUnlockChoosesTheCard(t *testing.T) {
 		t.Setenv("EIDLINK_PKCS11_MODULE", os.Getenv("EIDLINK_PKCS11_MODULE")+":/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
 		t.Setenv("HOME", t.TempDir())
 	})
-	code, stdout, stderr := run(t, "12345678\n", "unlock")
-	if code == 0 || !strings.Contains(stderr, `"CIE di MARIO ROSSI" (cie)`) || !strings.Contains(stderr, `"CNS di MARIO ROSSI" (cns)`) {
-		t.Fatalf("unlock with two cards and no --card: %d\n%s%s", code, stdout, stderr)
+	for _, args := range [][]string{{"unlock"}, {"unlock", "--card", "mario rossi"}} {
+		code, stdout, stderr := run(t, "12345678\n", args...)
+		if code == 0 || !strings.Contains(stderr, `"CIE di MARIO ROSSI" (cie)`) || !strings.Contains(stderr, `"CNS di MARIO ROSSI" (cns)`) ||
+			!strings.Contains(stderr, "hint: take out the cards not needed") || !strings.Contains(stderr, `"eidlink unlock --card KIND|SLOT|LABEL"`) {
+			t.Fatalf("%q with two cards: %d\n%s%s", args, code, stdout, stderr)
+		}
 	}
 	if _, out, _ := run(t, "", "status"); !strings.Contains(out, "nothing unlocked") {
 		t.Fatalf("status after an ambiguous unlock:\n%s", out)
 	}
 	for _, name := range []string{"cns", "CNS di MARIO"} {
-		code, stdout, stderr = run(t, "12345678\n", "unlock", "--card", name)
-		if code != 0 || !strings.HasPrefix(stdout, "unlocked the cns card of MARIO ROSSI") {
+		code, stdout, stderr := run(t, "12345678\n", "unlock", "--card", name)
+		if code != 0 || !strings.HasPrefix(stdout, "unlocked the cns card of MARIO ROSSI") || strings.Contains(stderr, "hint:") {
 			t.Fatalf("unlock --card %q: %d\n%s%s", name, code, stdout, stderr)
 		}
 	}

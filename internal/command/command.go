@@ -434,7 +434,7 @@ func (s *Server) sign(ctx context.Context, r *protocol.SignRequest, want *x509.C
 type Unlocker interface {
 	// Open opens, in its turn, the card that "unlock" names
 	// (protocol.UnlockArgs.Card; "" for the only card inserted). Its
-	// errors are those of Provider.Open, and CodeInvalidArgument, listing
+	// errors are those of Provider.Open, and CodeCardAmbiguous, listing
 	// the cards, when the name fits several.
 	Open(ctx context.Context, card string) (Card, error)
 	// Keep takes card, logged in with the holder's PIN for origin ("" from

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,9 +11,10 @@ import (
 )
 
 // keeper is an Unlocker that records what it was given; it opens card
-// for any name, or finds no card when card is nil.
+// for any name, or finds no card when card is nil, or fails with err.
 type keeper struct {
 	card    Card
+	err     error
 	names   chan string
 	cards   chan Card
 	origins chan string
@@ -26,6 +28,9 @@ func (k *keeper) Open(_ context.Context, name string) (Card, error) {
 	select {
 	case k.names <- name:
 	default: // a card wait asks again and again
+	}
+	if k.err != nil {
+		return nil, k.err
 	}
 	if k.card == nil {
 		return nil, protocol.Errorf(protocol.CodeNoCard, "no card matches %q", name)
@@ -122,6 +127,23 @@ func TestUnlockWaitsForTheNamedCard(t *testing.T) {
 	}
 	s.send(`{"command":"cancel"}`)
 	s.wantError(protocol.CodeUserCancelled)
+}
+
+// A name that fits several cards ends "unlock" at once with their list
+// and CodeCardAmbiguous, even with a card wait: no card request, no PIN
+// asked, nothing kept.
+func TestUnlockAmbiguousCard(t *testing.T) {
+	const list = `slot 1 "CIE di MARIO ROSSI" (cie), slot 2 "CIE di ANNA VERDI" (cie)`
+	k := newKeeper(newFakeCard(t))
+	k.err = protocol.Errorf(protocol.CodeCardAmbiguous, "2 cards are %q (%s)", "cie", list)
+	s := startConfig(t, Config{Provider: &fakeProvider{card: newFakeCard(t)}, Version: "1.0.0", PINTimeout: time.Minute, Unlocker: k, CardPoll: time.Millisecond})
+	s.send(`{"command":"unlock","arguments":{"origin":"` + origin + `","card":"cie","waitForCard":60000}}`)
+	if e := s.wantError(protocol.CodeCardAmbiguous); !strings.Contains(e.Message, list) {
+		t.Fatalf("message %q does not list the cards", e.Message)
+	}
+	if name := <-k.names; name != "cie" || len(k.names) != 0 || len(k.cards) != 0 {
+		t.Fatalf("opened %q (%d more), kept %d cards", name, len(k.names), len(k.cards))
+	}
 }
 
 // "tls-pin" answers the service's own PIN request, not this port's: it

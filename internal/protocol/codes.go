@@ -67,4 +67,5 @@ var Codes = []CodeInfo{
 	{CodeCardInUse, CodeUnknown, "host", "another program holds the card (exclusive connection or transaction); `retryable: true`", "when it lets go"},
 	{CodeServiceUnavailable, CodeNativeUnavailable, "host", "the host reaches no eidlink service and could not start one; the status's `service.reason` says why", "after fixing it (`eidlink doctor`)"},
 	{CodeTLSNotUnlocked, CodeFatal, "host", "a TLS signature found no card unlocked and no extension to ask the PIN (the status's `tls.lastRefusalCode`)", "after unlocking (the site's login button, `eidlink unlock`)"},
+	{CodeCardAmbiguous, CodeInvalidArgument, "host", "`unlock` named no card, or a kind or label, and several inserted cards fit; the message lists them", "after taking out the cards not needed, or naming one (`eidlink unlock --card`)"},
 }

@@ -62,6 +62,9 @@ const (
 	// signature while no card was unlocked and no extension was connected
 	// to ask the PIN (the status's tls.lastRefusalCode).
 	CodeTLSNotUnlocked Code = "ERR_EIDLINK_TLS_NOT_UNLOCKED"
+	// CodeCardAmbiguous: "unlock" named no card, or a kind or label, and
+	// several inserted cards fit; the message lists them.
+	CodeCardAmbiguous Code = "ERR_EIDLINK_CARD_AMBIGUOUS"
 )
 
 // Error is an error with a stable code. Message is English, for logs and

@@ -328,7 +328,7 @@ func (c choice) String() string {
 // the token serial, or (part of) the token label, case aside; "" names
 // the only card there is. The cards are read again first. No card that
 // fits is CodeNoCard (a card wait asks again); several are
-// CodeInvalidArgument, with the list of the cards.
+// CodeCardAmbiguous, with the list of the cards.
 func (b *Bridge) Choose(ctx context.Context, want string) (key, serial string, err error) {
 	b.mu.Lock()
 	b.scanned = time.Time{}
@@ -361,9 +361,9 @@ func (b *Bridge) Choose(ctx context.Context, want string) (key, serial string, e
 	case len(fit) == 0:
 		return "", "", protocol.Errorf(protocol.CodeNoCard, "no card is %q; the cards: %s", want, list(cards))
 	case want == "":
-		return "", "", protocol.Errorf(protocol.CodeInvalidArgument, "%d cards are inserted (%s): name the one to unlock by its kind, slot number or label", len(fit), list(fit))
+		return "", "", protocol.Errorf(protocol.CodeCardAmbiguous, "%d cards are inserted (%s): name the one to unlock by its kind, slot number or label", len(fit), list(fit))
 	}
-	return "", "", protocol.Errorf(protocol.CodeInvalidArgument, "%d cards are %q (%s): name the one to unlock by its slot number or label", len(fit), want, list(fit))
+	return "", "", protocol.Errorf(protocol.CodeCardAmbiguous, "%d cards are %q (%s): name the one to unlock by its slot number or label", len(fit), want, list(fit))
 }
 
 // fits tells whether want names c (Choose). A kind names cards of that

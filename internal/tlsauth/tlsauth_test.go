@@ -553,7 +553,7 @@ func TestChoose(t *testing.T) {
 			t.Errorf("Choose(%q): serial %s", want, serial)
 		}
 	}
-	for want, code := range map[string]protocol.Code{"": protocol.CodeInvalidArgument, "di": protocol.CodeInvalidArgument, "99": protocol.CodeNoCard, "VERDI": protocol.CodeNoCard} {
+	for want, code := range map[string]protocol.Code{"": protocol.CodeCardAmbiguous, "di": protocol.CodeCardAmbiguous, "99": protocol.CodeNoCard, "VERDI": protocol.CodeNoCard} {
 		_, _, err := b.Choose(ctx, want)
 		e := protocol.AsError(err)
 		if e == nil || e.Code != code || !strings.Contains(e.Message, `"CIE di MARIO ROSSI" (cie)`) || !strings.Contains(e.Message, `"CNS di LUCIE BIANCHI" (cns)`) {
