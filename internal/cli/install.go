@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -9,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/install"
+	"github.com/eidlink/eidlink/internal/protocol"
 )
 
 func (e *env) install(args []string) error {
@@ -34,6 +37,7 @@ func (e *env) install(args []string) error {
 		firefoxCerts = append(firefoxCerts, s)
 		return nil
 	})
+	firefoxCards := fs.Bool("firefox-cards", false, "as --firefox-cert, with the authentication certificates of the cards inserted now (no PIN, no file)")
 	testCA := fs.Bool("test-ca", false, "with the policies, also auto-select certificates of eidlink's test CAs on 127.0.0.1 and localhost (development and tests)")
 	root := fs.String("root", "", "stage a --system install's files under this directory (package builds)")
 	dryRun := fs.Bool("dry-run", false, "print what would change, change nothing")
@@ -89,6 +93,13 @@ func (e *env) install(args []string) error {
 			return usagef("--firefox-cert %s: %v", f, err)
 		}
 		o.FirefoxCerts = append(o.FirefoxCerts, cert)
+	}
+	if *firefoxCards {
+		certs, err := e.cardCertificates(context.Background())
+		if err != nil {
+			return err
+		}
+		o.FirefoxCerts = append(o.FirefoxCerts, certs...)
 	}
 	notes, err := install.Install(o, e.stdout)
 	for _, n := range notes {
@@ -196,4 +207,32 @@ func readCertificate(file string) (*x509.Certificate, error) {
 		data = b.Bytes
 	}
 	return x509.ParseCertificate(data)
+}
+
+// cardCertificates reads the authentication certificates of the cards
+// inserted now through the card code "eidlink status" uses: no PIN, as
+// the certificate is public. A card that shows it only after its PIN is
+// left out with a note.
+func (e *env) cardCertificates(ctx context.Context) ([]*x509.Certificate, error) {
+	_, r := hostConfig()
+	defer r.pkcs11.Close()
+	_, tokens := r.Status(ctx)
+	for _, t := range tokens {
+		// A card with a slot per PIN (OpenSC's CNS) shows its
+		// certificate in the other slot.
+		if !t.HasAuthKey && !slices.ContainsFunc(tokens, func(o protocol.TokenStatus) bool { return o.HasAuthKey && o.Serial == t.Serial }) {
+			e.errorf("note: the card %q (%s) shows no authentication certificate without its PIN: left out", t.Label, t.CardKind)
+		}
+	}
+	var certs []*x509.Certificate
+	for _, s := range r.Slots(ctx) {
+		if s.Card != nil && !slices.ContainsFunc(certs, s.Card.Cert.Equal) {
+			certs = append(certs, s.Card.Cert)
+		}
+	}
+	if len(certs) == 0 {
+		e.hint("insert the CNS in the reader, or lay the CIE on the contactless reader, and run the command again")
+		return nil, errors.New("--firefox-cards: no card with an authentication certificate is inserted")
+	}
+	return certs, nil
 }

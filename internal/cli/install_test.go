@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,5 +74,67 @@ func TestInstallCommands(t *testing.T) {
 		if code, _, errOut := run(t, "", c.args...); code != c.code || !strings.Contains(errOut, c.want) {
 			t.Errorf("%q: %d %s, want %d %q", c.args, code, errOut, c.code, c.want)
 		}
+	}
+}
+
+// --firefox-cards writes, with no PIN and no file, the remembered choice
+// of the inserted card's certificate for its kind's hosts: the same entry
+// as --firefox-cert with that certificate's file; and uninstall takes it
+// away. Without a card it says to insert one.
+func TestInstallFirefoxCards(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("PCSCLITE_CSOCK_NAME", filepath.Join(t.TempDir(), "no-pcscd")) // only the SoftHSM card
+	host := filepath.Join(t.TempDir(), "eidlink-host")
+	os.WriteFile(host, []byte("#!/bin/sh\n"), 0o755)
+	profile := filepath.Join(home, ".mozilla/firefox/test.default")
+	os.MkdirAll(profile, 0o700)
+	os.WriteFile(filepath.Join(profile, "cert9.db"), nil, 0o600)
+	bin := filepath.Join(profile, "ClientAuthRememberList.bin")
+	install := []string{"install", "--user", "--parts", "hosts", "--browsers", "firefox", "--host-path", host}
+
+	initCard(t, "--type", "cns", "--given-name", "ANNA", "--surname", "BIANCHI", "--cf", "BNCNNA85M41F205Q")
+	code, out, errOut := run(t, "", append(install, "--firefox-cards")...)
+	if code != 0 || !strings.Contains(out, "Firefox sends the CNS certificate of ANNA BIANCHI BNCNNA85M41F205Q to www.inps.it, serviziweb2.inps.it without asking") {
+		t.Fatalf("install --firefox-cards: %d\n%s\n%s", code, out, errOut)
+	}
+	fromCard, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut = run(t, "", "uninstall", "--user"); code != 0 {
+		t.Fatalf("uninstall: %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(bin); !os.IsNotExist(err) {
+		t.Fatalf("uninstall left %s: %v", bin, err)
+	}
+	// The card's certificate as a web page gets it, after the PIN.
+	code, token, errOut := run(t, "12345678\n", "authenticate", "--origin", origin, "--nonce", nonce)
+	var tok struct{ UnverifiedCertificate []byte }
+	if err := json.Unmarshal([]byte(token), &tok); code != 0 || err != nil {
+		t.Fatalf("authenticate: %d %v\n%s", code, err, errOut)
+	}
+	certFile := filepath.Join(t.TempDir(), "card.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tok.UnverifiedCertificate}), 0o600)
+	if code, out, errOut = run(t, "", append(install, "--firefox-cert", certFile)...); code != 0 {
+		t.Fatalf("install --firefox-cert: %d\n%s\n%s", code, out, errOut)
+	}
+	if fromFile, _ := os.ReadFile(bin); !bytes.Equal(fromFile, fromCard) {
+		t.Errorf("--firefox-cards wrote %q, the card's certificate file %q", fromCard, fromFile)
+	}
+	if code, _, errOut = run(t, "", "uninstall", "--user"); code != 0 {
+		t.Fatalf("uninstall: %d %s", code, errOut)
+	}
+
+	t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
+	os.WriteFile(os.Getenv("SOFTHSM2_CONF"), []byte("directories.tokendir = /nonexistent\n"), 0o644)
+	code, out, errOut = run(t, "", append(install, "--firefox-cards")...)
+	if code != 1 || !strings.Contains(errOut, "no card with an authentication certificate is inserted") || !strings.Contains(errOut, "hint: insert the CNS") {
+		t.Fatalf("install --firefox-cards without a card: %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config")); !os.IsNotExist(err) {
+		t.Errorf("install without a card wrote: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func Check(s Scope, own string, vendor []Module) []Finding {
 				}
 				out = append(out, Finding{What: "Firefox profile " + p + " sends the card's certificate without asking on " + on,
 					OK: on != "the sites eidlink knows", Optional: true,
-					Fix: "the first time, tick \"Remember this decision\" in Firefox's certificate chooser on the site; or, with Firefox closed: eidlink install --user --firefox-cert CERTIFICATE-FILE"})
+					Fix: "the first time, tick \"Remember this decision\" in Firefox's certificate chooser on the site; or, with Firefox closed and the card inserted: eidlink install --user --firefox-cards"})
 				for _, m := range doubles(p, own, vendor) {
 					add(false, fmt.Sprintf("Firefox profile %s offers the card once: it also loads %q (%s)", p, m.Name, m.Path),
 						fmt.Sprintf("the card would be offered twice: in Firefox, Settings, Privacy & Security, Security Devices, select %q and Unload it", m.Name))

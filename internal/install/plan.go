@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/eidlink/eidlink/internal/eidcert"
 )
 
 // Operations, in actions and records.
@@ -153,7 +155,8 @@ func plan(o Options, l layout, goos string) ([]action, []string) {
 			for _, h := range hosts {
 				keys = append(keys, rememberKeys(h)...)
 			}
-			what := fmt.Sprintf("Firefox sends the certificate of %q to %s without asking", cert.Subject.CommonName, strings.Join(hosts, ", "))
+			h := eidcert.HolderOf(cert)
+			what := fmt.Sprintf("Firefox sends the %s certificate of %s to %s without asking", strings.ToUpper(string(eidcert.KindOf(cert))), strings.TrimSpace(h.Name()+" "+h.CodiceFiscale), strings.Join(hosts, ", "))
 			for _, p := range profiles {
 				acts = append(acts, action{op: opRemember, browser: "firefox", path: filepath.Join(p, rememberFile), name: key, keys: keys, what: what})
 			}
