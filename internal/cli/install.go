@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/eidlink/eidlink/internal/cryptoki"
+	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/install"
 	"github.com/eidlink/eidlink/internal/protocol"
 )
@@ -211,23 +212,26 @@ func readCertificate(file string) (*x509.Certificate, error) {
 
 // cardCertificates reads the authentication certificates of the cards
 // inserted now through the card code "eidlink status" uses: no PIN, as
-// the certificate is public. A card that shows it only after its PIN is
-// left out with a note.
+// the certificate is public. A card in a reader that shows it only after
+// its PIN is left out with a note.
 func (e *env) cardCertificates(ctx context.Context) ([]*x509.Certificate, error) {
-	_, r := hostConfig()
+	cfg, r := hostConfig()
 	defer r.pkcs11.Close()
-	_, tokens := r.Status(ctx)
-	for _, t := range tokens {
-		// A card with a slot per PIN (OpenSC's CNS) shows its
-		// certificate in the other slot.
-		if !t.HasAuthKey && !slices.ContainsFunc(tokens, func(o protocol.TokenStatus) bool { return o.HasAuthKey && o.Serial == t.Serial }) {
-			e.errorf("note: the card %q (%s) shows no authentication certificate without its PIN: left out", t.Label, t.CardKind)
-		}
-	}
 	var certs []*x509.Certificate
 	for _, s := range r.Slots(ctx) {
 		if s.Card != nil && !slices.ContainsFunc(certs, s.Card.Cert.Equal) {
 			certs = append(certs, s.Card.Cert)
+		}
+	}
+	st := &protocol.Status{}
+	st.Modules, st.Tokens = r.Status(ctx)
+	cfg.Status(ctx, st) // the readers, and the cards in them
+	for _, rd := range st.Readers {
+		shown := slices.ContainsFunc(certs, func(c *x509.Certificate) bool {
+			return rd.CodiceFiscale != "" && eidcert.HolderOf(c).CodiceFiscale == rd.CodiceFiscale
+		})
+		if rd.CardPresent && (rd.CardKind == string(eidcert.CIE) || rd.CardKind == string(eidcert.CNS)) && !shown {
+			e.errorf("note: the %s in %s shows no authentication certificate without its PIN: left out", strings.ToUpper(rd.CardKind), rd.Name)
 		}
 	}
 	if len(certs) == 0 {

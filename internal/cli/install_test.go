@@ -8,15 +8,36 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eidlink/eidlink/internal/eidcert"
+	"github.com/eidlink/eidlink/internal/virtualcard"
+	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
 
-func TestInstallCommands(t *testing.T) {
-	home := t.TempDir()
+// installWorld gives install an empty HOME and an eidlink-host to
+// register.
+func installWorld(t *testing.T) (home, host string) {
+	home = t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("XDG_CONFIG_HOME", "")
 	t.Setenv("XDG_STATE_HOME", "")
-	host := filepath.Join(t.TempDir(), "eidlink-host")
+	host = filepath.Join(t.TempDir(), "eidlink-host")
 	os.WriteFile(host, []byte("#!/bin/sh\n"), 0o755)
+	return home, host
+}
+
+// firefoxProfile makes a Firefox profile in home, as install finds them.
+func firefoxProfile(t *testing.T, home string) string {
+	profile := filepath.Join(home, ".mozilla/firefox/test.default")
+	if err := os.MkdirAll(profile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(profile, "cert9.db"), nil, 0o600)
+	return profile
+}
+
+func TestInstallCommands(t *testing.T) {
+	home, host := installWorld(t)
 
 	code, out, errOut := run(t, "", "install", "--user", "--parts", "hosts", "--host-path", host, "--dry-run")
 	if code != 0 || !strings.Contains(out, "write "+home+"/.config/chromium/NativeMessagingHosts/it.eidlink.host.json") || !strings.Contains(errOut, "dry run") {
@@ -82,17 +103,9 @@ func TestInstallCommands(t *testing.T) {
 // as --firefox-cert with that certificate's file; and uninstall takes it
 // away. Without a card it says to insert one.
 func TestInstallFirefoxCards(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", "")
-	t.Setenv("XDG_STATE_HOME", "")
-	t.Setenv("PCSCLITE_CSOCK_NAME", filepath.Join(t.TempDir(), "no-pcscd")) // only the SoftHSM card
-	host := filepath.Join(t.TempDir(), "eidlink-host")
-	os.WriteFile(host, []byte("#!/bin/sh\n"), 0o755)
-	profile := filepath.Join(home, ".mozilla/firefox/test.default")
-	os.MkdirAll(profile, 0o700)
-	os.WriteFile(filepath.Join(profile, "cert9.db"), nil, 0o600)
-	bin := filepath.Join(profile, "ClientAuthRememberList.bin")
+	t.Setenv(EnvCIEDriver, "ipzs") // only the SoftHSM card, not a CIE in a vpcd reader
+	home, host := installWorld(t)
+	bin := filepath.Join(firefoxProfile(t, home), "ClientAuthRememberList.bin")
 	install := []string{"install", "--user", "--parts", "hosts", "--browsers", "firefox", "--host-path", host}
 
 	initCard(t, "--type", "cns", "--given-name", "ANNA", "--surname", "BIANCHI", "--cf", "BNCNNA85M41F205Q")
@@ -136,5 +149,38 @@ func TestInstallFirefoxCards(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(home, ".config")); !os.IsNotExist(err) {
 		t.Errorf("install without a card wrote: %v", err)
+	}
+}
+
+// The vpcd CNS through OpenSC, which gives it a slot per PIN: the
+// certificate comes from the authentication slot, and the signature slot
+// is no card "without a certificate before the PIN".
+func TestInstallFirefoxCardsCNS(t *testing.T) {
+	pc := virtualcardtest.Context(t)
+	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+	virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none"))
+	home, host := installWorld(t)
+	firefoxProfile(t, home)
+
+	h := eidcert.HolderOf(virtualcardtest.Identity(t, eidcert.CNS).Cert)
+	code, out, errOut := run(t, "", "install", "--user", "--parts", "hosts", "--browsers", "firefox", "--host-path", host, "--firefox-cards", "--dry-run")
+	if code != 0 || strings.Count(out, "Firefox sends the CNS certificate of "+h.Name()+" "+h.CodiceFiscale+" to www.inps.it, serviziweb2.inps.it") != 1 || strings.Contains(errOut, "left out") {
+		t.Fatalf("install --firefox-cards: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// A CIE that shows its certificate only after the PIN is left out with a
+// note; with no other card, nothing is written.
+func TestInstallFirefoxCardsCertificateAfterPIN(t *testing.T) {
+	nativeCIE(t, "cie-gemalto", virtualcard.Options{CIE: virtualcard.CIEBehaviour{ProtectedFiles: true}})
+	home, host := installWorld(t)
+	code, out, errOut := run(t, "", "install", "--user", "--parts", "hosts", "--browsers", "firefox", "--host-path", host, "--firefox-cards")
+	if code != 1 || !strings.Contains(errOut, "note: the CIE in "+virtualcardtest.Reader0+" shows no authentication certificate without its PIN: left out") || !strings.Contains(errOut, "no card with an authentication certificate") {
+		t.Fatalf("install --firefox-cards: %d\n%s\n%s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Errorf("install wrote %v", entries)
 	}
 }
