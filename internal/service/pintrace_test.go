@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -241,8 +242,13 @@ func memoryTraces(t *testing.T, pid int, pattern []byte) []string {
 			if i < 0 {
 				break
 			}
-			found = append(found, fmt.Sprintf("0x%x (%s %s %s)", start+uint64(off+i), f[0], f[1], name))
-			off += i + 1
+			at := off + i
+			// Where in its mapping, and what surrounds it, to tell which
+			// buffer held it.
+			found = append(found, fmt.Sprintf("0x%x (%s %s %s, offset 0x%x in the mapping, 0x%x in the page)\n%s",
+				start+uint64(at), f[0], f[1], name, at, (start+uint64(at))&0xfff,
+				hex.Dump(buf[max(0, at-64):min(n, at+64)])))
+			off = at + 1
 		}
 	}
 	return found
