@@ -329,10 +329,16 @@ func (c *wsClient) writeFrameLocked(op int, data []byte, deadline time.Time) err
 	}
 	mask := binary.LittleEndian.AppendUint32(nil, rand.Uint32())
 	frame = append(frame, mask...)
+	// Masked byte by byte, not copied then masked: a copy (memmove) holds
+	// up to 64 bytes of the message in vector registers until some later
+	// copy on the thread replaces them, and a signal taken meanwhile (the
+	// runtime preempts with SIGURG) saves them on the thread's signal
+	// stack, which nothing clears. One byte at a time, no register ever
+	// holds more than a byte of a PIN.
 	h := len(frame)
-	frame = append(frame, data...)
+	frame = frame[:h+n]
 	for i := range n {
-		frame[h+i] ^= mask[i&3]
+		frame[h+i] = data[i] ^ mask[i&3]
 	}
 	c.wbuf = frame
 	c.conn.SetWriteDeadline(deadline)

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/miekg/pkcs11"
@@ -29,8 +31,9 @@ import (
 // (ASCII and UTF-16) everywhere the programs leave something: their debug
 // logs, every file under the user's home, runtime, config, cache and temp
 // directories and the card's, and the whole memory of the still-running
-// host and service (/proc/PID/mem). The PINs are random, so a match is a
-// PIN, not chance. The same for "unlock", whose card stays logged in in
+// host and service (/proc/PID/mem), the hosts' threads interrupted by
+// signals all the while they relay the PINs (see interrupt). The PINs
+// are random, so a match is a PIN, not chance. The same for "unlock", whose card stays logged in in
 // the service after the PIN, and for the PIN a TLS signature asks at
 // signing time (the tls-pin events, answered from another host).
 func TestNoPINTrace(t *testing.T) {
@@ -79,7 +82,9 @@ func TestNoPINTrace(t *testing.T) {
 			} else {
 				h.send(authenticateMsg(nonce))
 			}
+			var stopSignals func()
 			if !tc.tlsPIN {
+				stopSignals = interrupt(t, h.cmd.Process.Pid)
 				if m := h.recv(); m["pinRequest"] == nil {
 					t.Fatalf("want a PIN request, got %s", mustJSON(m))
 				}
@@ -98,6 +103,9 @@ func TestNoPINTrace(t *testing.T) {
 				}
 			} else if _, err := verifier(t, w.card).Verify(t.Context(), mustJSON(h.recv()), testOrigin, nonce); err != nil {
 				t.Fatal(err)
+			}
+			if stopSignals != nil {
+				stopSignals()
 			}
 			h.status()
 
@@ -142,6 +150,37 @@ func TestNoPINTrace(t *testing.T) {
 	}
 }
 
+// interrupt sends SIGURG to each thread of process pid, again and again,
+// until the returned function is called (at the latest at the end of t).
+// The Go runtime takes it for preemption (and ignores it otherwise): a
+// signal saves the registers of the thread it interrupts on that thread's
+// signal stack, which nothing clears, so a PIN a register held when one
+// came stays in memory. The runtime sends it itself only now and then
+// (more often on a loaded machine): sent all the time, a PIN meets one in
+// every run.
+func interrupt(t *testing.T, pid int) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			default: // to each thread: a signal to the process goes to one
+				tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+				for _, task := range tasks {
+					if tid, err := strconv.Atoi(task.Name()); err == nil {
+						syscall.Tgkill(pid, tid, syscall.SIGURG)
+					}
+				}
+			}
+		}
+	}()
+	stop = sync.OnceFunc(func() { close(done); <-stopped })
+	t.Cleanup(stop)
+	return stop
+}
+
 // tlsPINLogin signs through eidlink's PKCS#11 module, loaded here, with
 // nothing unlocked: h gets the tls-pin-request events, and a second host,
 // which it returns, answers wrong, then pin, as the extension does.
@@ -162,6 +201,7 @@ func tlsPINLogin(t *testing.T, w *world, h *hostProc, wrong, pin string) *hostPr
 	json.Unmarshal(h.event(protocol.EventTLSPINRequest), &req)
 	a := w.host(t)
 	a.recv() // the version
+	defer interrupt(t, a.cmd.Process.Pid)()
 	for i, p := range []string{wrong, pin} {
 		a.send(`{"command":"tls-pin","arguments":{"id":` + strconv.FormatUint(req.ID, 10) + `,"pin":"` + p + `"}}`)
 		if m := a.recv(); len(m) != 0 {
