@@ -296,19 +296,7 @@ func TestSignWaitBounded(t *testing.T) {
 	})
 	p := open(t)
 	s := session(t, p, 1)
-	if err := p.SignInit(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, privateKey(t, p, s)); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := p.Sign(s, make([]byte, 32))
-		done <- err
-	}()
-	select {
-	case <-waiting:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sign request never reached the service")
-	}
+	done := signHeld(t, p, s, waiting)
 	other := session(t, p, 1)
 	if objs := find(t, p, other); len(objs) != 3 {
 		t.Errorf("while a signature waits: %d objects", len(objs))
@@ -704,19 +692,7 @@ func TestSessionClosedWhileSigning(t *testing.T) {
 	})
 	p := open(t)
 	s := session(t, p, 1)
-	if err := p.SignInit(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, privateKey(t, p, s)); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := p.Sign(s, make([]byte, 32))
-		done <- err
-	}()
-	select {
-	case <-waiting:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sign request never reached the service")
-	}
+	done := signHeld(t, p, s, waiting)
 	if err := p.CloseSession(s); err != nil {
 		t.Fatal(err)
 	}
@@ -749,4 +725,24 @@ func TestProfileServiceDirs(t *testing.T) {
 	if slots, err := p.GetSlotList(true); err != nil || len(slots) != 1 {
 		t.Errorf("slots %v, error %v; want the profile's service's one card", slots, err)
 	}
+}
+
+// signHeld starts an ECDSA signature on s in the background and returns
+// once the service holds it (waiting fires); done gets C_Sign's error.
+func signHeld(t *testing.T, p *pkcs11.Ctx, s pkcs11.SessionHandle, waiting <-chan struct{}) (done <-chan error) {
+	t.Helper()
+	if err := p.SignInit(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, privateKey(t, p, s)); err != nil {
+		t.Fatal(err)
+	}
+	d := make(chan error, 1)
+	go func() {
+		_, err := p.Sign(s, make([]byte, 32))
+		d <- err
+	}()
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sign request never reached the service")
+	}
+	return d
 }
