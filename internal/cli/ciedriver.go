@@ -60,9 +60,6 @@ func withNativeCIE(pkcs11 *cryptoki.Provider) cieRouter {
 	return cieRouter{pkcs11: pkcs11, native: &cie.Provider{}, last: &modulesSeen{}}
 }
 
-// quiet tells whether the PKCS#11 modules must be left alone now.
-func (r cieRouter) quiet() bool { return r.native.InUse() && r.nativeFirst() }
-
 // nativeFirst reports whether a CIE goes to the native driver now.
 func (r cieRouter) nativeFirst() bool {
 	file, _ := cryptoki.DefaultConfigFile()
@@ -101,14 +98,15 @@ func (r cieRouter) Status(ctx context.Context) ([]protocol.ModuleStatus, []proto
 	l.mu.Lock()
 	mods, toks := l.mods, l.toks
 	l.mu.Unlock()
-	if !r.quiet() {
+	first := r.nativeFirst()
+	if !first || !r.native.InUse() { // else the modules are left alone
 		mods, toks = r.pkcs11.Status(ctx)
 		l.mu.Lock()
 		l.mods, l.toks = mods, toks
 		l.mu.Unlock()
 	}
 	mods = slices.Clone(mods)
-	if r.nativeFirst() {
+	if first {
 		m, _ := r.native.Status(ctx)
 		mods = append(m, mods...)
 	}
@@ -123,14 +121,15 @@ func (r cieRouter) Slots(ctx context.Context) []cryptoki.Slot {
 	l.mu.Lock()
 	all := l.slots
 	l.mu.Unlock()
-	if !r.quiet() {
+	first := r.nativeFirst()
+	if !first || !r.native.InUse() { // else the modules are left alone
 		all = r.pkcs11.Slots(ctx)
 		l.mu.Lock()
 		l.slots = all
 		l.mu.Unlock()
 	}
 	all = slices.Clone(all)
-	if !r.nativeFirst() {
+	if !first {
 		return all
 	}
 	native := r.native.Slots(ctx)
