@@ -159,7 +159,7 @@ func (p *Provider) open(ctx context.Context, pc pcsc.Context, reader string) (*T
 	r := p.reader(reader, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h, c, err := r.connect(ctx, pc, reader)
+	h, c, err := r.connect(ctx, pc, reader, true)
 	if err != nil {
 		pc.Release()
 		return nil, protoErr(err)
@@ -178,8 +178,20 @@ func (p *Provider) open(ctx context.Context, pc pcsc.Context, reader string) (*T
 
 // connect connects to the CIE in reader and reads its certificate, or
 // takes the one read since the card came in. Call it with r.mu held.
-func (r *inReader) connect(ctx context.Context, pc pcsc.Context, reader string) (pcsc.Card, *Card, error) {
-	h, err := pc.Connect(ctx, reader)
+//
+// A Token's connection (own) keeps other programs out when none is
+// connected yet: another program's plain command (OpenSC probing a card
+// it does not know, at each slot listing) would end the secure session,
+// and with it a verified PIN.
+func (r *inReader) connect(ctx context.Context, pc pcsc.Context, reader string, own bool) (pcsc.Card, *Card, error) {
+	var h pcsc.Card
+	err := pcsc.ErrSharingViolation
+	if own {
+		h, err = pc.ConnectExclusive(ctx, reader)
+	}
+	if errors.Is(err, pcsc.ErrSharingViolation) {
+		h, err = pc.Connect(ctx, reader)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -255,7 +267,7 @@ func (p *Provider) Slots(ctx context.Context) []cryptoki.Slot {
 		if isCIE(s) {
 			r.mu.Lock()
 			if !r.fresh(s) {
-				if h, c, err := r.connect(ctx, pc, s.Reader); err == nil {
+				if h, c, err := r.connect(ctx, pc, s.Reader, false); err == nil {
 					c.Close()
 					h.Disconnect()
 				}

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,7 +115,8 @@ func TestAuthenticateNativeCIECertificateAfterPIN(t *testing.T) {
 // PSS is refused (the card pads PKCS#1 v1.5: TLS 1.2 only, as status
 // says). OpenSC, loaded by the service, probes the CIE it does not know
 // at each listing: the service leaves it alone while the CIE is
-// unlocked, or its secure session would end. The card taken out leaves
+// unlocked, or its secure session would end, and the service's
+// connection keeps another process's OpenSC out. The card taken out leaves
 // its slot empty and ends the unlock; put back, it is in the same slot.
 func TestUnlockNativeCIE(t *testing.T) {
 	pc := virtualcardtest.Context(t)
@@ -154,6 +156,11 @@ func TestUnlockNativeCIE(t *testing.T) {
 	}
 	ext.c.Close() // no extension left to ask a PIN
 	w.tool("-L")
+	// Another application's OpenSC lists the readers: the unlocked CIE
+	// is kept from it, so its probe cannot end the secure session.
+	if out, err := exec.Command("pkcs11-tool", "--module", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "-L").CombinedOutput(); err != nil {
+		t.Fatalf("OpenSC's pkcs11-tool -L: %v\n%s", err, out)
+	}
 	if out, err := w.sign("first"); err != nil || !strings.Contains(out, "Verified OK") {
 		t.Fatalf("pkcs11-tool's signature after unlock: %v\n%s", err, out)
 	}

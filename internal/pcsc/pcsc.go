@@ -75,6 +75,10 @@ type Context interface {
 	Wait(ctx context.Context, states []ReaderState) error
 	// Connect opens the card in reader, shared, with T=0 or T=1.
 	Connect(ctx context.Context, reader string) (Card, error)
+	// ConnectExclusive opens it keeping every other connection out until
+	// Disconnect (Reconnect keeps it exclusive); it fails with
+	// ErrSharingViolation while another connection is open.
+	ConnectExclusive(ctx context.Context, reader string) (Card, error)
 	// Release closes the context.
 	Release() error
 }

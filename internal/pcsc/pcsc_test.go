@@ -191,3 +191,52 @@ func TestCardPulledMidRead(t *testing.T) {
 		t.Fatal("a transaction is still held on the card")
 	}
 }
+
+// An exclusive connection keeps the others out, across a Reconnect, until
+// it disconnects; it cannot be had while another is open.
+func TestConnectExclusive(t *testing.T) {
+	ctx := virtualcardtest.Context(t)
+	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
+	virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	bg := context.Background()
+	shared, err := ctx.Connect(bg, virtualcardtest.Reader0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ctx.ConnectExclusive(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
+		if err == nil {
+			c.Disconnect()
+		}
+		t.Fatalf("exclusive beside a shared connection: %v, want ErrSharingViolation", err)
+	}
+	shared.Disconnect()
+	own, err := ctx.ConnectExclusive(bg, virtualcardtest.Reader0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Disconnect()
+	if c, err := ctx.Connect(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
+		if err == nil {
+			c.Disconnect()
+		}
+		t.Fatalf("connecting beside an exclusive connection: %v, want ErrSharingViolation", err)
+	}
+	if _, err := pcsc.Exchange(own, []byte{0x00, 0xA4, 0x08, 0x0C, 0x04, 0x11, 0x00, 0x11, 0x01}); err != nil {
+		t.Fatalf("the exclusive connection's own command: %v", err)
+	}
+	if err := own.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ctx.Connect(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
+		if err == nil {
+			c.Disconnect()
+		}
+		t.Fatalf("connecting beside an exclusive connection reconnected: %v, want ErrSharingViolation", err)
+	}
+	own.Disconnect()
+	c, err := ctx.Connect(bg, virtualcardtest.Reader0)
+	if err != nil {
+		t.Fatalf("connecting after the exclusive one left: %v", err)
+	}
+	c.Disconnect()
+}

@@ -95,13 +95,21 @@ func (c *scardContext) Wait(ctx context.Context, states []ReaderState) error {
 }
 
 func (c *scardContext) Connect(ctx context.Context, reader string) (Card, error) {
+	return c.connect(ctx, reader, scard.ShareShared)
+}
+
+func (c *scardContext) ConnectExclusive(ctx context.Context, reader string) (Card, error) {
+	return c.connect(ctx, reader, scard.ShareExclusive)
+}
+
+func (c *scardContext) connect(ctx context.Context, reader string, mode scard.ShareMode) (Card, error) {
 	h, err := bounded.Call(ctx, &c.gate, serviceBound, func() (*scard.Card, error) {
-		return c.c.Connect(reader, scard.ShareShared, scard.ProtocolAny)
+		return c.c.Connect(reader, mode, scard.ProtocolAny)
 	}, func(h *scard.Card) { h.Disconnect(scard.LeaveCard) })
 	if err != nil {
 		return nil, wrap("connect to "+reader, err)
 	}
-	return &scardCard{h: h, gate: &c.gate}, nil
+	return &scardCard{h: h, gate: &c.gate, mode: mode}, nil
 }
 
 func (c *scardContext) Release() error {
@@ -113,7 +121,8 @@ func (c *scardContext) Release() error {
 type scardCard struct {
 	mu   sync.Mutex
 	h    *scard.Card
-	gate *bounded.Gate // its context's
+	gate *bounded.Gate   // its context's
+	mode scard.ShareMode // kept by Reconnect
 }
 
 // cardCall runs fn, a call on c, through its context's gate.
@@ -172,9 +181,13 @@ func (c *scardCard) Control(code uint32, in []byte) ([]byte, error) {
 	return cardCall(c, "control", func() ([]byte, error) { return c.h.Control(code, in) })
 }
 
+// Reconnect keeps the connection's sharing mode: in pcsc-lite an
+// exclusive connection reconnected shared keeps a lock that makes every
+// later connection wait, and a shared one reconnected exclusive waits
+// until every other connection closed.
 func (c *scardCard) Reconnect() error {
 	return c.do("reconnect", func() error {
-		return c.h.Reconnect(scard.ShareShared, scard.ProtocolAny, scard.LeaveCard)
+		return c.h.Reconnect(c.mode, scard.ProtocolAny, scard.LeaveCard)
 	})
 }
 
