@@ -34,6 +34,7 @@ import (
 	"github.com/eidlink/eidlink/internal/cryptoki"
 	"github.com/eidlink/eidlink/internal/eidcert"
 	"github.com/eidlink/eidlink/internal/testenv"
+	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
 
 // setupHome points HOME at a fresh directory with the XDG variables
@@ -555,6 +556,11 @@ func TestReplacesVendorModules(t *testing.T) {
 	}
 	const opensc = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 	testenv.NeedFile(t, opensc, "opensc")
+	// NSS loads OpenSC, which probes the cards in the readers: wait for
+	// the tests of other packages that use vpcd's virtual cards.
+	if err := virtualcardtest.Lock(); err != nil {
+		t.Fatal(err)
+	}
 	if err := nssAdd(profile, "eidlink_opensc", opensc); err != nil { // loaded by the extension from an older manifest
 		t.Fatal(err)
 	}
