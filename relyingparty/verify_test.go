@@ -2,6 +2,7 @@ package relyingparty
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -573,9 +574,9 @@ func BenchmarkVerifyVsTwoRSA(b *testing.B) {
 	b.ReportMetric(float64(median(verifying))/float64(median(floor)), "verify/two-rsa")
 }
 
-func median(d []time.Duration) time.Duration {
-	slices.Sort(d)
-	return d[len(d)/2]
+func median[T cmp.Ordered](v []T) T {
+	v = slices.Sorted(slices.Values(v))
+	return v[len(v)/2]
 }
 
 // BenchmarkTwoRSAVerify is the floor for BenchmarkVerify: the two bare
