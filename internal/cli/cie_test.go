@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,5 +197,67 @@ func TestUnlockNativeCIE(t *testing.T) {
 	}
 	if _, err := w.p11SignWith(pkcs1, di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
 		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
+	}
+}
+
+// A CIE pulled while it signs for a site: the module answers
+// CKR_DEVICE_REMOVED at once, the unlock ends and no PIN try is spent.
+// Put back, the card is locked again (the exclusive connection of the
+// pulled card left nothing behind), and a new unlock signs.
+func TestUnlockNativeCIEPulledMidSign(t *testing.T) {
+	pc := virtualcardtest.Context(t)
+	vc := virtualcardtest.NewCard(t, "cie-stm", virtualcard.Options{})
+	slot := virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
+	w := newTLSWorld(t, tlsauth.Config{Signatures: 3}, func(t *testing.T) {
+		t.Setenv("EIDLINK_PKCS11_MODULE", "")
+		t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
+		t.Setenv(EnvCIEDriver, "")
+	})
+	w.card = vc.Identity().Cert
+	unlock := func() {
+		t.Helper()
+		if code, _, stderr := run(t, "12345678\n", "unlock"); code != 0 {
+			t.Fatalf("unlock: %d %s", code, stderr)
+		}
+	}
+	unlock()
+	var pulled atomic.Bool
+	slot.SetPullOn(func(apdu []byte) bool { // the signature itself: INTERNAL AUTHENTICATE or PSO, under SM
+		return len(apdu) > 1 && (apdu[1] == 0x88 || apdu[1] == 0x2A) && pulled.CompareAndSwap(false, true)
+	})
+	hash := sha256.Sum256([]byte("TLS 1.2 handshake"))
+	di := append([]byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}, hash[:]...)
+	pkcs1 := pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)
+	if _, err := w.p11SignWith(pkcs1, di); !pulled.Load() || !errors.Is(err, pkcs11.Error(pkcs11.CKR_DEVICE_REMOVED)) {
+		t.Fatalf("the card pulled mid-signature (pulled %v): %v, want CKR_DEVICE_REMOVED", pulled.Load(), err)
+	}
+	if _, out, _ := run(t, "", "status"); !strings.Contains(out, "nothing unlocked") {
+		t.Errorf("the unlock outlived the card pulled mid-signature:\n%s", out)
+	}
+	if vc.TriesLeft() != 3 {
+		t.Fatalf("tries left %d", vc.TriesLeft())
+	}
+
+	slot.SetPullOn(nil)
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, nil)
+	if err := slot.Insert(); err != nil {
+		t.Fatal(err)
+	}
+	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
+	// PC/SC tells this test before the service has read the card again.
+	for deadline := time.Now().Add(virtualcardtest.Timeout); ; {
+		if out, _ := w.tool("-L"); strings.Contains(out, "CIE di MARIO ROSSI") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the module does not show the CIE put back")
+		}
+	}
+	if _, err := w.p11SignWith(pkcs1, di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
+		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
+	}
+	unlock()
+	if out, err := w.sign("after the card came back"); err != nil || !strings.Contains(out, "Verified OK") {
+		t.Fatalf("pkcs11-tool's signature after a new unlock: %v\n%s", err, out)
 	}
 }

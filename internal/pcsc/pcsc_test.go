@@ -199,40 +199,34 @@ func TestConnectExclusive(t *testing.T) {
 	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
 	virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 	bg := context.Background()
+	refused := func(connect func(context.Context, string) (pcsc.Card, error), when string) {
+		t.Helper()
+		if c, err := connect(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
+			if err == nil {
+				c.Disconnect()
+			}
+			t.Fatalf("%s: %v, want ErrSharingViolation", when, err)
+		}
+	}
 	shared, err := ctx.Connect(bg, virtualcardtest.Reader0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := ctx.ConnectExclusive(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
-		if err == nil {
-			c.Disconnect()
-		}
-		t.Fatalf("exclusive beside a shared connection: %v, want ErrSharingViolation", err)
-	}
+	refused(ctx.ConnectExclusive, "exclusive beside a shared connection")
 	shared.Disconnect()
 	own, err := ctx.ConnectExclusive(bg, virtualcardtest.Reader0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer own.Disconnect()
-	if c, err := ctx.Connect(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
-		if err == nil {
-			c.Disconnect()
-		}
-		t.Fatalf("connecting beside an exclusive connection: %v, want ErrSharingViolation", err)
-	}
+	refused(ctx.Connect, "connecting beside an exclusive connection")
 	if _, err := pcsc.Exchange(own, []byte{0x00, 0xA4, 0x08, 0x0C, 0x04, 0x11, 0x00, 0x11, 0x01}); err != nil {
 		t.Fatalf("the exclusive connection's own command: %v", err)
 	}
 	if err := own.Reconnect(); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := ctx.Connect(bg, virtualcardtest.Reader0); !errors.Is(err, pcsc.ErrSharingViolation) {
-		if err == nil {
-			c.Disconnect()
-		}
-		t.Fatalf("connecting beside an exclusive connection reconnected: %v, want ErrSharingViolation", err)
-	}
+	refused(ctx.Connect, "connecting beside an exclusive connection reconnected")
 	own.Disconnect()
 	c, err := ctx.Connect(bg, virtualcardtest.Reader0)
 	if err != nil {

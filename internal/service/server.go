@@ -190,6 +190,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 		defer s.idle.stop()
 	}
+	if s.bridge != nil {
+		defer s.bridge.Close()
+	}
 	return s.ln.Serve(ctx, s.session)
 }
 

@@ -163,6 +163,7 @@ type unlocked struct {
 	until  time.Time
 	timer  *time.Timer
 	users  sync.WaitGroup // signatures under way
+	closed chan struct{}  // closed once card is, after the unlock ended
 }
 
 // New returns a Bridge.
@@ -390,7 +391,7 @@ func (b *Bridge) Keep(card Card, origin string) (*protocol.Unlocked, error) {
 
 func (b *Bridge) keep(card Card, origin string, n int) (*protocol.Unlocked, error) {
 	info := card.Info()
-	u := &unlocked{card: card, serial: Serial(card.AuthCertificate()), left: n, until: time.Now().Add(b.cfg.UnlockFor)}
+	u := &unlocked{card: card, serial: Serial(card.AuthCertificate()), left: n, until: time.Now().Add(b.cfg.UnlockFor), closed: make(chan struct{})}
 	b.Drop()
 	b.mu.Lock()
 	b.unlock = u
@@ -412,6 +413,21 @@ func (b *Bridge) Drop() {
 	defer b.mu.Unlock()
 	if b.unlock != nil {
 		b.dropLocked(b.unlock, "dropped")
+	}
+}
+
+// Close ends the unlock, if any, and returns once its card is closed: the
+// service calls it when it stops, so that no connection to the card (an
+// exclusive one, for a CIE on the native driver) outlives it.
+func (b *Bridge) Close() {
+	b.mu.Lock()
+	u := b.unlock
+	if u != nil {
+		b.dropLocked(u, "the service stops")
+	}
+	b.mu.Unlock()
+	if u != nil {
+		<-u.closed
 	}
 }
 
@@ -453,6 +469,7 @@ func (b *Bridge) dropLocked(u *unlocked, why string) {
 	go func() {
 		u.users.Wait()
 		u.card.Close()
+		close(u.closed)
 	}()
 }
 

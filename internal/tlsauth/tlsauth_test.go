@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"math/big"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -610,5 +611,39 @@ func TestSignOtherCardKeepsUnlock(t *testing.T) {
 	r = b.Sign(ctx, signReq(t, b, cie, p11wire.CKM_RSA_PKCS, digestInfo(t, d[:])))
 	if r.Status != p11wire.StatusOK || rsa.VerifyPKCS1v15(&cieKey.PublicKey, crypto.SHA256, d[:], r.Signature) != nil || len(asked) != 1 {
 		t.Fatalf("the unlocked card's signature: %+v, asked %d times", r, len(asked))
+	}
+}
+
+// Close ends the unlock and returns only once the card is closed, after
+// the signature under way: nothing of the card outlives a stopping
+// service.
+func TestCloseWaitsForTheCard(t *testing.T) {
+	card := newFakeCard(t, rsaKey(t))
+	cards := &fakeCards{}
+	cards.set(slotWith("a", card, false))
+	b := newBridge(cards, Config{})
+	b.Close() // nothing unlocked: returns at once
+	b.Keep(card, "")
+	u := b.take(Serial(card.AuthCertificate())) // a signature under way
+	done := make(chan struct{})
+	go func() {
+		b.Close()
+		close(done)
+	}()
+	for serial, _ := b.Unlocked(); serial != ""; serial, _ = b.Unlocked() {
+		runtime.Gosched() // until Close has ended the unlock
+	}
+	select {
+	case <-done:
+		t.Fatal("Close returned with a signature under way")
+	default:
+	}
+	if card.isClosed() {
+		t.Fatal("the card closed with a signature under way")
+	}
+	u.users.Done()
+	<-done
+	if !card.isClosed() {
+		t.Fatal("Close returned before the card was closed")
 	}
 }
