@@ -157,7 +157,7 @@ bench: deps pcscd build extension-dist
 	    print "    each a process pinned to a core of its own, GOMAXPROCS=1,"; \
 	    print "    32 logins at a time; redis-server on the same 2 cores;"; \
 	    printf "    median of 5 rounds, the lowest %.2fx\n", med["BenchmarkNonceStores", "redis2/memory1-min"]; \
-	    printf "  %-58s %6.2fx\n", "  the machine's ceiling: 2 in-memory verifiers / 1", med["BenchmarkNonceStores", "memory2/memory1"]; \
+	    printf "  %-58s %6.2fx\n", "  ceiling of this machine: 2 in-memory verifiers / 1", med["BenchmarkNonceStores", "memory2/memory1"]; \
 	    printf "  %-58s %6.2fx\n", "the same by CPU time, redis-server included (higher)", med["BenchmarkNonceStores", "redis2/memory1-cpu"]; \
 	    printf "  %-58s %6.2f\n", "  CPU other processes took meanwhile, in cores (quiet: ~0)", med["BenchmarkNonceStores", "other-cores"]; \
 	    printf "  %-58s %6d\n", sprintf("nonces accepted twice in %d concurrent replays", med["BenchmarkNonceStores", "replays"]), med["BenchmarkNonceStores", "replays-accepted"]; \
