@@ -24,14 +24,40 @@ const testPIN = "24681357"
 
 // refusals records the listener's refusals.
 type refusals struct {
-	mu   sync.Mutex
-	seen []Refusal
+	mu    sync.Mutex
+	seen  []Refusal
+	added chan struct{} // signalled at each add
 }
 
 func (r *refusals) add(x Refusal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, x)
+	select {
+	case r.added <- struct{}{}:
+	default:
+	}
+}
+
+// testTimeout bounds the waits for the listener.
+const testTimeout = 10 * time.Second
+
+// wait returns the refusals once there are n, or fails t after
+// testTimeout: a refusal the client saw first (it checks the service's
+// user too) may reach the listener's Accept after the client exited.
+func (r *refusals) wait(t *testing.T, n int) []Refusal {
+	t.Helper()
+	timeout := time.After(testTimeout)
+	for {
+		if l := r.list(); len(l) >= n {
+			return l
+		}
+		select {
+		case <-r.added:
+		case <-timeout:
+			t.Fatalf("refusals %v after %v, want %d", r.list(), testTimeout, n)
+		}
+	}
 }
 
 func (r *refusals) list() []Refusal {
@@ -55,7 +81,7 @@ const rawPath = "/raw"
 func startService(t testing.TB, endpoint string) *testListener {
 	t.Helper()
 	dir := t.TempDir()
-	ts := &testListener{paths: ipc.Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: ipc.Endpoint{Network: "unix", Address: filepath.Join(dir, "run", "service.sock")}, Run: filepath.Join(dir, "run")}}
+	ts := &testListener{refused: refusals{added: make(chan struct{}, 1)}, paths: ipc.Paths{Secret: filepath.Join(dir, "config", "service.key"), Endpoint: ipc.Endpoint{Network: "unix", Address: filepath.Join(dir, "run", "service.sock")}, Run: filepath.Join(dir, "run")}}
 	if endpoint != "" {
 		var err error
 		if ts.paths.Endpoint, err = ipc.ParseEndpoint(endpoint); err != nil {

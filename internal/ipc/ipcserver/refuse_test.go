@@ -231,7 +231,7 @@ func TestRefusesOtherUser(t *testing.T) {
 	if code, out := run(&syscall.Credential{Uid: 65534, Gid: 65534}, filepath.Join(theirs, "service.key")); code != 3 {
 		t.Fatalf("client as uid 65534: exit %d, want 3 (refused): %s", code, out)
 	}
-	if r := ts.refused.list(); !slices.Equal(r, []Refusal{RefusedPeer}) {
+	if r := ts.refused.wait(t, 1); !slices.Equal(r, []Refusal{RefusedPeer}) {
 		t.Fatalf("refusals %v, want peer", r)
 	}
 }
