@@ -163,6 +163,9 @@ func (s *Server) Endpoint() ipc.Endpoint { return s.ln.Endpoint() }
 // has been connected for that long), then closes their connections and
 // removes the socket (or the endpoint file).
 func (s *Server) Serve(ctx context.Context) error {
+	if s.bridge != nil {
+		defer s.bridge.Close() // after cancel: what is under way has been told to stop
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.cfg.Events != nil {
@@ -189,9 +192,6 @@ func (s *Server) Serve(ctx context.Context) error {
 			cancel()
 		})
 		defer s.idle.stop()
-	}
-	if s.bridge != nil {
-		defer s.bridge.Close()
 	}
 	return s.ln.Serve(ctx, s.session)
 }
