@@ -142,6 +142,21 @@ func (w *tlsWorld) p11SignWith(mech *pkcs11.Mechanism, data []byte) ([]byte, err
 	return testenv.PKCS11Sign(w.module, mech, data)
 }
 
+// shows waits, with a bound, until the module lists a token whose label
+// contains label: PC/SC tells a test that a card is back before the
+// service (and the OpenSC in it) has read it again.
+func (w *tlsWorld) shows(label string) {
+	w.t.Helper()
+	for deadline := time.Now().Add(virtualcardtest.Timeout); ; {
+		if out, _ := w.tool("-L"); strings.Contains(out, label) {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("the module does not show %q", label)
+		}
+	}
+}
+
 // refused checks that a signature through the module is refused with
 // CKR_FUNCTION_CANCELED.
 func (w *tlsWorld) refused(what string) {
@@ -256,16 +271,7 @@ func TestUnlockCNSRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	virtualcardtest.WaitCard(t, pc, virtualcardtest.Reader0, vc.ATR())
-	// PC/SC tells this test before the service's OpenSC rescans: the
-	// module shows the card again when the service has seen it.
-	for deadline := time.Now().Add(virtualcardtest.Timeout); ; {
-		if out, _ := w.tool("-L"); strings.Contains(out, "CNS di ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the module does not show the CNS put back")
-		}
-	}
+	w.shows("CNS di ")
 	if _, err := w.p11SignWith(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil), di); !errors.Is(err, pkcs11.Error(pkcs11.CKR_FUNCTION_CANCELED)) {
 		t.Fatalf("a signature after the card came back: %v, want CKR_FUNCTION_CANCELED", err)
 	}
