@@ -185,11 +185,11 @@ func (p *Provider) open(ctx context.Context, pc pcsc.Context, reader string) (*T
 // and with it a verified PIN.
 func (r *inReader) connect(ctx context.Context, pc pcsc.Context, reader string, own bool) (pcsc.Card, *Card, error) {
 	var h pcsc.Card
-	err := pcsc.ErrSharingViolation
+	var err error
 	if own {
 		h, err = pc.ConnectExclusive(ctx, reader)
 	}
-	if errors.Is(err, pcsc.ErrSharingViolation) {
+	if !own || errors.Is(err, pcsc.ErrSharingViolation) {
 		h, err = pc.Connect(ctx, reader)
 	}
 	if err != nil {
