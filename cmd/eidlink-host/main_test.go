@@ -457,7 +457,7 @@ func TestCardArrivesDuringLogin(t *testing.T) {
 	ctx := virtualcardtest.Context(t)
 	virtualcardtest.WaitCard(t, ctx, virtualcardtest.Reader0, nil)
 	home := t.TempDir()
-	h := spawn(t, &cryptoki.TestCardResult{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+	h := spawn(t, &cryptoki.TestCardResult{}, "EIDLINK_PKCS11_MODULE="+testenv.OpenSC,
 		"HOME="+home, "XDG_CONFIG_HOME="+home)
 	h.send(`{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `","waitForCard":60000}}`)
 	var cr protocol.CardRequest
@@ -490,7 +490,7 @@ func mustJSON(v any) []byte {
 // retryable, not "no card"; once the program lets go, a login on the same
 // host goes on to the PIN and ends with a token, through OpenSC.
 func TestCardHeldByAnotherProgram(t *testing.T) {
-	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
+	testenv.NeedFile(t, testenv.OpenSC, "opensc")
 	for _, hold := range []string{"exclusive", "transaction"} {
 		t.Run(hold, func(t *testing.T) {
 			ctx := virtualcardtest.Context(t)
@@ -498,7 +498,7 @@ func TestCardHeldByAnotherProgram(t *testing.T) {
 			virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 			release := holdCard(t, hold)
 			home := t.TempDir()
-			h := spawn(t, &cryptoki.TestCardResult{}, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+			h := spawn(t, &cryptoki.TestCardResult{}, "EIDLINK_PKCS11_MODULE="+testenv.OpenSC,
 				"HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_RUNTIME_DIR="+home)
 			login := `{"command":"authenticate","arguments":{"challengeNonce":"` + nonce + `","origin":"` + origin + `"}}`
 			h.send(login)

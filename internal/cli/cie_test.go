@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/tlsauth"
 
 	"github.com/eidlink/eidlink/internal/cie"
@@ -124,7 +125,7 @@ func TestUnlockNativeCIE(t *testing.T) {
 	vc := virtualcardtest.NewCard(t, "cie-nxp", virtualcard.Options{})
 	slot := virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 	w := newTLSWorld(t, tlsauth.Config{Signatures: 3, Fresh: time.Nanosecond}, func(t *testing.T) {
-		t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+		t.Setenv("EIDLINK_PKCS11_MODULE", testenv.OpenSC)
 		t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none.conf"))
 		t.Setenv(EnvCIEDriver, "")
 	})
@@ -159,7 +160,7 @@ func TestUnlockNativeCIE(t *testing.T) {
 	w.tool("-L")
 	// Another application's OpenSC lists the readers: the unlocked CIE
 	// is kept from it, so its probe cannot end the secure session.
-	if out, err := exec.Command("pkcs11-tool", "--module", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "-L").CombinedOutput(); err != nil {
+	if out, err := exec.Command("pkcs11-tool", "--module", testenv.OpenSC, "-L").CombinedOutput(); err != nil {
 		t.Fatalf("OpenSC's pkcs11-tool -L: %v\n%s", err, out)
 	}
 	if out, err := w.sign("first"); err != nil || !strings.Contains(out, "Verified OK") {

@@ -179,8 +179,8 @@ func readerNamed(t *testing.T, st *protocol.Status, name string) protocol.Reader
 // pcscd -> OpenSC's own PKCS#11 module -> eidlink authenticate -> verify.
 // Wrong PINs cost exactly one try each and the tries come from the card.
 func TestAuthenticateThroughOpenSC(t *testing.T) {
-	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
-	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	testenv.NeedFile(t, testenv.OpenSC, "opensc")
+	t.Setenv("EIDLINK_PKCS11_MODULE", testenv.OpenSC)
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	ctx := virtualcardtest.Context(t)
 	id := virtualcardtest.Identity(t, "cns")
@@ -207,8 +207,8 @@ func TestAuthenticateThroughOpenSC(t *testing.T) {
 // signs: a clean "card removed" error, no PIN try used, nothing left
 // locked, and the next login works.
 func TestCardPulledMidSign(t *testing.T) {
-	testenv.NeedFile(t, "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "opensc")
-	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	testenv.NeedFile(t, testenv.OpenSC, "opensc")
+	t.Setenv("EIDLINK_PKCS11_MODULE", testenv.OpenSC)
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	ctx := virtualcardtest.Context(t)
 	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/eidlink/eidlink/internal/eidcert"
+	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
@@ -159,7 +160,7 @@ func TestInstallFirefoxCardsCNS(t *testing.T) {
 	pc := virtualcardtest.Context(t)
 	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
 	virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
-	t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+	t.Setenv("EIDLINK_PKCS11_MODULE", testenv.OpenSC)
 	t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none"))
 	home, host := installWorld(t)
 	firefoxProfile(t, home)

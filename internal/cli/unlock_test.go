@@ -234,7 +234,7 @@ func TestUnlockCNSRemoved(t *testing.T) {
 	vc := virtualcardtest.NewCard(t, "cns-cardos", virtualcard.Options{})
 	slot := virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 	w := newTLSWorld(t, tlsauth.Config{}, func(t *testing.T) {
-		t.Setenv("EIDLINK_PKCS11_MODULE", "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+		t.Setenv("EIDLINK_PKCS11_MODULE", testenv.OpenSC)
 		t.Setenv("SOFTHSM2_CONF", filepath.Join(t.TempDir(), "none"))
 		t.Setenv("HOME", t.TempDir())
 	})
@@ -394,7 +394,7 @@ func TestUnlockChoosesTheCard(t *testing.T) {
 	virtualcardtest.Insert(t, pc, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 	w := newTLSWorld(t, tlsauth.Config{}, func(t *testing.T) {
 		initCard(t)
-		t.Setenv("EIDLINK_PKCS11_MODULE", os.Getenv("EIDLINK_PKCS11_MODULE")+":/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")
+		t.Setenv("EIDLINK_PKCS11_MODULE", os.Getenv("EIDLINK_PKCS11_MODULE")+":"+testenv.OpenSC)
 		t.Setenv("HOME", t.TempDir())
 	})
 	for _, args := range [][]string{{"unlock"}, {"unlock", "--card", "mario rossi"}} {

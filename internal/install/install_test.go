@@ -554,24 +554,23 @@ func TestReplacesVendorModules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const opensc = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-	testenv.NeedFile(t, opensc, "opensc")
+	testenv.NeedFile(t, testenv.OpenSC, "opensc")
 	// NSS loads OpenSC, which probes the cards in the readers: wait for
 	// the tests of other packages that use vpcd's virtual cards.
 	if err := virtualcardtest.Lock(); err != nil {
 		t.Fatal(err)
 	}
-	if err := nssAdd(profile, "eidlink_opensc", opensc); err != nil { // loaded by the extension from an older manifest
+	if err := nssAdd(profile, "eidlink_opensc", testenv.OpenSC); err != nil { // loaded by the extension from an older manifest
 		t.Fatal(err)
 	}
 	// An older eidlink's install: other card software (OpenSC) in the NSS
 	// database and in a Firefox manifest, recorded in the state file.
-	if err := nssAdd(db, "eidlink_opensc", opensc); err != nil {
+	if err := nssAdd(db, "eidlink_opensc", testenv.OpenSC); err != nil {
 		t.Fatal(err)
 	}
 	oldManifest := filepath.Join(home, ".mozilla/pkcs11-modules/eidlink_opensc.json")
 	os.MkdirAll(filepath.Dir(oldManifest), 0o755)
-	os.WriteFile(oldManifest, PKCS11Manifest("eidlink_opensc", opensc).JSON(), 0o644)
+	os.WriteFile(oldManifest, PKCS11Manifest("eidlink_opensc", testenv.OpenSC).JSON(), 0o644)
 	st := filepath.Join(home, ".local/state/eidlink/installed.json")
 	os.MkdirAll(filepath.Dir(st), 0o755)
 	os.WriteFile(st, []byte(`{"records": [
@@ -581,7 +580,7 @@ func TestReplacesVendorModules(t *testing.T) {
 
 	own := buildModule(t)
 	o := Options{Scope: User, Browsers: []string{"chromium", "firefox"}, HostPath: writeTemp(t, "eidlink-host"), Parts: DefaultParts(User),
-		Module: own, Vendor: []Module{{Name: "SoftHSM", Path: cryptoki.SoftHSMModule}, {Name: "OpenSC", Path: opensc}}}
+		Module: own, Vendor: []Module{{Name: "SoftHSM", Path: cryptoki.SoftHSMModule}, {Name: "OpenSC", Path: testenv.OpenSC}}}
 	var out bytes.Buffer
 	notes, err := Install(o, &out)
 	if err != nil {
@@ -590,7 +589,7 @@ func TestReplacesVendorModules(t *testing.T) {
 	for _, want := range []string{
 		"unregister eidlink_opensc from NSS database " + db + " (eidlink's own module replaces it)",
 		"remove " + oldManifest + " (eidlink's own module replaces it)",
-		"unload eidlink_opensc (" + opensc + ") from Firefox profile " + profile + " (eidlink's own module replaces it)",
+		"unload eidlink_opensc (" + testenv.OpenSC + ") from Firefox profile " + profile + " (eidlink's own module replaces it)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)

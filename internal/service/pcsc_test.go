@@ -9,6 +9,7 @@ import (
 
 	"github.com/eidlink/eidlink/internal/pcsc/pcsctest"
 	"github.com/eidlink/eidlink/internal/protocol"
+	"github.com/eidlink/eidlink/internal/testenv"
 	"github.com/eidlink/eidlink/internal/virtualcard"
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
@@ -53,7 +54,7 @@ func TestServiceWaitsForTheCard(t *testing.T) {
 	virtualcardtest.WaitCard(t, ctx, virtualcardtest.Reader0, nil)
 	w := newWorld(t)
 	home := t.TempDir()
-	w.env = append(w.env, "EIDLINK_PKCS11_MODULE=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "SOFTHSM2_CONF=/nonexistent", "HOME="+home)
+	w.env = append(w.env, "EIDLINK_PKCS11_MODULE="+testenv.OpenSC, "SOFTHSM2_CONF=/nonexistent", "HOME="+home)
 	w.startService(t)
 	h := w.host(t)
 	h.recv() // the version

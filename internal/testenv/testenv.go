@@ -76,6 +76,10 @@ func NeedCommand(t testing.TB, name, pkg string) {
 	}
 }
 
+// OpenSC is the library of Debian's opensc-pkcs11 (amd64): the OpenSC
+// PKCS#11 module that tests load, through the service or directly.
+const OpenSC = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+
 // NeedSoftHSM ends t unless SoftHSM2 is installed: softhsm2-util, of
 // Debian's softhsm2, whose dependency libsofthsm2 puts the library at
 // cryptoki.SoftHSMModule.

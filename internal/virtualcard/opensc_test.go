@@ -15,20 +15,18 @@ import (
 	"github.com/eidlink/eidlink/internal/virtualcard/virtualcardtest"
 )
 
-const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-
 // OpenSC's own PKCS#11 module (itacns driver) against a virtual CNS in
 // vpcd: it lists the certificate, logs in, signs, and counts wrong PINs
 // as the card does.
 func TestOpenSC(t *testing.T) {
-	testenv.NeedFile(t, openscModule, "opensc")
+	testenv.NeedFile(t, testenv.OpenSC, "opensc")
 	testenv.NeedCommand(t, "pkcs11-tool", "opensc")
 	ctx := virtualcardtest.Context(t)
 	vc := virtualcardtest.NewCard(t, "cns-incard", virtualcard.Options{})
 	virtualcardtest.Insert(t, ctx, vc, virtualcardtest.Addr0, virtualcardtest.Reader0)
 	dir := t.TempDir()
 	tool := func(args ...string) (string, error) {
-		cmd := exec.Command("pkcs11-tool", append([]string{"--module", openscModule, "--slot-description", virtualcardtest.Reader0}, args...)...)
+		cmd := exec.Command("pkcs11-tool", append([]string{"--module", testenv.OpenSC, "--slot-description", virtualcardtest.Reader0}, args...)...)
 		cmd.Env = append(os.Environ(), "HOME="+dir) // no OpenSC cache from elsewhere
 		out, err := cmd.CombinedOutput()
 		return string(out), err
