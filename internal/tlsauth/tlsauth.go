@@ -408,27 +408,28 @@ func (b *Bridge) keep(card Card, origin string, n int) (*protocol.Unlocked, erro
 
 // Drop ends the unlock, if any: the card is logged out and its turn
 // given up. The service calls it before a Web eID command takes the card.
-func (b *Bridge) Drop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.unlock != nil {
-		b.dropLocked(b.unlock, "dropped")
-	}
-}
+func (b *Bridge) Drop() { b.drop("dropped") }
 
 // Close ends the unlock, if any, and returns once its card is closed: the
 // service calls it when it stops, so that no connection to the card (an
 // exclusive one, for a CIE on the native driver) outlives it.
 func (b *Bridge) Close() {
+	if closed := b.drop("the service stops"); closed != nil {
+		<-closed
+	}
+}
+
+// drop ends the unlock, if any, and returns a channel closed once its
+// card is (nil if nothing was unlocked).
+func (b *Bridge) drop(why string) <-chan struct{} {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	u := b.unlock
-	if u != nil {
-		b.dropLocked(u, "the service stops")
+	if u == nil {
+		return nil
 	}
-	b.mu.Unlock()
-	if u != nil {
-		<-u.closed
-	}
+	b.dropLocked(u, why)
+	return u.closed
 }
 
 // Unlocked reports the unlock: the card's serial and the signatures
